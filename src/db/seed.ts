@@ -1,0 +1,46 @@
+import type { Sql } from './connect';
+
+/** The demo company, its people and things; idempotent. Returns its ids. */
+export async function seedDemo(sql: Sql) {
+  const company = { id: 'acme', name: 'Acme Coaches' };
+  const users = [
+    { id: 'alice', role: 'admin', name: 'Alice Admin' },
+    { id: 'carl', role: 'cashier', name: 'Carl Cashier' },
+    { id: 'cora', role: 'customer', name: 'Cora Customer' },
+  ] as const;
+  await sql.begin(async (tx) => {
+    await tx`insert into companies (id, name) values (${company.id}, ${company.name}) on conflict (id) do nothing`;
+    await tx`insert into companies (id, name) values ('globex', 'Globex Lines') on conflict (id) do nothing`;
+    for (const u of users) {
+      await tx`insert into users (id, company_id, role, name) values (${u.id}, ${company.id}, ${u.role}, ${u.name}) on conflict (id) do nothing`;
+    }
+    const trips = [
+      ['trip-1', 'Lisbon → Porto', 1, 48],
+      ['trip-2', 'Porto → Braga', 2, 32],
+      ['trip-3', 'Lisbon → Faro', 3, 52],
+    ] as const;
+    for (const [id, route, days, capacity] of trips) {
+      await tx`
+        insert into trips (id, company_id, route, departs_at, capacity, available_slots)
+        values (${id}, ${company.id}, ${route}, now() + ${days} * interval '1 day', ${capacity}, ${capacity})
+        on conflict (id) do nothing`;
+    }
+    const stock = [
+      ['item-1', 'HELMET-M', 'Helmet (M)', 10],
+      ['item-2', 'LOCK-U', 'U-lock', 25],
+    ] as const;
+    for (const [id, sku, name, quantity] of stock) {
+      await tx`
+        insert into stock_items (id, company_id, sku, name, quantity)
+        values (${id}, ${company.id}, ${sku}, ${name}, ${quantity}) on conflict (id) do nothing`;
+    }
+    const [checkout] = await tx`select 1 from checkouts where id = 'checkout-1'`;
+    if (!checkout) {
+      await tx`update stock_items set reserved = reserved + 1 where id = 'item-1'`;
+      await tx`
+        insert into checkouts (id, company_id, user_id, item_id, due_at)
+        values ('checkout-1', ${company.id}, 'cora', 'item-1', now() + interval '7 days')`;
+    }
+  });
+  return { companyId: company.id, users };
+}

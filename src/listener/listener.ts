@@ -1,0 +1,270 @@
+import { EventEmitter } from 'node:events';
+import postgres from 'postgres';
+import type { Sql } from '../db/connect';
+import { DecodeError, parseNotification, toChangeEvent } from '../events/decode';
+import { readAfter, readEvent } from '../events/log';
+import type { ChangeEvent } from '../events/schema';
+import type { Logger } from '../log';
+import type { ServiceMetrics } from '../metrics';
+import { LISTENER_APPLICATION_NAME } from '../names';
+
+/** connecting → catching_up → live, back to connecting when the connection is lost. */
+export type ListenerState = 'idle' | 'connecting' | 'catching_up' | 'live' | 'stopped';
+
+export interface ListenerOptions {
+  databaseUrl: string;
+  /** The query pool: catch-up and large events are read through it, not the LISTEN connection. */
+  sql: Sql;
+  log: Logger;
+  metrics: ServiceMetrics;
+  /** How often the LISTEN connection must prove it is alive and listening. */
+  pingMs: number;
+  /** Reconnect backoff: min(maxMs, minMs · 2^attempt), with ±50 % jitter. */
+  backoff?: { minMs: number; maxMs: number };
+  catchUpBatch?: number;
+}
+
+export interface ListenerEvents {
+  event: [ChangeEvent];
+  state: [ListenerState];
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
+function timeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The one LISTEN connection of a process. It emits every committed event once,
+ * in commit order (= id order, see docs/ordering.md), as `event`.
+ *
+ * NOTIFY drops what is sent while nobody listens, so after every (re)LISTEN it
+ * reads the log from its cursor before going live; notifications that arrive
+ * meanwhile are held and de-duplicated by id. It owns its connection instead of
+ * using postgres.js `sql.listen`, whose automatic re-LISTEN gives up silently
+ * when the server is still down, and it pings, because a half-open TCP
+ * connection can look alive for minutes.
+ */
+export class Listener extends EventEmitter<ListenerEvents> {
+  private stateValue: ListenerState = 'idle';
+  private cursorValue = 0n;
+  private conn: postgres.Sql | undefined;
+  private generation = 0;
+  private pingTimer: NodeJS.Timeout | undefined;
+  /** Notifications held while catching up; null once live. */
+  private held: string[] | null = null;
+  /** Serialises all emission, so events leave in order even when one needs a read. */
+  private chain: Promise<void> = Promise.resolve();
+  private channel = 'pgfeed';
+  private readonly backoff: { minMs: number; maxMs: number };
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly options: ListenerOptions) {
+    super();
+    this.backoff = options.backoff ?? { minMs: 100, maxMs: 10_000 };
+  }
+
+  get state(): ListenerState {
+    return this.stateValue;
+  }
+
+  /** True while LISTENing and caught up: what /readyz reports. */
+  get ready(): boolean {
+    return this.stateValue === 'live';
+  }
+
+  /** The id of the last event emitted (or the log head at start). */
+  get cursor(): bigint {
+    return this.cursorValue;
+  }
+
+  /** Starts listening after position `from` (normally the log head); resolves once live the first time. */
+  async start(from: bigint): Promise<void> {
+    if (this.stateValue !== 'idle') throw new Error('listener already started');
+    const [row] = await this.options.sql<{ channel: string }[]>`select pgfeed.channel() as channel`;
+    this.channel = row?.channel ?? this.channel;
+    this.cursorValue = from;
+    const live = new Promise<void>((resolve) => {
+      const onState = (s: ListenerState) => {
+        if (s === 'live' || s === 'stopped') {
+          this.off('state', onState);
+          resolve();
+        }
+      };
+      this.on('state', onState);
+    });
+    this.loop = this.run();
+    await live;
+  }
+
+  /** Closes the connection; no more events are emitted. */
+  async stop(): Promise<void> {
+    if (this.stateValue === 'stopped') return;
+    this.setState('stopped');
+    this.wake?.();
+    clearInterval(this.pingTimer);
+    const conn = this.conn;
+    this.conn = undefined;
+    await conn?.end({ timeout: 1 }).catch(() => {});
+    await this.loop;
+    await this.chain;
+  }
+
+  private stopped(): boolean {
+    return this.stateValue === 'stopped';
+  }
+
+  private setState(s: ListenerState): void {
+    if (this.stateValue === s || (this.stateValue === 'stopped' && s !== 'stopped')) return;
+    this.stateValue = s;
+    this.emit('state', s);
+  }
+
+  /** Connect, LISTEN, catch up, go live; on loss wait with backoff and do it again. */
+  private async run(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopped()) {
+      const lost = new Promise<void>((resolve) => (this.wake = resolve));
+      try {
+        await this.connect();
+        attempt = 0;
+        await lost; // resolved by onclose, a failed ping or stop()
+      } catch (error) {
+        if (this.stopped()) break;
+        this.options.log.warn('listen:error', { error, attempt });
+      }
+      if (this.stopped()) break;
+      await this.drop();
+      const base = Math.min(this.backoff.maxMs, this.backoff.minMs * 2 ** attempt);
+      attempt = Math.min(attempt + 1, 30);
+      await sleep(base * (0.5 + Math.random()));
+    }
+  }
+
+  private async connect(): Promise<void> {
+    const generation = ++this.generation;
+    this.setState('connecting');
+    this.options.log.info('listen:connecting', { generation });
+    this.held = [];
+    // `onnotify` is the connection option postgres.js's own sql.listen is built
+    // on; its type declarations leave it out.
+    const options = {
+      max: 1,
+      idle_timeout: 0,
+      max_lifetime: null,
+      fetch_types: false,
+      connect_timeout: 10,
+      onnotice: () => {},
+      connection: { application_name: LISTENER_APPLICATION_NAME },
+      onnotify: (_channel: string, payload: string) => this.receive(payload),
+      onclose: () => {
+        if (generation === this.generation && !this.stopped()) {
+          this.options.log.warn('listen:closed', { generation });
+          this.generation++; // a catch-up still running for this connection must not go live
+          this.setState('connecting');
+          this.wake?.();
+        }
+      },
+    };
+    const conn = postgres(this.options.databaseUrl, options as postgres.Options<Record<string, never>>);
+    this.conn = conn;
+    await timeout(conn`listen ${conn(this.channel)}`, 15_000, 'LISTEN');
+    if (generation > 1) this.options.metrics.listenerReconnects();
+    this.setState('catching_up');
+    // Everything that committed before LISTEN took effect is in the log; what
+    // commits after is notified. Catch up through the same queue as
+    // notifications, then release the held ones (the cursor drops duplicates).
+    await this.enqueue(async () => {
+      await this.catchUp();
+      const held = this.held ?? [];
+      this.held = null;
+      for (const payload of held) await this.handle(payload);
+    });
+    if (generation !== this.generation || this.stopped()) return;
+    this.setState('live');
+    this.options.log.info('listen:success', { generation, cursor: this.cursorValue.toString() });
+    clearInterval(this.pingTimer);
+    this.pingTimer = setInterval(() => void this.ping(conn, generation), this.options.pingMs);
+    this.pingTimer.unref();
+  }
+
+  private async drop(): Promise<void> {
+    clearInterval(this.pingTimer);
+    const conn = this.conn;
+    this.conn = undefined;
+    this.generation++; // late callbacks of the old connection are ignored
+    if (!this.stopped()) this.setState('connecting');
+    await conn?.end({ timeout: 0 }).catch(() => {});
+  }
+
+  /** A half-open connection fails this by timing out; a lost LISTEN by answering false. */
+  private async ping(conn: postgres.Sql, generation: number): Promise<void> {
+    try {
+      const [r] = await timeout(
+        conn<{ listening: boolean }[]>`select ${this.channel}::text = any (array(select pg_listening_channels())) as listening`,
+        Math.max(this.options.pingMs, 1000),
+        'listener ping',
+      );
+      if (!r?.listening) throw new Error('connection is no longer LISTENing');
+    } catch (error) {
+      if (generation !== this.generation || this.stopped()) return;
+      this.options.log.warn('listen:error', { error });
+      this.wake?.();
+    }
+  }
+
+  private receive(payload: string): void {
+    if (this.held) this.held.push(payload);
+    else void this.enqueue(() => this.handle(payload));
+  }
+
+  private enqueue(work: () => Promise<void>): Promise<void> {
+    const next = this.chain.then(work);
+    this.chain = next.catch((error) => this.options.log.error('listener: processing failed', { error }));
+    return next;
+  }
+
+  private async catchUp(): Promise<void> {
+    const batch = this.options.catchUpBatch ?? 1000;
+    for (;;) {
+      const events = await readAfter(this.options.sql, this.cursorValue, batch);
+      for (const e of events) this.deliver(e);
+      if (events.length < batch) return;
+    }
+  }
+
+  private async handle(payload: string): Promise<void> {
+    try {
+      const parsed = parseNotification(payload);
+      const seq = BigInt(parsed.id);
+      if (seq <= this.cursorValue) return; // already emitted (caught up)
+      if ('large' in parsed) {
+        const event = await readEvent(this.options.sql, seq);
+        if (event) this.deliver(event);
+        else this.options.log.error('listener: large event not found in log', { id: parsed.id });
+        return;
+      }
+      this.deliver(toChangeEvent(parsed));
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      this.options.metrics.decodeErrors();
+      this.options.log.error('listener: undecodable notification', { error, bytes: payload.length });
+    }
+  }
+
+  private deliver(event: ChangeEvent): void {
+    const seq = BigInt(event.id);
+    if (seq <= this.cursorValue) return;
+    this.cursorValue = seq;
+    this.options.metrics.eventsIn();
+    this.emit('event', event);
+  }
+}

@@ -1,0 +1,11 @@
+/** Names shared between the SQL in sql/ and the code: one place to change them. */
+export const FEED_SCHEMA = 'pgfeed';
+export const MIGRATIONS_TABLE = 'migrations';
+/** application_name of the LISTEN connection, so operators find it in pg_stat_activity. */
+export const LISTENER_APPLICATION_NAME = 'pgfeed-listener';
+export const POOL_APPLICATION_NAME = 'pgfeed';
+/** Advisory lock held while migrating, so two instances starting at once do not race. */
+export const MIGRATION_LOCK_KEY = 7049221830150010n;
+/** The entities of the built-in tables, as `pgfeed.watch` names them in sql/000002_domain.sql. */
+export const BUILTIN_ENTITIES = ['trip', 'booking', 'stock', 'checkout'] as const;
+export type BuiltinEntity = (typeof BUILTIN_ENTITIES)[number];

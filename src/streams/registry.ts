@@ -1,0 +1,73 @@
+import type { FeedEvent } from './feed-event';
+import { matches } from './filter';
+import type { Subscriber } from './subscriber';
+
+/**
+ * Open streams, indexed so an event only visits the streams of its own
+ * company (company and public scopes) or its own user (user scope), never all.
+ */
+export class Registry {
+  private readonly byCompany = new Map<string, Set<Subscriber>>();
+  private readonly byUser = new Map<string, Set<Subscriber>>();
+  private readonly perSub = new Map<string, number>();
+  private readonly all = new Set<Subscriber>();
+
+  get size(): number {
+    return this.all.size;
+  }
+
+  /** Open streams of one token subject. */
+  countFor(sub: string): number {
+    return this.perSub.get(sub) ?? 0;
+  }
+
+  add(s: Subscriber): void {
+    this.all.add(s);
+    const bucket = this.bucketOf(s);
+    let set = bucket.map.get(bucket.key);
+    if (!set) bucket.map.set(bucket.key, (set = new Set()));
+    set.add(s);
+    if (s.sub !== undefined) this.perSub.set(s.sub, this.countFor(s.sub) + 1);
+  }
+
+  remove(s: Subscriber): void {
+    if (!this.all.delete(s)) return;
+    const bucket = this.bucketOf(s);
+    const set = bucket.map.get(bucket.key);
+    set?.delete(s);
+    if (set?.size === 0) bucket.map.delete(bucket.key);
+    if (s.sub !== undefined) {
+      const n = this.countFor(s.sub) - 1;
+      if (n > 0) this.perSub.set(s.sub, n);
+      else this.perSub.delete(s.sub);
+    }
+  }
+
+  /** Offers an event to every stream that may see it. */
+  dispatch(event: FeedEvent): void {
+    const { companyId, userId } = event.event;
+    if (companyId === null) return;
+    this.offerAll(this.byCompany.get(companyId), event);
+    if (userId !== null) this.offerAll(this.byUser.get(userKey(companyId, userId)), event);
+  }
+
+  forEach(fn: (s: Subscriber) => void): void {
+    for (const s of this.all) fn(s);
+  }
+
+  private offerAll(set: Set<Subscriber> | undefined, event: FeedEvent): void {
+    if (!set) return;
+    for (const s of set) if (matches(s.filter, event.event)) s.offer(event);
+  }
+
+  private bucketOf(s: Subscriber): { map: Map<string, Set<Subscriber>>; key: string } {
+    const { scope } = s.filter;
+    return scope.kind === 'user'
+      ? { map: this.byUser, key: userKey(scope.companyId, scope.userId) }
+      : { map: this.byCompany, key: scope.companyId };
+  }
+}
+
+function userKey(companyId: string, userId: string): string {
+  return `${companyId}\u0000${userId}`;
+}

@@ -1,0 +1,135 @@
+import type { ServerResponse } from 'node:http';
+import type { ReadyData, ResetData } from '../events/schema';
+import type { FeedEvent, Format, View } from './feed-event';
+import type { Filter } from './filter';
+import { sseFrame } from './sse';
+
+export interface SubscriberOptions {
+  filter: Filter;
+  format: Format;
+  /** The token's subject, for the per-user connection limit (none for public streams). */
+  sub?: string;
+  /** Unsent bytes after which the client is cut off. */
+  maxBufferedBytes: number;
+  /** Live events held while a replay is still being written. */
+  maxPending: number;
+  /** Called for every event frame written. */
+  onSent: (event: FeedEvent) => void;
+  onSlow: () => void;
+}
+
+/**
+ * One open stream. It starts in replay mode, where live events are held;
+ * `goLive` writes the held ones it has not already replayed. `position` is the
+ * id of the newest event this stream has covered: every event at or below it
+ * that the client may see has been written, so later copies are dropped.
+ */
+export class Subscriber {
+  private static nextId = 1;
+  readonly id = Subscriber.nextId++;
+  readonly filter: Filter;
+  readonly view: View;
+  position = 0n;
+  private pending: FeedEvent[] | null = [];
+  private closedValue = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly options: SubscriberOptions,
+  ) {
+    this.filter = options.filter;
+    this.view = options.filter.scope.kind === 'public' ? 'public' : 'full';
+    res.once('close', () => (this.closedValue = true));
+  }
+
+  get sub(): string | undefined {
+    return this.options.sub;
+  }
+
+  get closed(): boolean {
+    return this.closedValue;
+  }
+
+  /** A live event that matches this stream's filter. */
+  offer(event: FeedEvent): void {
+    if (this.closedValue || event.seq <= this.position) return;
+    if (this.pending) {
+      if (this.pending.length >= this.options.maxPending) this.cutOff();
+      else this.pending.push(event);
+      return;
+    }
+    this.send(event);
+  }
+
+  /** Writes a replayed event, waiting for the socket to drain so replays respect backpressure. */
+  async replay(event: FeedEvent): Promise<void> {
+    if (this.closedValue || event.seq <= this.position) return;
+    if (!this.send(event)) await this.drained();
+  }
+
+  /** Marks everything up to `seq` as covered without sending it (nothing there for this stream). */
+  cover(seq: bigint): void {
+    if (seq > this.position) this.position = seq;
+  }
+
+  /** Writes held events not yet covered and switches to live delivery. */
+  goLive(): void {
+    const held = this.pending ?? [];
+    this.pending = null;
+    for (const event of held) if (!this.closedValue && event.seq > this.position) this.send(event);
+  }
+
+  sendReady(data: ReadyData): void {
+    this.write(sseFrame({ id: data.lastEventId ?? undefined, event: 'ready', data: JSON.stringify(data) }));
+  }
+
+  sendReset(data: ResetData): void {
+    this.write(sseFrame({ event: 'reset', data: JSON.stringify(data) }));
+  }
+
+  /** Raw bytes (retry, heartbeat). */
+  write(buf: Buffer): boolean {
+    if (this.closedValue) return false;
+    const ok = this.res.write(buf);
+    if (this.res.writableLength > this.options.maxBufferedBytes) {
+      this.cutOff();
+      return false;
+    }
+    return ok;
+  }
+
+  /** Ends the stream cleanly (shutdown, token expiry). */
+  end(): void {
+    if (this.closedValue) return;
+    this.closedValue = true;
+    this.res.end();
+  }
+
+  private send(event: FeedEvent): boolean {
+    const ok = this.write(event.frame(this.view, this.options.format));
+    this.position = event.seq;
+    this.options.onSent(event);
+    return ok;
+  }
+
+  /** The client cannot keep up: drop it; it resumes with Last-Event-ID and loses nothing. */
+  private cutOff(): void {
+    if (this.closedValue) return;
+    this.closedValue = true;
+    this.options.onSlow();
+    this.res.destroy();
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.closedValue) return resolve();
+      const done = () => {
+        this.res.off('drain', done);
+        this.res.off('close', done);
+        resolve();
+      };
+      this.res.on('drain', done);
+      this.res.on('close', done);
+    });
+  }
+}

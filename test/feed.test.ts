@@ -1,0 +1,41 @@
+import type { PgfeedServer } from '../src/server';
+import { freshDatabase, type TestDatabase } from './support/db';
+import { startService, tokenFor } from './support/service';
+import { openStream } from './support/stream';
+
+let db: TestDatabase;
+let server: PgfeedServer;
+
+beforeAll(async () => {
+  db = await freshDatabase();
+  await db.sql`insert into companies (id, name) values ('acme', 'Acme'), ('globex', 'Globex')`;
+  server = await startService(db.url);
+});
+afterAll(async () => {
+  await server?.close();
+  await db?.drop();
+});
+
+test('a trip update made with plain SQL reaches the company stream', async () => {
+  const token = await tokenFor(server, 'alice', 'acme', 'admin');
+  const stream = await openStream(`${server.url}/events/company/acme`, { token });
+  expect(stream.status).toBe(200);
+  expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  await stream.waitFor((f) => f.event === 'ready');
+  await db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
+               values ('t1', 'acme', 'A-B', '2026-12-01T10:00:00Z', 10, 10)`;
+  await db.sql`update trips set available_slots = 9 where id = 't1'`;
+  const updated = await stream.waitFor((f) => f.event === 'trip.updated');
+  expect(updated.json).toMatchObject({
+    type: 'trip.updated',
+    entity: 'trip',
+    op: 'update',
+    companyId: 'acme',
+    userId: null,
+    key: 't1',
+    row: { id: 't1', availableSlots: 9, capacity: 10, bookingHalted: false },
+  });
+  expect(updated.json.changes).toEqual({ availableSlots: 9, updatedAt: updated.json.row.updatedAt });
+  expect(updated.id).toBe(updated.json.id);
+  stream.close();
+});

@@ -1,0 +1,43 @@
+import { randomBytes } from 'node:crypto';
+import { connect, type Sql } from '../../src/db/connect';
+
+/** `url` with its database name replaced. */
+export function databaseUrl(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+export interface TestDatabase {
+  url: string;
+  /** A pool on the database, as "another application" would use it. */
+  sql: Sql;
+  drop(): Promise<void>;
+}
+
+/** A fresh, migrated database for one test file (a clone of the template made in global setup). */
+export async function freshDatabase(): Promise<TestDatabase> {
+  const adminUrl = process.env.PGFEED_TEST_ADMIN_URL;
+  const template = process.env.PGFEED_TEST_TEMPLATE;
+  if (!adminUrl || !template) throw new Error('test database server not set up (jest globalSetup)');
+  // The template's owning worker pid is in its name; ours in this one, so teardown finds leftovers.
+  const name = `pgfeed_t_${template.split('_').at(-1)}_${randomBytes(6).toString('hex')}`;
+  const admin = connect(adminUrl, { max: 1 });
+  try {
+    await admin.unsafe(`create database ${name} template ${template}`);
+  } finally {
+    await admin.end();
+  }
+  const url = databaseUrl(adminUrl, name);
+  const sql = connect(url, { max: 4, applicationName: 'test-writer' });
+  return {
+    url,
+    sql,
+    drop: async () => {
+      await sql.end({ timeout: 5 });
+      const a = connect(adminUrl, { max: 1 });
+      await a.unsafe(`drop database if exists ${name} with (force)`);
+      await a.end();
+    },
+  };
+}
