@@ -1,4 +1,4 @@
-import express, { type ErrorRequestHandler, type Express } from 'express';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import { AppError } from '../errors';
 import type { Logger } from '../log';
 import { eventRoutes, type EventRoutesDeps } from './routes/events';
@@ -14,6 +14,7 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  app.use(accessLog(deps.log));
   app.use(opsRoutes(deps));
   app.use('/events', eventRoutes(deps));
   app.use('/api', express.json({ limit: '64kb' }), apiRoutes(deps));
@@ -21,6 +22,25 @@ export function createApp(deps: AppDeps): Express {
   app.use((_req, _res, next) => next(new AppError('not_found', 'no such route')));
   app.use(errorHandler(deps.log));
   return app;
+}
+
+/**
+ * One JSON line per finished request. The path is logged without its query
+ * string, so `access_token` never reaches a log.
+ */
+function accessLog(log: Logger): RequestHandler {
+  return (req, res, next) => {
+    const started = performance.now();
+    res.once('close', () => {
+      log.info('request', {
+        method: req.method,
+        path: req.originalUrl.split('?')[0],
+        status: res.statusCode,
+        ms: Math.round(performance.now() - started),
+      });
+    });
+    next();
+  };
 }
 
 /** Maps errors to `{"error": {"code", "message"}}` with the code's status; unknown errors are 500 and logged. */

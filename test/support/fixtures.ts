@@ -1,0 +1,47 @@
+import type { Sql } from '../../src/db/connect';
+
+/** Two companies with an admin, a cashier and two customers each, written with plain SQL. */
+export async function seedTwoCompanies(sql: Sql): Promise<void> {
+  await sql`insert into companies (id, name) values ('acme', 'Acme'), ('globex', 'Globex')`;
+  await sql`
+    insert into users (id, company_id, role, name) values
+      ('alice', 'acme', 'admin', 'Alice'), ('carl', 'acme', 'cashier', 'Carl'),
+      ('cora', 'acme', 'customer', 'Cora'), ('cody', 'acme', 'customer', 'Cody'),
+      ('gina', 'globex', 'admin', 'Gina'), ('gus', 'globex', 'customer', 'Gus')`;
+}
+
+/** One insert, update and delete of each built-in entity for `company` (customer `user`), as another application would. */
+export async function writeEveryEntity(sql: Sql, company: string, user: string, tag: string): Promise<void> {
+  const trip = `${tag}-trip`;
+  const item = `${tag}-item`;
+  await sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
+            values (${trip}, ${company}, 'X-Y', '2026-12-24T08:00:00Z', 40, 40)`;
+  await sql`update trips set available_slots = 38 where id = ${trip}`;
+  await sql`insert into bookings (id, trip_id, company_id, user_id, seats, channel)
+            values (${tag + '-booking'}, ${trip}, ${company}, ${user}, 2, 'online')`;
+  await sql`update bookings set status = 'cancelled' where id = ${tag + '-booking'}`;
+  await sql`insert into stock_items (id, company_id, sku, name, quantity) values (${item}, ${company}, ${tag}, 'Helmet', 5)`;
+  await sql`update stock_items set reserved = 1 where id = ${item}`;
+  await sql`insert into checkouts (id, company_id, user_id, item_id) values (${tag + '-checkout'}, ${company}, ${user}, ${item})`;
+  await sql`update checkouts set status = 'returned', returned_at = now() where id = ${tag + '-checkout'}`;
+  await sql`delete from checkouts where id = ${tag + '-checkout'}`;
+  await sql`delete from bookings where id = ${tag + '-booking'}`;
+  await sql`delete from stock_items where id = ${item}`;
+  await sql`delete from trips where id = ${trip}`;
+}
+
+/** The event types writeEveryEntity produces, in order. */
+export const EVERY_ENTITY_TYPES = [
+  'trip.created',
+  'trip.updated',
+  'booking.created',
+  'booking.updated',
+  'stock.created',
+  'stock.updated',
+  'checkout.created',
+  'checkout.updated',
+  'checkout.deleted',
+  'booking.deleted',
+  'stock.deleted',
+  'trip.deleted',
+] as const;
