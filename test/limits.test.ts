@@ -1,0 +1,116 @@
+import http from 'node:http';
+import type { PgfeedServer } from '../src/server';
+import { freshDatabase, type TestDatabase } from './support/db';
+import { seedTwoCompanies } from './support/fixtures';
+import { startService, tokenFor } from './support/service';
+import { openStream, type OpenStream } from './support/stream';
+
+let db: TestDatabase;
+const servers: PgfeedServer[] = [];
+
+beforeAll(async () => {
+  db = await freshDatabase();
+  await seedTwoCompanies(db.sql);
+});
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+  await db?.drop();
+});
+
+async function service(config: Parameters<typeof startService>[1]) {
+  const s = await startService(db.url, config);
+  servers.push(s);
+  return s;
+}
+
+async function live(url: string, token?: string): Promise<OpenStream> {
+  const s = await openStream(url, token ? { token } : {});
+  expect(s.status).toBe(200);
+  await s.waitFor((f) => f.event === 'ready');
+  return s;
+}
+
+test('MAX_CONNECTIONS_PER_USER: one stream too many is a 429 with Retry-After', async () => {
+  const server = await service({ MAX_CONNECTIONS_PER_USER: 2 });
+  const token = await tokenFor(server, 'alice', 'acme', 'admin');
+  const open = [await live(`${server.url}/events/company/acme`, token), await live(`${server.url}/events/user`, token)];
+  const res = await fetch(`${server.url}/events/company/acme`, { headers: { Authorization: `Bearer ${token}` } });
+  expect(res.status).toBe(429);
+  expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+  expect(await res.json()).toMatchObject({ error: { code: 'too_many_connections' } });
+  // Another user is not affected, and a closed stream frees its slot.
+  open.push(await live(`${server.url}/events/company/acme`, await tokenFor(server, 'carl', 'acme', 'cashier')));
+  open[0]?.close();
+  await open[0]?.ended;
+  await waitUntil(() => server.feed.registry.countFor('alice') === 1);
+  open.push(await live(`${server.url}/events/company/acme`, token));
+  open.forEach((s) => s.close());
+});
+
+test('MAX_CONNECTIONS: streams beyond it are refused with 429', async () => {
+  const server = await service({ MAX_CONNECTIONS: 2 });
+  const a = await live(`${server.url}/events/public/acme`);
+  const b = await live(`${server.url}/events/public/acme`);
+  const res = await fetch(`${server.url}/events/public/acme`);
+  expect(res.status).toBe(429);
+  expect(res.headers.get('retry-after')).toBeTruthy();
+  await res.text();
+  a.close();
+  b.close();
+});
+
+test('connection attempts faster than the rate limit get 429 with Retry-After', async () => {
+  const server = await service({ RATE_LIMIT_PER_MINUTE: 3 });
+  const statuses: number[] = [];
+  let retryAfter: string | null = null;
+  for (let i = 0; i < 4; i++) {
+    const res = await fetch(`${server.url}/events/company/acme`); // 401s count too: attempts are limited
+    statuses.push(res.status);
+    if (res.status === 429) retryAfter = res.headers.get('retry-after');
+    await res.text();
+  }
+  expect(statuses).toEqual([401, 401, 401, 429]);
+  expect(Number(retryAfter)).toBeGreaterThan(0);
+});
+
+test('a client that stops reading is cut off, and resumes with Last-Event-ID losing nothing', async () => {
+  const server = await service({ SLOW_CLIENT_MAX_BYTES: 64 * 1024 });
+  const token = await tokenFor(server, 'alice', 'acme', 'admin');
+  const [head] = await db.sql<{ id: string }[]>`select coalesce(max(id), 0)::text as id from pgfeed.events`;
+  const from = head?.id ?? '0';
+
+  // A raw client that reads the response head and then nothing more.
+  const stalled = await new Promise<http.IncomingMessage>((resolve) => {
+    const req = http.get(`${server.url}/events/company/acme`, { headers: { Authorization: `Bearer ${token}` } }, resolve);
+    req.end();
+  });
+  stalled.pause();
+  await waitUntil(() => server.feed.registry.size === 1);
+
+  // ~12 MB of events: far more than socket buffers and the 64 KiB bound.
+  const route = 'x'.repeat(4000);
+  await db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
+               select 'bulk-' || g, 'acme', ${route}, '2026-12-24T08:00:00Z', 10, 10 from generate_series(1, 3000) g`;
+  // The paused client cannot see its socket close (it reads nothing), so watch the server side.
+  await waitUntil(() => server.metrics.registry.value('pgfeed_slow_client_disconnects_total') === 1, 20_000);
+  await waitUntil(() => server.feed.registry.size === 0);
+  stalled.destroy();
+
+  const resumed = await openStream(`${server.url}/events/company/acme`, { token, lastEventId: from });
+  // Some may come as replay and the rest live, if this instance is still receiving them.
+  await resumed.waitFor((f) => f.json?.key === 'bulk-3000', { timeoutMs: 20_000 });
+  const keys = resumed.events().map((f) => f.json.key as string);
+  expect(keys).toHaveLength(3000);
+  expect(new Set(keys).size).toBe(3000);
+  expect(keys[0]).toBe('bulk-1');
+  expect(keys.at(-1)).toBe('bulk-3000');
+  resumed.close();
+});
+
+async function waitUntil(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
