@@ -95,10 +95,12 @@ test('a client that stops reading is cut off, and resumes with Last-Event-ID los
   await waitUntil(() => server.metrics.registry.value('pgfeed_slow_client_disconnects_total') === 1, 20_000);
   await waitUntil(() => server.feed.registry.size === 0);
   stalled.destroy();
+  const [last] = await db.sql<{ id: string }[]>`select max(id)::text as id from pgfeed.events`;
+  await waitUntil(() => server.listener.cursor === BigInt(last?.id ?? '0'), 20_000);
 
   const resumed = await openStream(`${server.url}/events/company/acme`, { token, lastEventId: from });
-  // Some may come as replay and the rest live, if this instance is still receiving them.
-  await resumed.waitFor((f) => f.json?.key === 'bulk-3000', { timeoutMs: 20_000 });
+  const ready = await resumed.waitFor((f) => f.event === 'ready', { timeoutMs: 20_000 });
+  expect(ready.json).toEqual({ lastEventId: last?.id, replayed: 3000 });
   const keys = resumed.events().map((f) => f.json.key as string);
   expect(keys).toHaveLength(3000);
   expect(new Set(keys).size).toBe(3000);

@@ -116,7 +116,7 @@ export class Feed {
       s.sendReset(reset);
       s.position = registeredAt; // live from registration: held events follow
     }
-    s.goLive();
+    await s.goLive();
     s.sendReady({ lastEventId: s.position.toString(), replayed });
   }
 

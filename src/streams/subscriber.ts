@@ -72,11 +72,20 @@ export class Subscriber {
     if (seq > this.position) this.position = seq;
   }
 
-  /** Writes held events not yet covered and switches to live delivery. */
-  goLive(): void {
-    const held = this.pending ?? [];
+  /**
+   * Writes held events not yet covered, waiting for the socket like a replay
+   * (more may be held meanwhile), then switches to live delivery.
+   */
+  async goLive(): Promise<void> {
+    while (this.pending && this.pending.length > 0 && !this.closedValue) {
+      const held = this.pending;
+      this.pending = [];
+      for (const event of held) {
+        if (this.closedValue) return;
+        if (event.seq > this.position && !this.send(event)) await this.drained();
+      }
+    }
     this.pending = null;
-    for (const event of held) if (!this.closedValue && event.seq > this.position) this.send(event);
   }
 
   sendReady(data: ReadyData): void {
@@ -91,7 +100,8 @@ export class Subscriber {
   write(buf: Buffer): boolean {
     if (this.closedValue) return false;
     const ok = this.res.write(buf);
-    if (this.res.writableLength > this.options.maxBufferedBytes) {
+    // Only live delivery can outrun a client: replay and catch-up wait for 'drain'.
+    if (this.pending === null && this.res.writableLength > this.options.maxBufferedBytes) {
       this.cutOff();
       return false;
     }
