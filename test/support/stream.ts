@@ -5,7 +5,7 @@ export interface Frame {
   id: string | undefined;
   event: string;
   data: string;
-  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  json: any;
 }
 
 export interface OpenStream {
