@@ -142,3 +142,13 @@ test('the stream carries the SSE headers and ends when the token expires', async
   await s.ended; // the server closes it at `exp`; the suite's timeout is the guard
   expect(s.frames.at(-1)?.event).toBe('ready');
 });
+
+test('a token valid for longer than a timer can wait (40 days) keeps its stream open', async () => {
+  const token = await tokenFor(server, 'alice', 'acme', 'admin', 40 * 86400);
+  const s = await openStream(`${server.url}/events/company/acme`, { token });
+  await s.waitFor((f) => f.event === 'ready');
+  await db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
+               values ('long-token', 'acme', 'L', '2026-12-24T08:00:00Z', 1, 1)`;
+  await s.waitFor((f) => f.json?.key === 'long-token');
+  s.close();
+});

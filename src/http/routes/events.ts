@@ -125,10 +125,14 @@ export function eventRoutes(deps: EventRoutesDeps): Router {
     });
     subscriber.write(sseRetry(config.RETRY_MS));
     let expiry: NodeJS.Timeout | undefined;
-    if (claims) {
-      // The stream ends when the token does; the client must come back with a fresh one.
-      expiry = setTimeout(() => subscriber.end(), Math.max(0, claims.exp * 1000 - Date.now()));
-    }
+    // The stream ends when the token does; the client must come back with a fresh one.
+    // Timers cap at 2^31-1 ms (~24.8 days), so a far expiry is re-armed.
+    const armExpiry = (expMs: number) => {
+      const wait = expMs - Date.now();
+      if (wait <= 0) return subscriber.end();
+      expiry = setTimeout(() => armExpiry(expMs), Math.min(wait, 2 ** 31 - 1));
+    };
+    if (claims) armExpiry(claims.exp * 1000);
     res.once('close', () => {
       clearTimeout(expiry);
       feed.registry.remove(subscriber);
