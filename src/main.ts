@@ -51,10 +51,13 @@ async function main(): Promise<void> {
       '',
       'pgfeed demo is running.',
       `  database:   ${databaseUrl}`,
-      ...(config.JWT_SECRET ? [] : [`  JWT_SECRET: ${jwtSecret}   (generated; set JWT_SECRET to keep tokens valid across restarts)`]),
+      ...(config.JWT_SECRET
+        ? []
+        : [`  JWT_SECRET: ${jwtSecret}   (generated; set JWT_SECRET to keep tokens valid across restarts)`]),
     ];
     const tokens: Record<string, string> = {};
-    for (const u of seeded.users) tokens[u.role] = await server.auth.sign({ sub: u.id, company: seeded.companyId, role: u.role }, 7 * 86400);
+    for (const u of seeded.users)
+      tokens[u.role] = await server.auth.sign({ sub: u.id, company: seeded.companyId, role: u.role }, 7 * 86400);
     lines.push(
       `  dashboard:  ${server.url}/dashboard?access_token=${tokens.admin}`,
       `  cashier:    ${server.url}/cashier?access_token=${tokens.cashier}`,

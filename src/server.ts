@@ -64,7 +64,9 @@ export async function startPgfeed(options: PgfeedOptions): Promise<PgfeedServer>
     const listener = new Listener({ databaseUrl: options.databaseUrl, sql, log, metrics, pingMs: config.LISTENER_PING_MS });
     const feed = new Feed({ sql, listener, metrics, log, ringSize: config.REPLAY_BUFFER_SIZE, heartbeatMs: config.HEARTBEAT_MS });
     metrics.registry.gauge('pgfeed_connections', 'Open event streams.', () => feed.registry.size);
-    metrics.registry.gauge('pgfeed_listener_ready', '1 while the listener is LISTENing and caught up.', () => (listener.ready ? 1 : 0));
+    metrics.registry.gauge('pgfeed_listener_ready', '1 while the listener is LISTENing and caught up.', () =>
+      listener.ready ? 1 : 0,
+    );
     await feed.start(await logHead(sql));
 
     const auth = new Auth(secret);
@@ -100,7 +102,17 @@ export async function startPgfeed(options: PgfeedOptions): Promise<PgfeedServer>
       })());
 
     log.info('listening', { port });
-    return { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port, config, auth, sql, feed, listener, metrics, close };
+    return {
+      url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+      port,
+      config,
+      auth,
+      sql,
+      feed,
+      listener,
+      metrics,
+      close,
+    };
   } catch (error) {
     await sql.end({ timeout: 1 });
     throw error;

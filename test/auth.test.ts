@@ -32,7 +32,11 @@ async function errorOf(path: string, init: RequestInit = {}) {
   return { status: res.status, code: body.error.code, message: body.error.message, type: res.headers.get('content-type') };
 }
 
-const sign = (claims: Record<string, unknown>, secret = TEST_JWT_SECRET, exp: number | null = Math.floor(Date.now() / 1000) + 60) => {
+const sign = (
+  claims: Record<string, unknown>,
+  secret = TEST_JWT_SECRET,
+  exp: number | null = Math.floor(Date.now() / 1000) + 60,
+) => {
   const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' });
   if (exp !== null) jwt.setExpirationTime(exp);
   return jwt.sign(new TextEncoder().encode(secret));
@@ -58,7 +62,11 @@ describe('401 when the token is missing or invalid', () => {
   });
 
   test('expired', async () => {
-    const token = await sign({ sub: 'alice', company: 'acme', role: 'admin' }, TEST_JWT_SECRET, Math.floor(Date.now() / 1000) - 10);
+    const token = await sign(
+      { sub: 'alice', company: 'acme', role: 'admin' },
+      TEST_JWT_SECRET,
+      Math.floor(Date.now() / 1000) - 10,
+    );
     expect(await errorOf('/events/user', { headers: { Authorization: `Bearer ${token}` } })).toMatchObject({
       status: 401,
       message: 'the token has expired',

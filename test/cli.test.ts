@@ -10,7 +10,10 @@ const ROOT = path.resolve(__dirname, '..');
 function run(script: string, args: string[], env: Record<string, string>): ChildProcessWithoutNullStreams {
   // A clean environment: only what the test gives, so the machine's own settings do not leak in.
   // `node --import tsx` (as `npm start` does) is one process, so signals reach the service itself.
-  return spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env } });
+  return spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+  });
 }
 
 function finish(child: ChildProcessWithoutNullStreams): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -27,8 +30,16 @@ describe('a bad configuration stops the process with exit code 2 and one line na
     ['HEARTBEAT_MS', { HEARTBEAT_MS: '-5' }, /^invalid configuration: HEARTBEAT_MS /],
     ['EVENT_RETENTION', { EVENT_RETENTION: 'forever' }, /^invalid configuration: EVENT_RETENTION must be a duration/],
     ['DATABASE_URL', { DATABASE_URL: 'mysql://x' }, /^invalid configuration: DATABASE_URL must be a postgres/],
-    ['JWT_SECRET too short', { JWT_SECRET: 'short' }, /^invalid configuration: JWT_SECRET must be at least 32 characters \(HS256 key\)$/],
-    ['JWT_SECRET missing with DATABASE_URL', { DATABASE_URL: 'postgres://localhost/x' }, /^invalid configuration: JWT_SECRET is required/],
+    [
+      'JWT_SECRET too short',
+      { JWT_SECRET: 'short' },
+      /^invalid configuration: JWT_SECRET must be at least 32 characters \(HS256 key\)$/,
+    ],
+    [
+      'JWT_SECRET missing with DATABASE_URL',
+      { DATABASE_URL: 'postgres://localhost/x' },
+      /^invalid configuration: JWT_SECRET is required/,
+    ],
   ])('%s', async (_name, env, line) => {
     const { code, stderr, stdout } = await finish(run('src/main.ts', [], env));
     expect(code).toBe(2);
@@ -79,7 +90,8 @@ describe('npm start with DATABASE_URL', () => {
     const token = await new Auth(TEST_JWT_SECRET).sign({ sub: 'alice', company: 'acme', role: 'admin' });
     const stream = await openStream(`http://127.0.0.1:${port}/events/company/acme`, { token });
     await stream.waitFor((f) => f.event === 'ready');
-    const [listening] = await db.sql`select count(*)::int as n from pg_stat_activity where application_name = 'pgfeed-listener' and datname = current_database()`;
+    const [listening] =
+      await db.sql`select count(*)::int as n from pg_stat_activity where application_name = 'pgfeed-listener' and datname = current_database()`;
     expect(listening?.n).toBe(1);
 
     const started = Date.now();
@@ -89,7 +101,8 @@ describe('npm start with DATABASE_URL', () => {
     expect(code).toBe(0);
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(stdout).toContain('"msg":"shutting down"');
-    const [after] = await db.sql`select count(*)::int as n from pg_stat_activity where application_name like 'pgfeed%' and datname = current_database()`;
+    const [after] =
+      await db.sql`select count(*)::int as n from pg_stat_activity where application_name like 'pgfeed%' and datname = current_database()`;
     expect(after?.n).toBe(0);
   });
 });

@@ -67,7 +67,11 @@ test('every entity × insert/update/delete reaches exactly the streams that may 
 
   // Rows: camelCase, whole row after the change; before it for a delete; changes only for updates.
   const [tripCreated, tripUpdated] = streams.acmeAdmin.events();
-  expect(tripCreated?.json).toMatchObject({ op: 'insert', changes: null, row: { id: 'a-trip', availableSlots: 40, companyId: 'acme' } });
+  expect(tripCreated?.json).toMatchObject({
+    op: 'insert',
+    changes: null,
+    row: { id: 'a-trip', availableSlots: 40, companyId: 'acme' },
+  });
   expect(tripUpdated?.json.changes).toMatchObject({ availableSlots: 38 });
   expect(Object.keys(tripUpdated?.json.changes ?? {}).sort()).toEqual(['availableSlots', 'updatedAt']);
   const tripDeleted = streams.acmeAdmin.events().at(-1);
@@ -101,7 +105,8 @@ test('an UPDATE that changes nothing produces no event', async () => {
 test('pgfeed.watch() attaches the same events to any table', async () => {
   await db.sql`create table invoices (id text primary key, company_id text not null, user_id text, amount int not null)`;
   await expect(db.sql`select pgfeed.watch('public.invoices', company_column => 'tenant')`).rejects.toThrow(/no column "tenant"/);
-  const [w] = await db.sql`select pgfeed.watch('public.invoices', company_column => 'company_id', user_column => 'user_id') as entity`;
+  const [w] =
+    await db.sql`select pgfeed.watch('public.invoices', company_column => 'company_id', user_column => 'user_id') as entity`;
   expect(w?.entity).toBe('invoices');
   const company = await ready('/events/company/acme?entities=invoices', await tokenFor(server, 'alice', 'acme', 'admin'));
   const user = await ready('/events/user', await tokenFor(server, 'cora', 'acme', 'customer'));
@@ -111,7 +116,13 @@ test('pgfeed.watch() attaches the same events to any table', async () => {
                values ('not-an-invoice', 'acme', 'N-O', '2026-12-24T08:00:00Z', 4, 4)`;
   await db.sql`insert into invoices values ('inv-2', 'globex', 'gus', 7)`;
   const updated = await company.waitFor((f) => f.event === 'invoices.updated');
-  expect(updated.json).toMatchObject({ entity: 'invoices', key: 'inv-1', companyId: 'acme', userId: 'cora', changes: { amount: 120 } });
+  expect(updated.json).toMatchObject({
+    entity: 'invoices',
+    key: 'inv-1',
+    companyId: 'acme',
+    userId: 'cora',
+    changes: { amount: 120 },
+  });
   expect(company.events().map((f) => f.event)).toEqual(['invoices.created', 'invoices.updated']);
   await user.waitFor((f) => f.event === 'invoices.updated');
   expect(user.events().every((f) => f.json.userId === 'cora')).toBe(true);

@@ -30,7 +30,13 @@ test('dispatch only visits the streams of the event’s company and user', () =>
   Array.from({ length: 1000 }, (_, i) => {
     const filter: Filter = { scope: { kind: 'company', companyId: `c${i}` } };
     // Any visit to another company's stream would be a scan: make it fail loudly.
-    const s = { filter, sub: `u${i}`, offer: () => { throw new Error('offered to another company'); } };
+    const s = {
+      filter,
+      sub: `u${i}`,
+      offer: () => {
+        throw new Error('offered to another company');
+      },
+    };
     registry.add(s as unknown as Subscriber);
   });
   const company = fakeSubscriber({ scope: { kind: 'company', companyId: 'acme' } }, 'alice');

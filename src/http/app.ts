@@ -49,9 +49,13 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     let error: AppError;
     if (err instanceof AppError) error = err;
     else if (isBodyParserError(err)) {
-      error = new AppError('invalid_body', err.type === 'entity.too.large' ? 'the body is too large' : 'the body is not valid JSON', {
-        details: { issues: [] },
-      });
+      error = new AppError(
+        'invalid_body',
+        err.type === 'entity.too.large' ? 'the body is too large' : 'the body is not valid JSON',
+        {
+          details: { issues: [] },
+        },
+      );
     } else {
       log.error('request failed', { error: err, method: req.method, path: req.path });
       error = new AppError('internal', 'internal error');

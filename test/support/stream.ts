@@ -81,10 +81,16 @@ export async function openStream(
         const check = () => {
           const hit = frames.slice(from).find(pred);
           if (hit) return done(() => resolve(hit));
-          if (finished) done(() => reject(new Error(`stream ended before the awaited frame; got ${JSON.stringify(frames.map((f) => f.event))}`)));
+          if (finished)
+            done(() =>
+              reject(new Error(`stream ended before the awaited frame; got ${JSON.stringify(frames.map((f) => f.event))}`)),
+            );
         };
         const timer = setTimeout(
-          () => done(() => reject(new Error(`timed out after ${timeoutMs} ms; got ${JSON.stringify(frames.map((f) => [f.event, f.id]))}`))),
+          () =>
+            done(() =>
+              reject(new Error(`timed out after ${timeoutMs} ms; got ${JSON.stringify(frames.map((f) => [f.event, f.id]))}`)),
+            ),
           timeoutMs,
         );
         const done = (fn: () => void) => {

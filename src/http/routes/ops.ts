@@ -10,7 +10,9 @@ export function opsRoutes(deps: { listener: Listener; metrics: ServiceMetrics })
   });
   router.get('/readyz', (_req, res) => {
     const { listener } = deps;
-    res.status(listener.ready ? 200 : 503).json({ ready: listener.ready, listener: listener.state, cursor: listener.cursor.toString() });
+    res
+      .status(listener.ready ? 200 : 503)
+      .json({ ready: listener.ready, listener: listener.state, cursor: listener.cursor.toString() });
   });
   router.get('/metrics', (_req, res) => {
     res.type('text/plain; version=0.0.4').send(deps.metrics.registry.render());
