@@ -20,3 +20,23 @@ export async function startService(databaseUrl: string, config: Partial<Config> 
 export function tokenFor(server: PgfeedServer, sub: string, company: string, role: Role, ttlSeconds = 3600): Promise<string> {
   return server.auth.sign({ sub, company, role }, ttlSeconds);
 }
+
+/** Resolves once `server`'s listener has delivered everything committed so far (event-driven, no polling). */
+export async function caughtUp(server: PgfeedServer, timeoutMs = 10_000): Promise<void> {
+  const [row] = await server.sql<{ id: string }[]>`select coalesce(max(id), 0)::text as id from pgfeed.events`;
+  const target = BigInt(row?.id ?? '0');
+  if (server.listener.cursor >= target) return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      server.listener.off('event', check);
+      reject(new Error(`listener did not reach event ${target} in ${timeoutMs} ms (at ${server.listener.cursor})`));
+    }, timeoutMs);
+    const check = () => {
+      if (server.listener.cursor < target) return;
+      clearTimeout(timer);
+      server.listener.off('event', check);
+      resolve();
+    };
+    server.listener.on('event', check);
+  });
+}

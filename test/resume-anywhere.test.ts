@@ -1,0 +1,149 @@
+import type { PgfeedServer } from '../src/server';
+import { pruneLog } from '../src/events/log';
+import { freshDatabase, type TestDatabase } from './support/db';
+import { seedTwoCompanies } from './support/fixtures';
+import { caughtUp, startService, tokenFor } from './support/service';
+import { type OpenStream, openStream } from './support/stream';
+
+let db: TestDatabase;
+let token: string;
+const running: PgfeedServer[] = [];
+
+beforeAll(async () => {
+  db = await freshDatabase();
+  await seedTwoCompanies(db.sql);
+});
+afterAll(async () => {
+  await Promise.all(running.map((s) => s.close()));
+  await db?.drop();
+});
+
+async function service(config: Parameters<typeof startService>[1] = {}) {
+  const s = await startService(db.url, config);
+  running.push(s);
+  token ??= await tokenFor(s, 'alice', 'acme', 'admin');
+  return s;
+}
+
+let n = 0;
+/** Writes `count` trips for acme and one for globex in between, as another application. */
+async function writeTrips(count: number): Promise<string[]> {
+  const keys: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const key = `r${++n}`;
+    keys.push(key);
+    await db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
+                 values (${key}, 'acme', 'R', '2026-12-24T08:00:00Z', 10, 10)`;
+    await db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
+                 values (${'g' + key}, 'globex', 'R', '2026-12-24T08:00:00Z', 10, 10)`;
+  }
+  return keys;
+}
+
+async function resume(server: PgfeedServer, lastEventId: string | undefined): Promise<{ s: OpenStream; ready: any }> {
+  const s = await openStream(`${server.url}/events/company/acme`, { token, ...(lastEventId !== undefined ? { lastEventId } : {}) });
+  expect(s.status).toBe(200);
+  const ready = await s.waitFor((f) => f.event === 'ready');
+  return { s, ready: ready.json };
+}
+
+const keysOf = (s: OpenStream) => s.events().map((f) => f.json.key as string);
+
+test('resume on the same instance from the ring, then live', async () => {
+  const server = await service();
+  const { s: first, ready } = await resume(server, undefined);
+  const seen = await writeTrips(3);
+  await first.waitFor((f) => f.json?.key === seen.at(-1));
+  first.close();
+  const missed = await writeTrips(4);
+  await caughtUp(server);
+  const { s, ready: again } = await resume(server, first.events().at(-1)!.id);
+  expect(keysOf(s)).toEqual(missed);
+  expect(again.replayed).toBe(4);
+  expect(server.metrics.registry.render()).toMatch(/pgfeed_replay_total\{source="ring"\} [1-9]/);
+  const liveKeys = await writeTrips(1);
+  await s.waitFor((f) => f.json?.key === liveKeys[0]);
+  expect(keysOf(s)).toEqual([...missed, ...liveKeys]);
+  expect(ready.lastEventId).toMatch(/^\d+$/);
+  s.close();
+});
+
+test('resume on a second instance, and from beyond the ring (the log)', async () => {
+  const a = await service();
+  const b = await service({ REPLAY_BUFFER_SIZE: 2 });
+  const { s: onA } = await resume(a, undefined);
+  const seen = await writeTrips(2);
+  await onA.waitFor((f) => f.json?.key === seen.at(-1));
+  onA.close();
+  const missed = await writeTrips(5); // more than b's ring holds
+  await caughtUp(b);
+  const { s: onB, ready } = await resume(b, onA.events().at(-1)!.id);
+  expect(keysOf(onB)).toEqual(missed);
+  expect(ready.replayed).toBe(5);
+  expect(b.metrics.registry.render()).toMatch(/pgfeed_replay_total\{source="log"\} 1/);
+  onB.close();
+});
+
+test('resume after the service was stopped and started again, with writes in between', async () => {
+  const first = await service();
+  const { s } = await resume(first, undefined);
+  const seen = await writeTrips(2);
+  await s.waitFor((f) => f.json?.key === seen.at(-1));
+  const from = s.events().at(-1)!.id;
+  await first.close();
+  await s.ended; // shutdown ends streams
+  running.splice(running.indexOf(first), 1);
+  const missed = await writeTrips(3); // nobody is listening
+  const second = await service();
+  const { s: again, ready } = await resume(second, from);
+  expect(keysOf(again)).toEqual(missed);
+  expect(ready.replayed).toBe(3);
+  const live = await writeTrips(1);
+  await again.waitFor((f) => f.json?.key === live[0]);
+  expect(keysOf(again)).toEqual([...missed, ...live]);
+  again.close();
+});
+
+describe('a resume that cannot be answered says reset, then goes on live', () => {
+  test.each([
+    ['malformed', 'abc'],
+    ['malformed', '-5'],
+    ['malformed', '12345678901234567890123'],
+    ['unknown', '999999999'],
+  ])('%s: %s', async (reason, id) => {
+    const server = running[0] ?? (await service());
+    const s = await openStream(`${server.url}/events/company/acme`, { token, lastEventId: id });
+    const reset = await s.waitFor((f) => f.event === 'reset');
+    expect(reset.json.reason).toBe(reason);
+    expect(typeof reset.json.message).toBe('string');
+    await s.waitFor((f) => f.event === 'ready');
+    const live = await writeTrips(1);
+    await s.waitFor((f) => f.json?.key === live[0]);
+    expect(keysOf(s)).toEqual(live);
+    s.close();
+  });
+
+  test('expired: older than the retained history', async () => {
+    const server = running[0] ?? (await service());
+    const { s } = await resume(server, undefined);
+    const old = await writeTrips(1);
+    await s.waitFor((f) => f.json?.key === old[0]);
+    const oldId = s.events().at(-1)!.id!;
+    s.close();
+    await writeTrips(1);
+    // Age everything past a 1-minute retention and prune, as the background pruner would.
+    await db.sql`update pgfeed.events set committed_at = committed_at - interval '2 minutes'`;
+    expect(await pruneLog(db.sql, 60_000)).toBeGreaterThan(0);
+    const fresh = await startService(db.url); // an empty ring: only the log can answer
+    running.push(fresh);
+    const again = await openStream(`${fresh.url}/events/company/acme`, { token, lastEventId: oldId });
+    const reset = await again.waitFor((f) => f.event === 'reset');
+    expect(reset.json.reason).toBe('expired');
+    await again.waitFor((f) => f.event === 'ready');
+    const live = await writeTrips(1);
+    await again.waitFor((f) => f.json?.key === live[0]);
+    expect(keysOf(again)).toEqual(live);
+    expect(fresh.metrics.registry.render()).toMatch(/pgfeed_resets_total\{reason="expired"\} 1/);
+    again.close();
+  });
+});
