@@ -21,7 +21,10 @@ export async function startProxy(targetUrl: string): Promise<FaultyProxy> {
   /** Connections that lived through a freeze lost bytes: they are broken for good. */
   const tainted = new Set<{ client: net.Socket; upstream: net.Socket }>();
   const server = net.createServer((client) => {
-    if (mode === 'cut') return client.destroy();
+    if (mode === 'cut') {
+      client.destroy();
+      return;
+    }
     const upstream = net.connect(Number(target.port || 5432), target.hostname);
     const pair = { client, upstream };
     pairs.add(pair);

@@ -1,0 +1,122 @@
+import type { Sql } from '../db/connect';
+import { AppError } from '../errors';
+import { rowsOf, utc } from './rows';
+
+type Row = Record<string, unknown>;
+
+const one = (rows: readonly { row: Row }[]): Row | undefined => rowsOf(rows)[0];
+
+/**
+ * Books seats on a trip of `companyId`. The seat check and the decrement are
+ * one UPDATE, so concurrent bookings can never oversell.
+ */
+export async function bookSeats(
+  sql: Sql,
+  input: { companyId: string; tripId: string; userId: string; seats: number; channel: 'cashier' | 'online' },
+): Promise<Row> {
+  return sql.begin(async (tx) => {
+    await utc(tx);
+    const [trip] = await tx<{ available_slots: number; booking_halted: boolean }[]>`
+      select available_slots, booking_halted from trips where id = ${input.tripId} and company_id = ${input.companyId}`;
+    if (!trip) throw new AppError('not_found', 'no such trip');
+    const [updated] = await tx`
+      update trips set available_slots = available_slots - ${input.seats}
+       where id = ${input.tripId} and not booking_halted and available_slots >= ${input.seats}
+      returning id`;
+    if (!updated) {
+      const [now] = await tx<{ available_slots: number; booking_halted: boolean }[]>`
+        select available_slots, booking_halted from trips where id = ${input.tripId}`;
+      throw new AppError(
+        'conflict',
+        now?.booking_halted ? 'booking is halted on this trip' : `only ${now?.available_slots ?? 0} seats are available`,
+      );
+    }
+    const booking = await tx<{ row: Row }[]>`
+      insert into bookings (trip_id, company_id, user_id, seats, channel)
+      values (${input.tripId}, ${input.companyId},
+              (select id from users where id = ${input.userId} and company_id = ${input.companyId}),
+              ${input.seats}, ${input.channel})
+      returning to_jsonb(bookings.*) as row`;
+    return one(booking)!;
+  });
+}
+
+/** Cancels a booking and gives its seats back; `onlyUser` restricts it to that user's own bookings. */
+export async function cancelBooking(sql: Sql, input: { companyId: string; bookingId: string; onlyUser?: string }): Promise<Row> {
+  return sql.begin(async (tx) => {
+    await utc(tx);
+    const [b] = await tx<{ status: string; user_id: string | null }[]>`
+      select status, user_id from bookings where id = ${input.bookingId} and company_id = ${input.companyId} for update`;
+    if (!b || (input.onlyUser !== undefined && b.user_id !== input.onlyUser)) throw new AppError('not_found', 'no such booking');
+    if (b.status === 'cancelled') throw new AppError('conflict', 'the booking is already cancelled');
+    const booking = await tx<{ row: Row }[]>`
+      update bookings set status = 'cancelled' where id = ${input.bookingId} returning to_jsonb(bookings.*) as row`;
+    await tx`update trips set available_slots = available_slots + ${(one(booking)?.seats as number) ?? 0}
+              where id = ${one(booking)?.tripId as string}`;
+    return one(booking)!;
+  });
+}
+
+export async function setBookingHalted(sql: Sql, input: { companyId: string; tripId: string; halted: boolean }): Promise<Row> {
+  return sql.begin(async (tx) => {
+    await utc(tx);
+    const trip = await tx<{ row: Row }[]>`
+      update trips set booking_halted = ${input.halted} where id = ${input.tripId} and company_id = ${input.companyId}
+      returning to_jsonb(trips.*) as row`;
+    if (trip.length === 0) throw new AppError('not_found', 'no such trip');
+    return one(trip)!;
+  });
+}
+
+/** Adds `delta` to a stock item's quantity; never below what is reserved. */
+export async function adjustStock(sql: Sql, input: { companyId: string; itemId: string; delta: number }): Promise<Row> {
+  return sql.begin(async (tx) => {
+    await utc(tx);
+    const [exists] = await tx`select 1 from stock_items where id = ${input.itemId} and company_id = ${input.companyId}`;
+    if (!exists) throw new AppError('not_found', 'no such stock item');
+    const item = await tx<{ row: Row }[]>`
+      update stock_items set quantity = quantity + ${input.delta}
+       where id = ${input.itemId} and quantity + ${input.delta} >= reserved
+      returning to_jsonb(stock_items.*) as row`;
+    if (item.length === 0) throw new AppError('conflict', 'quantity would go below the reserved units');
+    return one(item)!;
+  });
+}
+
+/** Reserves one unit of an item for a user of the same company. */
+export async function checkOut(
+  sql: Sql,
+  input: { companyId: string; itemId: string; userId: string; dueAt: string | undefined },
+): Promise<Row> {
+  return sql.begin(async (tx) => {
+    await utc(tx);
+    const [user] = await tx`select 1 from users where id = ${input.userId} and company_id = ${input.companyId}`;
+    if (!user) throw new AppError('not_found', 'no such user');
+    const [exists] = await tx`select 1 from stock_items where id = ${input.itemId} and company_id = ${input.companyId}`;
+    if (!exists) throw new AppError('not_found', 'no such stock item');
+    const [reserved] = await tx`
+      update stock_items set reserved = reserved + 1 where id = ${input.itemId} and reserved < quantity returning id`;
+    if (!reserved) throw new AppError('conflict', 'no unit of this item is available');
+    const checkout = await tx<{ row: Row }[]>`
+      insert into checkouts (company_id, user_id, item_id, due_at)
+      values (${input.companyId}, ${input.userId}, ${input.itemId}, ${input.dueAt ?? null})
+      returning to_jsonb(checkouts.*) as row`;
+    return one(checkout)!;
+  });
+}
+
+/** Returns a checked-out unit. */
+export async function returnCheckout(sql: Sql, input: { companyId: string; checkoutId: string }): Promise<Row> {
+  return sql.begin(async (tx) => {
+    await utc(tx);
+    const [c] = await tx<{ status: string; item_id: string }[]>`
+      select status, item_id from checkouts where id = ${input.checkoutId} and company_id = ${input.companyId} for update`;
+    if (!c) throw new AppError('not_found', 'no such checkout');
+    if (c.status === 'returned') throw new AppError('conflict', 'the checkout is already returned');
+    const checkout = await tx<{ row: Row }[]>`
+      update checkouts set status = 'returned', returned_at = now() where id = ${input.checkoutId}
+      returning to_jsonb(checkouts.*) as row`;
+    await tx`update stock_items set reserved = reserved - 1 where id = ${c.item_id}`;
+    return one(checkout)!;
+  });
+}
