@@ -8,7 +8,7 @@ export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
 export async function startService(databaseUrl: string, config: Partial<Config> = {}): Promise<PgfeedServer> {
   return startPgfeed({
     databaseUrl,
-    port: 0,
+    port: config.PORT ?? 0,
     host: '127.0.0.1',
     jwtSecret: TEST_JWT_SECRET,
     log: (process.env.PGFEED_TEST_LOG as Config['LOG_LEVEL'] | undefined) ?? 'silent',
