@@ -1,0 +1,110 @@
+import { DecodeError, camelCase, parseNotification, toChangeEvent } from '../src/events/decode';
+import { RingBuffer } from '../src/events/ring';
+
+const item = (seq: number) => ({ seq: BigInt(seq) });
+const seqs = (items: { seq: bigint }[] | undefined) => items?.map((i) => Number(i.seq));
+
+describe('RingBuffer', () => {
+  test('answers resumes from its floor up to its head, and nothing older', () => {
+    const ring = new RingBuffer<{ seq: bigint }>(3, 10n);
+    expect(seqs(ring.after(10n))).toEqual([]);
+    for (const s of [11, 13, 14]) ring.push(item(s));
+    expect(seqs(ring.after(10n))).toEqual([11, 13, 14]);
+    expect(seqs(ring.after(13n))).toEqual([14]);
+    ring.push(item(20)); // evicts 11: the floor moves to 11
+    expect(ring.floor).toBe(11n);
+    expect(ring.after(10n)).toBeUndefined();
+    expect(seqs(ring.after(11n))).toEqual([13, 14, 20]);
+    expect(ring.after(21n)).toBeUndefined();
+    expect(ring.knows(13n)).toBe(true);
+    expect(ring.knows(12n)).toBe(false); // a gap: never an event
+    expect(ring.knows(11n)).toBe(true); // the floor
+    expect(ring.head).toBe(20n);
+  });
+
+  test('wraps around many times and keeps order', () => {
+    const ring = new RingBuffer<{ seq: bigint }>(5, 0n);
+    for (let s = 1; s <= 103; s++) ring.push(item(s));
+    expect(seqs(ring.after(98n))).toEqual([99, 100, 101, 102, 103]);
+    expect(seqs(ring.after(100n))).toEqual([101, 102, 103]);
+    expect(ring.size).toBe(5);
+  });
+
+  test('refuses ids that do not increase', () => {
+    const ring = new RingBuffer<{ seq: bigint }>(2, 5n);
+    expect(() => ring.push(item(5))).toThrow(RangeError);
+    ring.push(item(6));
+    expect(() => ring.push(item(6))).toThrow(RangeError);
+  });
+});
+
+describe('decoder', () => {
+  const wire = {
+    id: '42',
+    entity: 'trip',
+    op: 'update',
+    company_id: 'acme',
+    user_id: null,
+    key: 't1',
+    row: {
+      id: 't1',
+      company_id: 'acme',
+      route: 'A',
+      departs_at: '2026-12-24T08:00:00+00:00',
+      capacity: 10,
+      available_slots: 9,
+      booking_halted: false,
+      updated_at: '2026-11-22T10:00:00+00:00',
+    },
+    changes: { available_slots: 9 },
+    committed_at: '2026-11-22T10:00:00.123Z',
+  };
+
+  test('turns a payload into a typed, camelCase event', () => {
+    const parsed = parseNotification(JSON.stringify(wire));
+    expect(toChangeEvent(parsed)).toEqual({
+      id: '42',
+      type: 'trip.updated',
+      entity: 'trip',
+      op: 'update',
+      companyId: 'acme',
+      userId: null,
+      key: 't1',
+      row: {
+        id: 't1',
+        companyId: 'acme',
+        route: 'A',
+        departsAt: '2026-12-24T08:00:00+00:00',
+        capacity: 10,
+        availableSlots: 9,
+        bookingHalted: false,
+        updatedAt: '2026-11-22T10:00:00+00:00',
+      },
+      changes: { availableSlots: 9 },
+      committedAt: '2026-11-22T10:00:00.123Z',
+    });
+    expect(camelCase('checked_out_at')).toBe('checkedOutAt');
+  });
+
+  test('recognises the large-event hint', () => {
+    expect(parseNotification('{"id":"7","large":true}')).toEqual({ id: '7', large: true });
+  });
+
+  test.each([
+    ['not JSON', 'nope'],
+    ['no id', JSON.stringify({ ...wire, id: undefined })],
+    ['a bad op', JSON.stringify({ ...wire, op: 'upsert' })],
+    ['a non-numeric id', JSON.stringify({ ...wire, id: '4a' })],
+  ])('rejects %s with a DecodeError', (_name, text) => {
+    expect(() => toChangeEvent(parseNotification(text))).toThrow(DecodeError);
+  });
+
+  test('rejects a built-in entity whose row does not fit its schema', () => {
+    expect(() => toChangeEvent({ ...wire, row: { ...wire.row, capacity: 'ten' } })).toThrow(/capacity/);
+  });
+
+  test('passes rows of watched tables through as they are', () => {
+    const e = toChangeEvent({ ...wire, entity: 'invoices', row: { id: 'i', amount_cents: 5 }, changes: null, op: 'insert' });
+    expect(e).toMatchObject({ type: 'invoices.created', row: { id: 'i', amountCents: 5 } });
+  });
+});
