@@ -50,7 +50,14 @@ const slots = async (id: string) => (await db.sql`select available_slots from tr
 test('a cashier sale books seats, returns 201 and appears on the company stream', async () => {
   const r = await call('POST', '/trips/t1/bookings', cashier, { seats: 2, channel: 'cashier' });
   expect(r.status).toBe(201);
-  expect(r.body).toMatchObject({ tripId: 't1', companyId: 'acme', userId: 'carl', seats: 2, channel: 'cashier', status: 'confirmed' });
+  expect(r.body).toMatchObject({
+    tripId: 't1',
+    companyId: 'acme',
+    userId: 'carl',
+    seats: 2,
+    channel: 'cashier',
+    status: 'confirmed',
+  });
   expect(await slots('t1')).toBe(8);
   const created = await stream.waitFor((f) => f.event === 'booking.created' && f.json.key === r.body.id);
   expect(created.json.row).toEqual(r.body); // the API answers with the same row shape events carry
@@ -63,7 +70,10 @@ test('cancel gives the seats back once; a second cancel is 409', async () => {
   expect(await slots('t1')).toBe(5);
   expect((await call('POST', `/bookings/${booking.id}/cancel`, customer)).body).toMatchObject({ status: 'cancelled' });
   expect(await slots('t1')).toBe(8);
-  expect(await call('POST', `/bookings/${booking.id}/cancel`, customer)).toMatchObject({ status: 409, body: { error: { code: 'conflict' } } });
+  expect(await call('POST', `/bookings/${booking.id}/cancel`, customer)).toMatchObject({
+    status: 409,
+    body: { error: { code: 'conflict' } },
+  });
   expect(await slots('t1')).toBe(8);
 });
 

@@ -34,7 +34,7 @@ test('a transaction that wrote first but commits last is delivered after, and a 
     await a`update trips set available_slots = 1 where id = 'trip-a'`;
     // B writes after A and commits first.
     await db.sql`update trips set available_slots = 2 where id = 'trip-b'`;
-    const b = await client.waitFor((f) => f.json?.key === 'trip-b');
+    await client.waitFor((f) => f.json?.key === 'trip-b');
     client.close();
     await a`commit`;
   } finally {

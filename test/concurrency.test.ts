@@ -28,7 +28,8 @@ const servers: PgfeedServer[] = [];
 beforeAll(async () => {
   db = await freshDatabase();
   for (const c of COMPANIES) await db.sql`insert into companies (id, name) values (${c}, ${c})`;
-  for (const u of USERS) await db.sql`insert into users (id, company_id, role, name) values (${u.id}, ${u.company}, 'customer', ${u.id})`;
+  for (const u of USERS)
+    await db.sql`insert into users (id, company_id, role, name) values (${u.id}, ${u.company}, 'customer', ${u.id})`;
   for (const c of COMPANIES) {
     await db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
                  values (${c + '-trip'}, ${c}, 'R', '2026-12-24T08:00:00Z', 100000, 100000)`;
@@ -51,11 +52,15 @@ interface Subscription {
 }
 
 test(`hundreds of concurrent writers, random disconnects and resumes on two instances: every subscriber gets exactly its history (seed ${SEED})`, async () => {
-  const random = rng(SEED);
   const tokenOf = (sub: string, company: string, role: 'admin' | 'customer') => tokenFor(servers[0]!, sub, company, role);
   const subs: Subscription[] = [];
   for (const c of COMPANIES) {
-    subs.push({ name: `company ${c}`, path: `/events/company/${c}`, token: await tokenOf(`${c}-admin`, c, 'admin'), sees: (e) => e.company_id === c });
+    subs.push({
+      name: `company ${c}`,
+      path: `/events/company/${c}`,
+      token: await tokenOf(`${c}-admin`, c, 'admin'),
+      sees: (e) => e.company_id === c,
+    });
     subs.push({
       name: `public ${c}`,
       path: `/events/public/${c}`,
@@ -70,7 +75,9 @@ test(`hundreds of concurrent writers, random disconnects and resumes on two inst
       sees: (e) => e.company_id === u.company && e.user_id === u.id,
     });
   }
-  const [{ head } = { head: '0' }] = await db.sql<{ head: string }[]>`select coalesce(max(id), 0)::text as head from pgfeed.events`;
+  const [{ head } = { head: '0' }] = await db.sql<
+    { head: string }[]
+  >`select coalesce(max(id), 0)::text as head from pgfeed.events`;
 
   let writing = true;
   const received = new Map<string, Frame[]>();
@@ -144,7 +151,8 @@ test(`hundreds of concurrent writers, random disconnects and resumes on two inst
   for (const sub of subs) {
     const expected = history.filter(sub.sees).map((e) => e.id);
     const got = (received.get(sub.name) ?? []).map((f) => f.id);
-    if (got.join() !== expected.join()) throw new Error(`seed ${SEED}: ${sub.name} got ${got.length} events, expected ${expected.length}`);
+    if (got.join() !== expected.join())
+      throw new Error(`seed ${SEED}: ${sub.name} got ${got.length} events, expected ${expected.length}`);
     expect(got).toEqual(expected);
   }
   expect(reconnects.n).toBeGreaterThan(subs.length * 2);

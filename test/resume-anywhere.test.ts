@@ -41,7 +41,10 @@ async function writeTrips(count: number): Promise<string[]> {
 }
 
 async function resume(server: PgfeedServer, lastEventId: string | undefined): Promise<{ s: OpenStream; ready: any }> {
-  const s = await openStream(`${server.url}/events/company/acme`, { token, ...(lastEventId !== undefined ? { lastEventId } : {}) });
+  const s = await openStream(`${server.url}/events/company/acme`, {
+    token,
+    ...(lastEventId !== undefined ? { lastEventId } : {}),
+  });
   expect(s.status).toBe(200);
   const ready = await s.waitFor((f) => f.event === 'ready');
   return { s, ready: ready.json };

@@ -15,7 +15,13 @@ export class SubscribeError extends Error {
 
   /** 4xx other than 408/429 will not get better by retrying. */
   get fatal(): boolean {
-    return this.type === 'http' && this.status !== undefined && this.status >= 400 && this.status < 500 && ![408, 429].includes(this.status);
+    return (
+      this.type === 'http' &&
+      this.status !== undefined &&
+      this.status >= 400 &&
+      this.status < 500 &&
+      ![408, 429].includes(this.status)
+    );
   }
 }
 
@@ -128,7 +134,9 @@ export function subscribe(options: SubscribeOptions): Subscription {
       } catch (error) {
         if (controller.signal.aborted) break;
         const err =
-          error instanceof SubscribeError ? error : new SubscribeError('network', String((error as Error)?.message ?? error), undefined, { cause: error });
+          error instanceof SubscribeError
+            ? error
+            : new SubscribeError('network', String((error as Error)?.message ?? error), undefined, { cause: error });
         options.onError?.(err);
         if (err.fatal) break;
       }

@@ -10,12 +10,7 @@ export async function logHead(sql: Sql): Promise<bigint> {
 }
 
 /** Events after `after` in id order (= commit order), optionally one company's, at most `limit`. */
-export async function readAfter(
-  sql: Sql,
-  after: bigint,
-  limit: number,
-  companyId?: string | null,
-): Promise<ChangeEvent[]> {
+export async function readAfter(sql: Sql, after: bigint, limit: number, companyId?: string | null): Promise<ChangeEvent[]> {
   const rows =
     companyId === undefined
       ? await sql<{ e: unknown }[]>`
@@ -29,7 +24,9 @@ export async function readAfter(
 
 /** One event by id (for NOTIFY payloads that were too large to carry it). */
 export async function readEvent(sql: Sql, id: bigint): Promise<ChangeEvent | undefined> {
-  const [r] = await sql<{ e: unknown }[]>`select pgfeed.event_json(e) as e from pgfeed.events e where e.id = ${id.toString()}::bigint`;
+  const [r] = await sql<
+    { e: unknown }[]
+  >`select pgfeed.event_json(e) as e from pgfeed.events e where e.id = ${id.toString()}::bigint`;
   return r ? toChangeEvent(r.e) : undefined;
 }
 
