@@ -1,3 +1,4 @@
+import type { TransactionSql } from 'postgres';
 import type { Sql } from '../db/connect';
 import { rowsOf, utc } from './rows';
 
@@ -10,25 +11,36 @@ export interface Snapshot {
   lastEventId: string;
 }
 
+const QUERIES: Record<SnapshotKind, (tx: TransactionSql, companyId: string) => Promise<unknown>> = {
+  trips: (tx, c) => tx`select to_jsonb(t) as row from trips t where company_id = ${c} order by departs_at, id`,
+  bookings: (tx, c) => tx`select to_jsonb(b) as row from bookings b where company_id = ${c} order by created_at, id`,
+  stock: (tx, c) => tx`select to_jsonb(s) as row from stock_items s where company_id = ${c} order by sku, id`,
+  checkouts: (tx, c) => tx`select to_jsonb(k) as row from checkouts k where company_id = ${c} order by checked_out_at, id`,
+};
+
 /**
- * One company's rows and the log position they reflect, read in one
- * REPEATABLE READ snapshot. Ids are drawn in commit order, so every event at
- * or below the newest visible id is already in `items` and every later one
- * is not (docs/ordering.md).
+ * One company's rows of each kind and the log position they reflect, read in
+ * one REPEATABLE READ snapshot. Ids are drawn in commit order, so every event
+ * at or below the newest visible id is already in the rows and every later
+ * one is not (docs/ordering.md).
  */
-export async function readSnapshot(sql: Sql, companyId: string, kind: SnapshotKind): Promise<Snapshot> {
+export async function readSnapshots<K extends SnapshotKind>(
+  sql: Sql,
+  companyId: string,
+  kinds: readonly K[],
+): Promise<{ items: Record<K, Record<string, unknown>[]>; lastEventId: string }> {
   return sql.begin('isolation level repeatable read read only', async (tx) => {
     await utc(tx);
-    const rows =
-      kind === 'trips'
-        ? await tx`select to_jsonb(t) as row from trips t where company_id = ${companyId} order by departs_at, id`
-        : kind === 'bookings'
-          ? await tx`select to_jsonb(b) as row from bookings b where company_id = ${companyId} order by created_at, id`
-          : kind === 'stock'
-            ? await tx`select to_jsonb(s) as row from stock_items s where company_id = ${companyId} order by sku, id`
-            : await tx`select to_jsonb(c) as row from checkouts c where company_id = ${companyId} order by checked_out_at, id`;
+    const items = {} as Record<K, Record<string, unknown>[]>;
+    for (const kind of kinds) items[kind] = rowsOf((await QUERIES[kind](tx, companyId)) as { row: Record<string, unknown> }[]);
     const [head] = await tx<{ id: string }[]>`
       select coalesce((select max(id) from pgfeed.events), (select pruned_through from pgfeed.horizon))::text as id`;
-    return { items: rowsOf(rows as unknown as { row: Record<string, unknown> }[]), lastEventId: head?.id ?? '0' };
+    return { items, lastEventId: head?.id ?? '0' };
   });
+}
+
+/** One kind: `{ items, lastEventId }` as GET /api/companies/:id/:kind answers. */
+export async function readSnapshot(sql: Sql, companyId: string, kind: SnapshotKind): Promise<Snapshot> {
+  const { items, lastEventId } = await readSnapshots(sql, companyId, [kind]);
+  return { items: items[kind], lastEventId };
 }

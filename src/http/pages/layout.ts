@@ -1,0 +1,40 @@
+import { BUILTIN_ENTITIES } from '../../names';
+import { escapeHtml, listDomId, renderHeader, renderRow } from '../../streams/html';
+
+const STYLE = `
+body{font:15px/1.4 system-ui,sans-serif;margin:2rem;color:#1d2330;background:#f6f7f9}
+h1{font-size:1.4rem}h2{font-size:1.05rem;margin:1.5rem 0 .4rem}
+.list{background:#fff;border:1px solid #dde1e7;border-radius:6px;overflow:hidden}
+.row{display:grid;grid-template-columns:repeat(5,minmax(6rem,1fr));padding:.35rem .7rem;border-top:1px solid #eef0f3}
+.row.head{font-weight:600;background:#eef1f5;border-top:0}
+.row[data-event-id]{animation:flash 1.2s ease-out}
+@keyframes flash{from{background:#fff3b0}to{background:transparent}}
+.sale{display:flex;align-items:center;gap:.6rem}.sale .row{flex:1}
+button{padding:.3rem .7rem;border:1px solid #2b6cb0;background:#2b6cb0;color:#fff;border-radius:4px;cursor:pointer}
+.muted{color:#6b7280}#status{font-size:.85rem}
+`;
+
+/** A whole page; `body` must already be escaped HTML. */
+export function page(title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>${escapeHtml(title)} · pgfeed</title><style>${STYLE}</style>
+<script src="/assets/htmx.min.js"></script><script src="/assets/sse.js"></script></head>
+<body>${body}</body></html>`;
+}
+
+/** A titled list of rows with the id that live fragments append to. */
+export function list(entity: string, title: string, rows: { key: string; row: Record<string, unknown> }[], wrap?: (html: string, key: string) => string): string {
+  const items = rows.map(({ key, row }) => (wrap ? wrap(renderRow(entity, key, row), key) : renderRow(entity, key, row))).join('');
+  return `<h2>${escapeHtml(title)}</h2><div class="list">${renderHeader(entity)}<div id="${listDomId(entity)}">${items}</div></div>`;
+}
+
+/**
+ * The element that holds the EventSource: every event of the built-in
+ * entities is applied by its out-of-band swap; the sink itself shows nothing.
+ */
+export function liveSink(streamUrl: string): string {
+  const names = BUILTIN_ENTITIES.flatMap((e) => ['created', 'updated', 'deleted'].map((t) => `${e}.${t}`)).join(',');
+  return `<div hx-ext="sse" sse-connect="${escapeHtml(streamUrl)}"><div sse-swap="${names}" hx-swap="none"></div></div>
+<p id="status" class="muted">live: changes appear as they commit</p>`;
+}
