@@ -1,0 +1,84 @@
+import type { PgfeedServer } from '../src/server';
+import { rowDomId } from '../src/streams/html';
+import { freshDatabase, type TestDatabase } from './support/db';
+import { seedTwoCompanies } from './support/fixtures';
+import { startService, tokenFor } from './support/service';
+import { openStream } from './support/stream';
+
+let db: TestDatabase;
+let server: PgfeedServer;
+
+beforeAll(async () => {
+  db = await freshDatabase();
+  await seedTwoCompanies(db.sql);
+  await db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
+               values ('x1', 'acme', '<script>alert(1)</script>', '2026-12-24T08:00:00Z', 10, 10)`;
+  server = await startService(db.url);
+});
+afterAll(async () => {
+  await server?.close();
+  await db?.drop();
+});
+
+const get = (path: string, headers: Record<string, string> = {}) => fetch(`${server.url}${path}`, { headers, redirect: 'manual' });
+
+test('?access_token moves the token into an HttpOnly cookie and out of the URL', async () => {
+  const token = await tokenFor(server, 'alice', 'acme', 'admin');
+  const res = await get(`/dashboard?access_token=${token}`);
+  expect(res.status).toBe(303);
+  expect(res.headers.get('location')).toBe('/dashboard');
+  const cookie = res.headers.get('set-cookie') ?? '';
+  expect(cookie).toMatch(/^pgfeed_token=[^;]+;/);
+  expect(cookie).toMatch(/HttpOnly/i);
+  expect(cookie).toMatch(/SameSite=Lax/i);
+  const page = await get('/dashboard', { Cookie: cookie.split(';')[0]! });
+  expect(page.status).toBe(200);
+  const html = await page.text();
+  expect(html).toContain('sse-connect="/events/company/acme?format=html&amp;lastEventId=');
+  expect(html).toContain(`id="${rowDomId('trip', 'x1')}"`);
+  // Rows are escaped.
+  expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+  expect(html).not.toContain('<script>alert(1)</script>');
+});
+
+test('without a token the pages are 401; a customer gets 403', async () => {
+  expect((await get('/dashboard')).status).toBe(401);
+  expect((await get('/cashier')).status).toBe(401);
+  expect((await get('/dashboard?access_token=forged')).status).toBe(401);
+  const customer = await tokenFor(server, 'cora', 'acme', 'customer');
+  expect((await get('/dashboard', { Cookie: `pgfeed_token=${customer}` })).status).toBe(403);
+});
+
+test('the public page needs no token and shows availability only', async () => {
+  await db.sql`insert into stock_items (id, company_id, sku, name, quantity, reserved) values ('s1', 'acme', 'SKU', 'Lamp', 5, 2)`;
+  const res = await get('/public/acme');
+  expect(res.status).toBe(200);
+  const html = await res.text();
+  expect(html).toMatch(/data-col="available">3</);
+  expect(html).not.toContain('data-col="reserved"');
+});
+
+test('format=html fragments replace, append and remove the same elements the page renders', async () => {
+  const token = await tokenFor(server, 'alice', 'acme', 'admin');
+  const s = await openStream(`${server.url}/events/company/acme?format=html&entities=trip`, { token });
+  await s.waitFor((f) => f.event === 'ready');
+  await db.sql`update trips set available_slots = 7 where id = 'x1'`;
+  await db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
+               values ('x2', 'acme', 'New', '2026-12-24T08:00:00Z', 4, 4)`;
+  await db.sql`delete from trips where id = 'x2'`;
+  await s.waitFor((f) => f.event === 'trip.deleted');
+  const [updated, created, deleted] = s.events().map((f) => f.data);
+  expect(updated).toMatch(new RegExp(`^<div id="${rowDomId('trip', 'x1')}" class="row trip" data-event-id="\\d+" hx-swap-oob="true">`));
+  expect(updated).toContain('data-col="available">7<');
+  expect(updated).toContain('&lt;script&gt;');
+  expect(created).toMatch(/^<div hx-swap-oob="beforeend:#trip-rows"><div id="trip-x2"/);
+  expect(deleted).toBe('<div id="trip-x2" hx-swap-oob="delete"></div>');
+  s.close();
+});
+
+test('htmx and its SSE extension are served locally', async () => {
+  const htmx = await get('/assets/htmx.min.js');
+  expect(htmx.status).toBe(200);
+  expect(await htmx.text()).toContain('htmx');
+  expect((await get('/assets/sse.js')).status).toBe(200);
+});
