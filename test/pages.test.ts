@@ -20,7 +20,8 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const get = (path: string, headers: Record<string, string> = {}) => fetch(`${server.url}${path}`, { headers, redirect: 'manual' });
+const get = (path: string, headers: Record<string, string> = {}) =>
+  fetch(`${server.url}${path}`, { headers, redirect: 'manual' });
 
 test('?access_token moves the token into an HttpOnly cookie and out of the URL', async () => {
   const token = await tokenFor(server, 'alice', 'acme', 'admin');
@@ -68,7 +69,9 @@ test('format=html fragments replace, append and remove the same elements the pag
   await db.sql`delete from trips where id = 'x2'`;
   await s.waitFor((f) => f.event === 'trip.deleted');
   const [updated, created, deleted] = s.events().map((f) => f.data);
-  expect(updated).toMatch(new RegExp(`^<div id="${rowDomId('trip', 'x1')}" class="row trip" data-event-id="\\d+" hx-swap-oob="true">`));
+  expect(updated).toMatch(
+    new RegExp(`^<div id="${rowDomId('trip', 'x1')}" class="row trip" data-event-id="\\d+" hx-swap-oob="true">`),
+  );
   expect(updated).toContain('data-col="available">7<');
   expect(updated).toContain('&lt;script&gt;');
   expect(created).toMatch(/^<div hx-swap-oob="beforeend:#trip-rows"><div id="trip-x2"/);

@@ -24,8 +24,15 @@ export function page(title: string, body: string): string {
 }
 
 /** A titled list of rows with the id that live fragments append to. */
-export function list(entity: string, title: string, rows: { key: string; row: Record<string, unknown> }[], wrap?: (html: string, key: string) => string): string {
-  const items = rows.map(({ key, row }) => (wrap ? wrap(renderRow(entity, key, row), key) : renderRow(entity, key, row))).join('');
+export function list(
+  entity: string,
+  title: string,
+  rows: { key: string; row: Record<string, unknown> }[],
+  wrap?: (html: string, key: string) => string,
+): string {
+  const items = rows
+    .map(({ key, row }) => (wrap ? wrap(renderRow(entity, key, row), key) : renderRow(entity, key, row)))
+    .join('');
   return `<h2>${escapeHtml(title)}</h2><div class="list">${renderHeader(entity)}<div id="${listDomId(entity)}">${items}</div></div>`;
 }
 

@@ -60,7 +60,12 @@ export function pageRoutes(deps: PageRoutesDeps): Router {
       res
         .status(401)
         .type('html')
-        .send(page('Sign in', `<h1>Sign in</h1><p>${escapeHtml(error.message)}. Open this page with <code>?access_token=&lt;JWT&gt;</code> (see <code>npm start</code>'s output).</p>`));
+        .send(
+          page(
+            'Sign in',
+            `<h1>Sign in</h1><p>${escapeHtml(error.message)}. Open this page with <code>?access_token=&lt;JWT&gt;</code> (see <code>npm start</code>'s output).</p>`,
+          ),
+        );
       return undefined;
     }
   }
@@ -120,7 +125,8 @@ document.addEventListener('click', async (e) => {
   router.get('/public/:companyId', async (req, res) => {
     const companyId = parseId(req.params.companyId, 'companyId');
     const snap = await readSnapshots(sql, companyId, ['trips', 'stock']);
-    const project = (entity: string, items: Row[]) => items.map((row) => ({ key: String(row.id), row: publicRow(entity, row) as Row }));
+    const project = (entity: string, items: Row[]) =>
+      items.map((row) => ({ key: String(row.id), row: publicRow(entity, row) as Row }));
     res.type('html').send(
       page(
         'Availability',
