@@ -78,6 +78,7 @@ export function createMetrics() {
     slowDisconnects: m.counter('pgfeed_slow_client_disconnects_total', 'Streams closed because the client fell behind.'),
     rejected: m.counter('pgfeed_connections_rejected_total', 'Stream requests refused, by reason.'),
     pruned: m.counter('pgfeed_events_pruned_total', 'Events deleted from the log by retention.'),
+    dbQueries: m.counter('pgfeed_db_queries_total', 'Queries this instance sent to PostgreSQL (pool and listener).'),
   };
 }
 export type ServiceMetrics = ReturnType<typeof createMetrics>;

@@ -55,7 +55,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<PgfeedServer>
   const log = typeof options.log === 'object' ? options.log : createLogger(options.log ?? config.LOG_LEVEL);
   const secret = options.jwtSecret ?? config.JWT_SECRET ?? randomBytes(32).toString('hex');
   const metrics = createMetrics();
-  const sql = connect(options.databaseUrl, { max: config.DB_POOL_SIZE });
+  const sql = connect(options.databaseUrl, { max: config.DB_POOL_SIZE, onQuery: () => metrics.dbQueries() });
   try {
     if (options.migrate !== false) {
       const applied = await migrate(sql);

@@ -163,6 +163,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
       fetch_types: false,
       connect_timeout: 10,
       onnotice: () => {},
+      debug: () => this.options.metrics.dbQueries(),
       connection: { application_name: LISTENER_APPLICATION_NAME },
       onnotify: (_channel: string, payload: string) => this.receive(payload),
       onclose: () => {

@@ -1,0 +1,167 @@
+/**
+ * The benchmark's client side, run as a separate process so the clients do
+ * not share the server's event loop. It holds SSE streams or snapshot
+ * pollers and records, per marker (a trip route written by the benchmark),
+ * when each client first saw it. Driven by messages from scripts/bench.ts.
+ */
+import http from 'node:http';
+import { createParser } from 'eventsource-parser';
+import postgres from 'postgres';
+
+export type PoolCommand =
+  | { cmd: 'streams'; urls: { url: string; token: string }[] }
+  | { cmd: 'pollers'; databaseUrl: string; companies: string[]; count: number; intervalMs: number }
+  | { cmd: 'report'; commits: Record<string, number> }
+  | { cmd: 'stop' };
+
+export interface LatencyStats {
+  count: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+export interface PoolReport {
+  latency: LatencyStats;
+  /** Per marker: time from commit until the last client saw it. */
+  fanout: LatencyStats;
+  /** Markers some client that should have seen them never saw. */
+  missed: number;
+  /** (client, marker) pairs delivered more than once. */
+  duplicates: number;
+  queries: number;
+  rss: number;
+  /** Receive times of the first and last marker seen (epoch ms). */
+  firstReceive: number;
+  lastReceive: number;
+}
+
+const seen = new Map<string, number[]>(); // marker → receive times, one per client that saw it
+let duplicates = 0;
+let queries = 0;
+const closers: (() => void)[] = [];
+
+function record(client: number, marker: string, perClient: Map<number, Set<string>>): void {
+  let mine = perClient.get(client);
+  if (!mine) perClient.set(client, (mine = new Set()));
+  if (mine.has(marker)) {
+    duplicates++;
+    return;
+  }
+  mine.add(marker);
+  let times = seen.get(marker);
+  if (!times) seen.set(marker, (times = []));
+  times.push(Date.now());
+}
+
+const streamSeen = new Map<number, Set<string>>();
+
+function openStreams(urls: { url: string; token: string }[]): Promise<void> {
+  const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
+  return new Promise((resolve, reject) => {
+    let ready = 0;
+    urls.forEach(({ url, token }, client) => {
+      const req = http.get(url, { agent, headers: { Accept: 'text/event-stream', Authorization: `Bearer ${token}` } }, (res) => {
+        if (res.statusCode !== 200) return reject(new Error(`stream ${client}: HTTP ${res.statusCode}`));
+        const parser = createParser({
+          onEvent: (m) => {
+            if (m.event === 'ready') {
+              if (++ready === urls.length) resolve();
+              return;
+            }
+            const route = (JSON.parse(m.data) as { row: { route?: string } }).row.route;
+            if (route?.startsWith('m')) record(client, route, streamSeen);
+          },
+        });
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => parser.feed(chunk));
+      });
+      req.on('error', reject);
+      closers.push(() => req.destroy());
+    });
+  });
+}
+
+/** The design pgfeed replaces: each dashboard re-reads its company's trips every interval and diffs. */
+async function startPollers(databaseUrl: string, companies: string[], count: number, intervalMs: number): Promise<void> {
+  const sql = postgres(databaseUrl, { max: 20, onnotice: () => {} });
+  const pollerSeen = new Map<number, Set<string>>();
+  let stopped = false;
+  closers.push(() => {
+    stopped = true;
+    void sql.end({ timeout: 1 });
+  });
+  for (let p = 0; p < count; p++) {
+    const company = companies[p % companies.length]!;
+    let previous = new Map<string, string>();
+    const poll = async () => {
+      if (stopped) return;
+      queries++;
+      const rows = await sql<{ id: string; route: string }[]>`select id, route from trips where company_id = ${company}`;
+      const next = new Map(rows.map((r) => [r.id, r.route]));
+      for (const [id, route] of next) if (previous.get(id) !== route && route.startsWith('m')) record(p, route, pollerSeen);
+      previous = next;
+    };
+    // Dashboards open at random moments, so polls are spread over the interval.
+    setTimeout(() => {
+      void poll();
+      const timer = setInterval(() => void poll().catch(() => {}), intervalMs);
+      closers.push(() => clearInterval(timer));
+    }, Math.random() * intervalMs);
+  }
+}
+
+function stats(values: number[]): LatencyStats {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+  return { count: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? NaN };
+}
+
+function report(commits: Record<string, number>): PoolReport {
+  const latencies: number[] = [];
+  const fanout: number[] = [];
+  let missed = 0;
+  let firstReceive = Infinity;
+  let lastReceive = 0;
+  for (const [marker, committedAt] of Object.entries(commits)) {
+    const times = seen.get(marker);
+    if (!times) {
+      missed++;
+      continue;
+    }
+    for (const t of times) {
+      latencies.push(t - committedAt);
+      firstReceive = Math.min(firstReceive, t);
+      lastReceive = Math.max(lastReceive, t);
+    }
+    fanout.push(Math.max(...times) - committedAt);
+  }
+  return {
+    latency: stats(latencies),
+    fanout: stats(fanout),
+    missed,
+    duplicates,
+    queries,
+    rss: process.memoryUsage().rss,
+    firstReceive,
+    lastReceive,
+  };
+}
+
+process.on('message', (msg: PoolCommand) => {
+  const reply = (m: unknown) => process.send?.(m);
+  if (msg.cmd === 'streams')
+    openStreams(msg.urls).then(
+      () => reply({ ok: true }),
+      (e: Error) => reply({ error: e.message }),
+    );
+  else if (msg.cmd === 'pollers')
+    startPollers(msg.databaseUrl, msg.companies, msg.count, msg.intervalMs).then(() => reply({ ok: true }));
+  else if (msg.cmd === 'report') reply(report(msg.commits));
+  else if (msg.cmd === 'stop') {
+    closers.forEach((c) => c());
+    process.disconnect?.();
+    setTimeout(() => process.exit(0), 200).unref();
+  }
+});
+process.send?.({ ok: true, rss: process.memoryUsage().rss });
