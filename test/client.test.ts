@@ -2,14 +2,16 @@ import { subscribe, SubscribeError } from '../src/client/subscribe';
 import type { ChangeEvent, ResetData } from '../src/events/schema';
 import type { PgfeedServer } from '../src/server';
 import { freshDatabase, type TestDatabase } from './support/db';
-import { seedTwoCompanies } from './support/fixtures';
+import { seedTwoCompanies, tripWriter } from './support/fixtures';
 import { startService, tokenFor } from './support/service';
 
 let db: TestDatabase;
+let write: (count: number) => Promise<string[]>;
 let server: PgfeedServer;
 
 beforeAll(async () => {
   db = await freshDatabase();
+  write = tripWriter(db.sql, 'c');
   await seedTwoCompanies(db.sql);
   server = await startService(db.url, { RETRY_MS: 50 });
 });
@@ -17,18 +19,6 @@ afterAll(async () => {
   await server?.close();
   await db?.drop();
 });
-
-let n = 0;
-async function write(count: number): Promise<string[]> {
-  const keys: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const key = `c${++n}`;
-    keys.push(key);
-    await db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
-                 values (${key}, 'acme', 'R', '2026-12-24T08:00:00Z', 10, 10)`;
-  }
-  return keys;
-}
 
 /** Collects a subscription's events and lets the test wait for one. */
 function collector() {

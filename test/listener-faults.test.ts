@@ -3,18 +3,20 @@ import type { ChangeEvent } from '../src/events/schema';
 import type { ListenerState } from '../src/listener/listener';
 import type { PgfeedServer } from '../src/server';
 import { freshDatabase, type TestDatabase } from './support/db';
-import { seedTwoCompanies } from './support/fixtures';
+import { seedTwoCompanies, tripWriter } from './support/fixtures';
 import { type FaultyProxy, startProxy } from './support/proxy';
 import { startService, tokenFor } from './support/service';
 import { type OpenStream, openStream } from './support/stream';
 
 let db: TestDatabase;
+let write: (count: number) => Promise<string[]>;
 let proxy: FaultyProxy;
 let server: PgfeedServer;
 let token: string;
 
 beforeAll(async () => {
   db = await freshDatabase();
+  write = tripWriter(db.sql, 'f');
   await seedTwoCompanies(db.sql);
   proxy = await startProxy(db.url);
   // The service reaches PostgreSQL through the proxy; the test writes directly.
@@ -26,18 +28,6 @@ afterAll(async () => {
   await proxy?.close();
   await db?.drop();
 });
-
-let n = 0;
-async function write(count: number): Promise<string[]> {
-  const keys: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const key = `f${++n}`;
-    keys.push(key);
-    await db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
-                 values (${key}, 'acme', 'R', '2026-12-24T08:00:00Z', 10, 10)`;
-  }
-  return keys;
-}
 
 function nextState(want: ListenerState): Promise<void> {
   return new Promise((resolve) => {

@@ -1,16 +1,18 @@
 import type { PgfeedServer } from '../src/server';
 import { pruneLog } from '../src/events/log';
 import { freshDatabase, type TestDatabase } from './support/db';
-import { seedTwoCompanies } from './support/fixtures';
+import { seedTwoCompanies, tripWriter } from './support/fixtures';
 import { caughtUp, startService, tokenFor } from './support/service';
 import { type OpenStream, openStream } from './support/stream';
 
 let db: TestDatabase;
+let writeTrips: (count: number) => Promise<string[]>;
 let token: string;
 const running: PgfeedServer[] = [];
 
 beforeAll(async () => {
   db = await freshDatabase();
+  writeTrips = tripWriter(db.sql, 'r', 'globex');
   await seedTwoCompanies(db.sql);
 });
 afterAll(async () => {
@@ -23,21 +25,6 @@ async function service(config: Parameters<typeof startService>[1] = {}) {
   running.push(s);
   token ??= await tokenFor(s, 'alice', 'acme', 'admin');
   return s;
-}
-
-let n = 0;
-/** Writes `count` trips for acme and one for globex in between, as another application. */
-async function writeTrips(count: number): Promise<string[]> {
-  const keys: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const key = `r${++n}`;
-    keys.push(key);
-    await db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
-                 values (${key}, 'acme', 'R', '2026-12-24T08:00:00Z', 10, 10)`;
-    await db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
-                 values (${'g' + key}, 'globex', 'R', '2026-12-24T08:00:00Z', 10, 10)`;
-  }
-  return keys;
 }
 
 async function resume(server: PgfeedServer, lastEventId: string | undefined): Promise<{ s: OpenStream; ready: any }> {

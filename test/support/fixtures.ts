@@ -45,3 +45,25 @@ export const EVERY_ENTITY_TYPES = [
   'stock.deleted',
   'trip.deleted',
 ] as const;
+
+/**
+ * `write(count)` inserts `count` acme trips with fresh keys (`<prefix>1`, `<prefix>2`, …) one
+ * transaction each, as another application would, and returns the keys. With `interleave`, a
+ * trip of that company is written after each one, so filters have something to leave out.
+ */
+export function tripWriter(sql: Sql, prefix: string, interleave?: string): (count: number) => Promise<string[]> {
+  let n = 0;
+  const insert = (key: string, company: string) =>
+    sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
+        values (${key}, ${company}, 'R', '2026-12-24T08:00:00Z', 10, 10)`;
+  return async (count) => {
+    const keys: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const key = `${prefix}${++n}`;
+      keys.push(key);
+      await insert(key, 'acme');
+      if (interleave) await insert(`${interleave}-${key}`, interleave);
+    }
+    return keys;
+  };
+}
