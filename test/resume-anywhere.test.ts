@@ -137,3 +137,24 @@ describe('a resume that cannot be answered says reset, then goes on live', () =>
     again.close();
   });
 });
+
+test('the background pruner deletes events older than EVENT_RETENTION and moves the horizon', async () => {
+  const server = await service({ EVENT_RETENTION: 1000, PRUNE_INTERVAL_MS: 1000 });
+  const pruned = new Promise<void>((resolve) => {
+    const check = () =>
+      server.metrics.registry.value('pgfeed_events_pruned_total') > 0 ? resolve() : setTimeout(check, 50).unref();
+    check();
+  });
+  await writeTrips(2);
+  await pruned;
+  const [row] = await db.sql<{ horizon: string; oldest: string | null }[]>`
+    select (select pruned_through from pgfeed.horizon)::text as horizon, (select min(id) from pgfeed.events)::text as oldest`;
+  expect(BigInt(row!.horizon)).toBeGreaterThan(0n);
+  // Everything up to the horizon is gone; what is left comes after it.
+  expect(row!.oldest === null || BigInt(row!.oldest) > BigInt(row!.horizon)).toBe(true);
+  // A resume from below the horizon is now expired; one from the horizon itself is fine.
+  const { s, ready } = await resume(server, row!.horizon);
+  expect(s.frames.some((f) => f.event === 'reset')).toBe(false);
+  expect(ready.lastEventId).toMatch(/^\d+$/);
+  s.close();
+});

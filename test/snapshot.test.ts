@@ -22,6 +22,18 @@ afterAll(async () => {
 
 type Row = Record<string, unknown> & { id: string };
 
+/** Resolves once the log holds an event after `id` (the writers are running, so it comes soon). */
+async function logPassed(id: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [r] = await db.sql<
+      { passed: boolean }[]
+    >`select exists (select 1 from pgfeed.events where id > ${id}::bigint) as passed`;
+    if (r?.passed) return;
+    if (Date.now() > deadline) throw new Error(`no event after ${id} within ${timeoutMs} ms`);
+  }
+}
+
 test('snapshot + subscribe from its lastEventId = the final state, with writes racing the snapshot', async () => {
   const token = await tokenFor(server, 'alice', 'acme', 'admin');
   const writers = connect(db.url, { max: 8 });
@@ -45,6 +57,8 @@ test('snapshot + subscribe from its lastEventId = the final state, with writes r
 
   const snapshots: { items: Row[]; lastEventId: string; stream: Awaited<ReturnType<typeof openStream>> }[] = [];
   for (let k = 0; k < 5; k++) {
+    const previous = snapshots.at(-1)?.lastEventId;
+    if (previous !== undefined) await logPassed(previous); // a write lands between two snapshots
     const res = await fetch(`${server.url}/api/companies/acme/trips`, { headers: { Authorization: `Bearer ${token}` } });
     expect(res.status).toBe(200);
     const snap = (await res.json()) as { items: Row[]; lastEventId: string };

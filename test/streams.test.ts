@@ -2,7 +2,7 @@ import { EventSource } from 'eventsource';
 import type { PgfeedServer } from '../src/server';
 import { freshDatabase, type TestDatabase } from './support/db';
 import { seedTwoCompanies } from './support/fixtures';
-import { startService, tokenFor } from './support/service';
+import { caughtUp, startService, tokenFor } from './support/service';
 import { openStream } from './support/stream';
 
 let db: TestDatabase;
@@ -41,6 +41,7 @@ test('entities= and keys= narrow a stream', async () => {
 
 test('ready reports the position; heartbeats are comment lines', async () => {
   await addTrip('before-ready');
+  await caughtUp(server); // the instance has delivered it, so its position is the log's head
   const s = await openStream(`${server.url}/events/company/acme`, { token: adminToken });
   const ready = await s.waitFor((f) => f.event === 'ready');
   const [head] = await db.sql<{ id: string }[]>`select max(id)::text as id from pgfeed.events`;
@@ -56,6 +57,7 @@ test('Last-Event-ID header wins over the lastEventId query parameter', async () 
   await addTrip('h1');
   await addTrip('h2');
   const first = await s.waitFor((f) => f.json?.key === 'h1');
+  await s.waitFor((f) => f.json?.key === 'h2'); // in this instance's ring before the resume
   s.close();
   const resumed = await openStream(`${server.url}/events/company/acme?lastEventId=1`, {
     token: adminToken,
