@@ -5,8 +5,15 @@
  * when each client first saw it. Driven by messages from scripts/bench.ts.
  */
 import http from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { createParser } from 'eventsource-parser';
 import postgres from 'postgres';
+
+/**
+ * Wall-clock milliseconds with sub-millisecond resolution. The parent stamps
+ * commits with the same expression; both derive from the machine's one clock.
+ */
+export const now = (): number => performance.timeOrigin + performance.now();
 
 export type PoolCommand =
   | { cmd: 'streams'; urls: { url: string; token: string }[] }
@@ -29,6 +36,10 @@ export interface PoolReport {
   missed: number;
   /** (client, marker) pairs delivered more than once. */
   duplicates: number;
+  /** Streams the server ended (for example a slow client cut off); the pool does not reconnect. */
+  disconnects: number;
+  /** Events a stream delivered with an id not above the previous one (commit order broken). */
+  outOfOrder: number;
   queries: number;
   rss: number;
   /** Receive times of the first and last marker seen (epoch ms). */
@@ -38,6 +49,8 @@ export interface PoolReport {
 
 const seen = new Map<string, number[]>(); // marker → receive times, one per client that saw it
 let duplicates = 0;
+let outOfOrder = 0;
+let disconnects = 0;
 let queries = 0;
 const closers: (() => void)[] = [];
 
@@ -51,7 +64,7 @@ function record(client: number, marker: string, perClient: Map<number, Set<strin
   mine.add(marker);
   let times = seen.get(marker);
   if (!times) seen.set(marker, (times = []));
-  times.push(Date.now());
+  times.push(now());
 }
 
 const streamSeen = new Map<number, Set<string>>();
@@ -61,6 +74,7 @@ function openStreams(urls: { url: string; token: string }[]): Promise<void> {
   return new Promise((resolve, reject) => {
     let ready = 0;
     urls.forEach(({ url, token }, client) => {
+      let lastId = -1n;
       const req = http.get(url, { agent, headers: { Accept: 'text/event-stream', Authorization: `Bearer ${token}` } }, (res) => {
         if (res.statusCode !== 200) return reject(new Error(`stream ${client}: HTTP ${res.statusCode}`));
         const parser = createParser({
@@ -69,12 +83,16 @@ function openStreams(urls: { url: string; token: string }[]): Promise<void> {
               if (++ready === urls.length) resolve();
               return;
             }
+            const id = BigInt(m.id ?? '0');
+            if (id <= lastId) outOfOrder++;
+            lastId = id;
             const route = (JSON.parse(m.data) as { row: { route?: string } }).row.route;
             if (route?.startsWith('m')) record(client, route, streamSeen);
           },
         });
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => parser.feed(chunk));
+        res.on('end', () => disconnects++);
       });
       req.on('error', reject);
       closers.push(() => req.destroy());
@@ -93,18 +111,21 @@ async function startPollers(databaseUrl: string, companies: string[], count: num
   });
   for (let p = 0; p < count; p++) {
     const company = companies[p % companies.length]!;
+    // The last snapshot, as the dashboard keeps it to diff against: whole rows, serialized.
     let previous = new Map<string, string>();
     const poll = async () => {
       if (stopped) return;
       queries++;
-      const rows = await sql<{ id: string; route: string }[]>`select id, route from trips where company_id = ${company}`;
-      const next = new Map(rows.map((r) => [r.id, r.route]));
-      for (const [id, route] of next) if (previous.get(id) !== route && route.startsWith('m')) record(p, route, pollerSeen);
+      const rows = await sql<{ id: string; route: string }[]>`select * from trips where company_id = ${company}`;
+      const next = new Map(rows.map((r) => [r.id, JSON.stringify(r)]));
+      for (const row of rows) {
+        if (previous.get(row.id) !== next.get(row.id) && row.route.startsWith('m')) record(p, row.route, pollerSeen);
+      }
       previous = next;
     };
     // Dashboards open at random moments, so polls are spread over the interval.
     setTimeout(() => {
-      void poll();
+      void poll().catch(() => {});
       const timer = setInterval(() => void poll().catch(() => {}), intervalMs);
       closers.push(() => clearInterval(timer));
     }, Math.random() * intervalMs);
@@ -114,7 +135,8 @@ async function startPollers(databaseUrl: string, companies: string[], count: num
 function stats(values: number[]): LatencyStats {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-  return { count: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? NaN };
+  const round = (v: number) => Math.round(v * 10) / 10; // 0.1 ms: finer than the clock deserves
+  return { count: sorted.length, p50: round(at(0.5)), p99: round(at(0.99)), max: round(sorted.at(-1) ?? NaN) };
 }
 
 function report(commits: Record<string, number>): PoolReport {
@@ -141,6 +163,8 @@ function report(commits: Record<string, number>): PoolReport {
     fanout: stats(fanout),
     missed,
     duplicates,
+    outOfOrder,
+    disconnects,
     queries,
     rss: process.memoryUsage().rss,
     firstReceive,
@@ -164,4 +188,6 @@ process.on('message', (msg: PoolCommand) => {
     setTimeout(() => process.exit(0), 200).unref();
   }
 });
+// The parent went away (crashed or killed): nothing to report to, so leave too.
+process.on('disconnect', () => process.exit(0));
 process.send?.({ ok: true, rss: process.memoryUsage().rss });
