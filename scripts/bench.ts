@@ -1,37 +1,24 @@
 /**
  * npm run bench: pgfeed against the 3-second snapshot polling it replaces, on a
- * real PostgreSQL, with clients in separate processes. Prints one JSON object
- * per scenario and writes them to bench/results/<time>.json. See docs/benchmark.md.
+ * real PostgreSQL, with the clients in separate processes. Prints one JSON
+ * object per scenario and writes them to bench/results/<time>.json.
+ * Method and figures: docs/benchmark.md.
  */
-import { type ChildProcess, fork } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { z } from 'zod';
-import { connect, type Sql } from '../src/db/connect';
-import { type EmbeddedServer, startEmbedded } from '../src/db/embedded';
+import { connect } from '../src/db/connect';
+import { startEmbedded } from '../src/db/embedded';
 import { migrate } from '../src/db/migrate';
-import { startPgfeed, type PgfeedServer } from '../src/server';
-import type { LatencyStats, PoolCommand, PoolReport } from './bench/pool';
+import { startPgfeed } from '../src/server';
+import { now } from './bench/clock';
+import { loadBenchParams } from './bench/params';
+import type { LatencyStats, PoolReport } from './bench/pool';
+import { PoolProcess } from './bench/pool-process';
+import { TRIPS_PER_COMPANY, writeBurst, writeSteady, type Written } from './bench/writers';
 
-const int = (d: number, min = 1) => z.coerce.number().int().min(min).default(d);
-const paramsSchema = z.object({
-  BENCH_CLIENTS: int(500),
-  BENCH_RATE: int(50),
-  BENCH_SECONDS: int(10),
-  BENCH_COMPANIES: int(10),
-  BENCH_INGEST: int(10000),
-  BENCH_INGEST_CLIENTS: int(20),
-  BENCH_POLL_MS: int(3000, 100),
-  BENCH_DATABASE_URL: z.string().url().optional(),
-});
-const parsed = paramsSchema.safeParse(Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_'))));
-if (!parsed.success) {
-  const issue = parsed.error.issues[0];
-  process.stderr.write(`bench: ${String(issue?.path[0])} ${issue?.message}\n`);
-  process.exit(2);
-}
-const P = parsed.data;
+const P = loadBenchParams(process.env);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const results: Record<string, unknown>[] = [];
 
@@ -41,303 +28,306 @@ function emit(scenario: string, body: Record<string, unknown>): void {
   process.stdout.write(JSON.stringify(line) + '\n');
 }
 
-const ratio = (a: number, b: number) => (b === 0 ? null : Number((a / b).toFixed(4)));
+const round = (v: number, digits = 4) => Number(v.toFixed(digits));
+const ratio = (a: number, b: number) => (b === 0 || !Number.isFinite(a / b) ? null : round(a / b));
 const ratios = (a: LatencyStats, b: LatencyStats) => ({
   p50: ratio(a.p50, b.p50),
   p99: ratio(a.p99, b.p99),
   max: ratio(a.max, b.max),
 });
 
-/** A client pool process. */
-class Pool {
-  private readonly child: ChildProcess;
-  private waiting: ((m: any) => void)[] = []; // eslint-disable-line @typescript-eslint/no-explicit-any
-  readonly started: Promise<{ rss: number }>;
-  constructor() {
-    this.child = fork(path.join(__dirname, 'bench', 'pool.ts'), [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-    this.child.on('message', (m) => this.waiting.shift()?.(m));
-    this.child.on('error', () => {}); // a pool that already exited: nothing left to stop
-    this.started = new Promise((resolve) => this.waiting.push(resolve));
-  }
-  ask<T>(cmd: PoolCommand): Promise<T> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push((m) => (m?.error ? reject(new Error(m.error)) : resolve(m)));
-      this.child.send(cmd);
+/** Everything the run started, stopped in reverse order exactly once, however the run ends. */
+const cleanups: (() => Promise<unknown>)[] = [];
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const step of cleanups.reverse()) await step().catch(() => {});
+  })();
+  return cleaning;
+}
+function abort(message: string, code: number): void {
+  process.stderr.write(`bench: ${message}\n`);
+  // Work still in flight fails as its connections close: expected now, not a second crash.
+  process.on('unhandledRejection', () => {});
+  // Bounded even if a cleanup step hangs.
+  setTimeout(() => process.exit(code), 15_000).unref();
+  void cleanup().then(() => process.exit(code));
+}
+process.once('SIGINT', () => abort('interrupted', 130));
+process.once('SIGTERM', () => abort('terminated', 143));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
     });
-  }
-  stop(): void {
-    if (!this.child.connected) return;
-    this.child.send({ cmd: 'stop' });
-    setTimeout(() => this.child.kill(), 2000).unref();
-  }
+  });
 }
 
-/** W commits per second for `seconds`, each changing one trip's route to a fresh marker; returns commit times. */
-async function writeSteady(sql: Sql, companies: string[], rate: number, seconds: number, tag: string) {
-  const commits: Record<string, number> = {};
-  const companyOf: Record<string, string> = {};
-  const total = rate * seconds;
-  const start = Date.now();
-  const inflight: Promise<void>[] = [];
-  for (let i = 0; i < total; i++) {
-    const due = start + (i * 1000) / rate;
-    const wait = due - Date.now();
-    if (wait > 0) await sleep(wait);
-    const company = companies[i % companies.length]!;
-    const marker = `m${tag}-${i}`;
-    companyOf[marker] = company;
-    inflight.push(
-      sql`update trips set route = ${marker} where id = ${`${company}-t${i % 20}`}`.then(() => {
-        commits[marker] = Date.now();
-      }),
-    );
+async function pool(): Promise<PoolProcess> {
+  const p = new PoolProcess();
+  cleanups.push(() => p.stop());
+  await p.started;
+  return p;
+}
+
+/** Asks for reports until every expected (client, change) pair arrived or `ms` passed. */
+async function awaitDelivery(p: PoolProcess, written: Written, expected: number, ms: number): Promise<PoolReport> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const report = await p.ask<PoolReport>({ cmd: 'report', commits: written.commits });
+    if (report.latency.count >= expected || Date.now() > deadline) return report;
+    await sleep(100);
   }
-  await Promise.all(inflight);
-  return { commits, companyOf, total };
 }
 
 async function main(): Promise<void> {
-  let embedded: EmbeddedServer | undefined;
-  let dataDir: string | undefined;
+  const started = now();
   let adminUrl = P.BENCH_DATABASE_URL ?? process.env.DATABASE_URL;
+  let database = 'given by BENCH_DATABASE_URL / DATABASE_URL';
   if (!adminUrl) {
-    dataDir = mkdtempSync(path.join(os.tmpdir(), 'pgfeed-bench-'));
-    chmodSync(dataDir, 0o755);
-    embedded = await startEmbedded({
-      dir: path.join(dataDir, 'pg'),
-      port: 54400 + Math.floor(Math.random() * 500),
-      persistent: false,
-    });
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pgfeed-bench-'));
+    chmodSync(dir, 0o755); // as root, PostgreSQL runs as the postgres user (see startEmbedded)
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const embedded = await startEmbedded({ dir: path.join(dir, 'pg'), port: await freePort(), persistent: false });
+    cleanups.push(() => embedded.stop());
     adminUrl = embedded.url();
+    database = 'embedded';
   }
+  const admin = connect(adminUrl, { max: 1, applicationName: 'bench-admin' });
+  cleanups.push(() => admin.end({ timeout: 2 }));
+  const [versionRow] = await admin<{ version: string }[]>`select current_setting('server_version') as version`;
+  const version = versionRow?.version;
   const dbName = `pgfeed_bench_${Date.now()}`;
-  const admin = connect(adminUrl, { max: 1 });
   await admin.unsafe(`create database ${dbName}`);
+  cleanups.push(() => admin.unsafe(`drop database if exists ${dbName} with (force)`));
   const u = new URL(adminUrl);
   u.pathname = `/${dbName}`;
   const databaseUrl = u.toString();
   const sql = connect(databaseUrl, { max: 20, applicationName: 'bench-writer' });
-  const pools: Pool[] = [];
-  let server: PgfeedServer | undefined;
-  const started = Date.now();
-  try {
-    await migrate(sql);
-    const companies = Array.from({ length: P.BENCH_COMPANIES }, (_, i) => `c${i}`);
-    for (const c of companies) {
-      await sql`insert into companies (id, name) values (${c}, ${c})`;
-      await sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
-                select ${c} || '-t' || g, ${c}, 'start', now() + interval '1 day', 100, 100 from generate_series(0, 19) g`;
-    }
-    server = await startPgfeed({
-      databaseUrl,
-      port: 0,
-      host: '127.0.0.1',
-      log: 'silent',
-      migrate: false,
-      config: { MAX_CONNECTIONS_PER_USER: 1_000_000, RATE_LIMIT_PER_MINUTE: 10_000_000, MAX_CONNECTIONS: 1_000_000 },
-    });
-    const srv = server;
-    const tokens = await Promise.all(companies.map((c) => srv.auth.sign({ sub: `${c}-admin`, company: c, role: 'admin' })));
-    const streamUrls = (n: number, only?: string) =>
-      Array.from({ length: n }, (_, i) => {
-        const ci = only ? companies.indexOf(only) : i % companies.length;
-        return { url: `${srv.url}/events/company/${companies[ci]}`, token: tokens[ci]! };
-      });
-    const params = {
-      clients: P.BENCH_CLIENTS,
-      commitsPerSecond: P.BENCH_RATE,
-      seconds: P.BENCH_SECONDS,
-      companies: P.BENCH_COMPANIES,
-      pollMs: P.BENCH_POLL_MS,
-    };
+  cleanups.push(() => sql.end({ timeout: 2 }));
 
-    // 1. Latency at N clients and W commits/s; memory per connection; database queries per second.
-    global.gc?.();
-    const rss0 = process.memoryUsage().rss;
-    const streams = new Pool();
-    pools.push(streams);
-    await streams.started;
-    await streams.ask({ cmd: 'streams', urls: streamUrls(P.BENCH_CLIENTS) });
-    global.gc?.();
-    const rssPerConnection = (process.memoryUsage().rss - rss0) / P.BENCH_CLIENTS;
-    const q0 = srv.metrics.registry.value('pgfeed_db_queries_total');
-    const liveStart = Date.now();
-    const live = await writeSteady(sql, companies, P.BENCH_RATE, P.BENCH_SECONDS, 'L');
-    await sleep(500);
-    const pgfeedQps = (srv.metrics.registry.value('pgfeed_db_queries_total') - q0) / ((Date.now() - liveStart) / 1000);
-    const pgfeedReport = await streams.ask<PoolReport>({ cmd: 'report', commits: live.commits });
-    streams.stop();
-
-    const pollers = new Pool();
-    pools.push(pollers);
-    const pollerBase = await pollers.started;
-    await pollers.ask({ cmd: 'pollers', databaseUrl, companies, count: P.BENCH_CLIENTS, intervalMs: P.BENCH_POLL_MS });
-    await sleep(P.BENCH_POLL_MS); // every dashboard has taken its first snapshot
-    const pollerState = await pollers.ask<PoolReport>({ cmd: 'report', commits: {} });
-    const pollStart = Date.now();
-    const polled = await writeSteady(sql, companies, P.BENCH_RATE, P.BENCH_SECONDS, 'P');
-    await sleep(P.BENCH_POLL_MS + 500);
-    const pollingReport = await pollers.ask<PoolReport>({ cmd: 'report', commits: polled.commits });
-    pollers.stop();
-    const pollingQps = (pollingReport.queries - pollerState.queries) / ((Date.now() - pollStart) / 1000);
-    const perCompany = P.BENCH_CLIENTS / P.BENCH_COMPANIES;
-    const delivered = (r: PoolReport, total: number) => r.latency.count / (total * perCompany);
-
-    emit('latency', {
-      params,
-      pgfeed: {
-        latencyMs: pgfeedReport.latency,
-        deliveredFraction: delivered(pgfeedReport, live.total),
-        duplicates: pgfeedReport.duplicates,
-      },
-      polling: { latencyMs: pollingReport.latency, deliveredFraction: delivered(pollingReport, polled.total) },
-      ratio: ratios(pgfeedReport.latency, pollingReport.latency),
-      notes: 'commit-to-receive: receive time in the client process minus the time COMMIT returned to the writer (same clock)',
-    });
-    emit('db_queries_per_second', {
-      params,
-      pgfeed: { perInstance: Number(pgfeedQps.toFixed(2)) },
-      polling: { perInstance: Number(pollingQps.toFixed(2)), pollerQueries: pollingReport.queries },
-      ratio: { perInstance: ratio(pgfeedQps, pollingQps) },
-      notes:
-        'pgfeed: pgfeed_db_queries_total (every query the instance sent, pool and listener) per second while W commits/s ran; polling: snapshot queries the N dashboards sent per second',
-    });
-    emit('memory', {
-      params,
-      pgfeed: { serverRssBytesPerConnection: Math.round(rssPerConnection) },
-      polling: { clientRssBytesPerDashboard: Math.round((pollerState.rss - pollerBase.rss) / P.BENCH_CLIENTS) },
-      ratio: { perConnection: ratio(rssPerConnection, (pollerState.rss - pollerBase.rss) / P.BENCH_CLIENTS) },
-      notes:
-        'pgfeed: server RSS growth for N open streams; polling: RSS growth of the process holding N dashboards and their last snapshots',
-    });
-
-    // 2. One change to all N clients (all on one company).
-    const fan = new Pool();
-    pools.push(fan);
-    await fan.started;
-    await fan.ask({ cmd: 'streams', urls: streamUrls(P.BENCH_CLIENTS, companies[0]) });
-    const fanCommits = await writeSteady(sql, [companies[0]!], 2, 5, 'F');
-    await sleep(500);
-    const fanReport = await fan.ask<PoolReport>({ cmd: 'report', commits: fanCommits.commits });
-    fan.stop();
-    const fanPoll = new Pool();
-    pools.push(fanPoll);
-    await fanPoll.started;
-    await fanPoll.ask({
-      cmd: 'pollers',
-      databaseUrl,
-      companies: [companies[0]!],
-      count: P.BENCH_CLIENTS,
-      intervalMs: P.BENCH_POLL_MS,
-    });
-    await sleep(P.BENCH_POLL_MS);
-    const fanPollCommits = await writeSteady(sql, [companies[0]!], 2, 5, 'G');
-    await sleep(P.BENCH_POLL_MS + 500);
-    const fanPollReport = await fanPoll.ask<PoolReport>({ cmd: 'report', commits: fanPollCommits.commits });
-    fanPoll.stop();
-    emit('fanout', {
-      params: { clients: P.BENCH_CLIENTS, changes: fanCommits.total },
-      pgfeed: { toAllClientsMs: fanReport.fanout },
-      polling: { toAllClientsMs: fanPollReport.fanout },
-      ratio: ratios(fanReport.fanout, fanPollReport.fanout),
-    });
-
-    // 3. Ingest: changes as fast as the writers can commit them, zero loss required.
-    const ingest = new Pool();
-    pools.push(ingest);
-    await ingest.started;
-    await ingest.ask({ cmd: 'streams', urls: streamUrls(P.BENCH_INGEST_CLIENTS, companies[0]) });
-    const commits: Record<string, number> = {};
-    const t0 = Date.now();
-    const batch = 50;
-    await Promise.all(
-      Array.from({ length: 4 }, async (_, w) => {
-        for (let b = w; b * batch < P.BENCH_INGEST; b += 4) {
-          const markers = Array.from({ length: Math.min(batch, P.BENCH_INGEST - b * batch) }, (_, k) => `mI-${b * batch + k}`);
-          await sql.begin(async (tx) => {
-            for (const [k, m] of markers.entries()) await tx`update trips set route = ${m} where id = ${`c0-t${k % 20}`}`;
-          });
-          const now = Date.now();
-          for (const m of markers) commits[m] = now;
-        }
-      }),
-    );
-    let ingestReport: PoolReport;
-    const deadline = Date.now() + 120_000;
-    do {
-      await sleep(250);
-      ingestReport = await ingest.ask<PoolReport>({ cmd: 'report', commits });
-    } while (ingestReport.latency.count < P.BENCH_INGEST * P.BENCH_INGEST_CLIENTS && Date.now() < deadline);
-    ingest.stop();
-    const ingestSeconds = (ingestReport.lastReceive - t0) / 1000;
-    // Polling sees only the state at each poll: a row changed several times between polls shows one change.
-    const pollIngest = new Pool();
-    pools.push(pollIngest);
-    await pollIngest.started;
-    await pollIngest.ask({
-      cmd: 'pollers',
-      databaseUrl,
-      companies: [companies[0]!],
-      count: P.BENCH_INGEST_CLIENTS,
-      intervalMs: P.BENCH_POLL_MS,
-    });
-    await sleep(P.BENCH_POLL_MS);
-    const pollCommits: Record<string, number> = {};
-    for (let b = 0; b * batch < P.BENCH_INGEST; b++) {
-      const markers = Array.from({ length: Math.min(batch, P.BENCH_INGEST - b * batch) }, (_, k) => `mJ-${b * batch + k}`);
-      await sql.begin(async (tx) => {
-        for (const [k, m] of markers.entries()) await tx`update trips set route = ${m} where id = ${`c0-t${k % 20}`}`;
-      });
-      for (const m of markers) pollCommits[m] = Date.now();
-    }
-    await sleep(P.BENCH_POLL_MS + 500);
-    const pollIngestReport = await pollIngest.ask<PoolReport>({ cmd: 'report', commits: pollCommits });
-    pollIngest.stop();
-    const pgfeedDelivered = ingestReport.latency.count / (P.BENCH_INGEST * P.BENCH_INGEST_CLIENTS);
-    const pollingDelivered = pollIngestReport.latency.count / (P.BENCH_INGEST * P.BENCH_INGEST_CLIENTS);
-    emit('ingest', {
-      params: { changes: P.BENCH_INGEST, clients: P.BENCH_INGEST_CLIENTS, writers: 4, rowsPerTransaction: batch },
-      pgfeed: {
-        changesPerSecond: Math.round(P.BENCH_INGEST / ingestSeconds),
-        deliveredFraction: pgfeedDelivered,
-        duplicates: ingestReport.duplicates,
-        zeroLoss: pgfeedDelivered === 1 && ingestReport.duplicates === 0,
-      },
-      polling: {
-        deliveredFraction: Number(pollingDelivered.toFixed(4)),
-        lostFraction: Number((1 - pollingDelivered).toFixed(4)),
-      },
-      ratio: { deliveredFraction: ratio(pgfeedDelivered, pollingDelivered) },
-      notes:
-        'pgfeed rate = changes / (last receive − first commit start); polling cannot show changes overwritten between two polls',
-    });
-  } finally {
-    pools.forEach((p) => p.stop());
-    await server?.close();
-    await sql.end({ timeout: 2 });
-    await admin.unsafe(`drop database if exists ${dbName} with (force)`).catch(() => {});
-    await admin.end();
-    await embedded?.stop();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await migrate(sql);
+  const companies = Array.from({ length: P.BENCH_COMPANIES }, (_, i) => `c${i}`);
+  for (const c of companies) {
+    await sql`insert into companies (id, name) values (${c}, ${c})`;
+    await sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
+              select ${c} || '-t' || g, ${c}, 'start', now() + interval '1 day', 100, 100
+              from generate_series(0, ${TRIPS_PER_COMPANY - 1}::int) g`;
   }
+  const server = await startPgfeed({
+    databaseUrl,
+    port: 0,
+    host: '127.0.0.1',
+    log: 'silent',
+    migrate: false,
+    // One admin token per company serves all its bench clients: lift the per-user and rate limits.
+    config: { MAX_CONNECTIONS_PER_USER: 1_000_000, RATE_LIMIT_PER_MINUTE: 10_000_000, MAX_CONNECTIONS: 1_000_000 },
+  });
+  cleanups.push(() => server.close());
+  const tokens = await Promise.all(companies.map((c) => server.auth.sign({ sub: `${c}-admin`, company: c, role: 'admin' })));
+  const streamUrls = (n: number, only?: string) =>
+    Array.from({ length: n }, (_, i) => {
+      const ci = only ? companies.indexOf(only) : i % companies.length;
+      return { url: `${server.url}/events/company/${companies[ci]}`, token: tokens[ci]! };
+    });
+  /** (client, change) pairs a complete delivery has: each change goes to every client of its company. */
+  const expectedPairs = (w: Written, clients: number, only?: string) => {
+    const per = new Map<string, number>();
+    for (let i = 0; i < clients; i++) {
+      const c = only ?? companies[i % companies.length]!;
+      per.set(c, (per.get(c) ?? 0) + 1);
+    }
+    return Object.values(w.companyOf).reduce((sum, c) => sum + (per.get(c) ?? 0), 0);
+  };
+  const queries = () => server.metrics.registry.value('pgfeed_db_queries_total');
+  const params = {
+    clients: P.BENCH_CLIENTS,
+    commitsPerSecond: P.BENCH_RATE,
+    companies: P.BENCH_COMPANIES,
+    tripsPerCompany: TRIPS_PER_COMPANY,
+    pollMs: P.BENCH_POLL_MS,
+  };
+
+  // 1. Latency at N clients and W commits/s; memory per connection; database queries per second.
+  global.gc?.();
+  const mem0 = process.memoryUsage();
+  const qOpen0 = queries();
+  const streams = await pool();
+  await streams.ask({ cmd: 'streams', urls: streamUrls(P.BENCH_CLIENTS) });
+  global.gc?.();
+  const mem1 = process.memoryUsage();
+  const queriesPerOpen = (queries() - qOpen0) / P.BENCH_CLIENTS;
+  const rssPerConnection = (mem1.rss - mem0.rss) / P.BENCH_CLIENTS;
+  const heapPerConnection = (mem1.heapUsed - mem0.heapUsed) / P.BENCH_CLIENTS;
+  const q0 = queries();
+  const liveStart = now();
+  const live = await writeSteady(sql, companies, P.BENCH_RATE, P.BENCH_SECONDS, 'L');
+  const pgfeedReport = await awaitDelivery(streams, live, expectedPairs(live, P.BENCH_CLIENTS), 5000);
+  const pgfeedQps = (queries() - q0) / ((now() - liveStart) / 1000);
+  await streams.stop();
+
+  const pollers = await pool();
+  const pollerBase = await pollers.started;
+  await pollers.ask({ cmd: 'pollers', databaseUrl, companies, count: P.BENCH_CLIENTS, intervalMs: P.BENCH_POLL_MS });
+  await sleep(P.BENCH_POLL_MS + 200); // every dashboard has taken its first snapshot
+  const pollerState = await pollers.ask<PoolReport>({ cmd: 'report', commits: {} });
+  const pollStart = now();
+  const polled = await writeSteady(sql, companies, P.BENCH_RATE, P.BENCH_POLL_SECONDS, 'P');
+  await sleep(P.BENCH_POLL_MS + 500); // the last change has been polled
+  const pollingReport = await pollers.ask<PoolReport>({ cmd: 'report', commits: polled.commits });
+  const pollingQps = (pollingReport.queries - pollerState.queries) / ((now() - pollStart) / 1000);
+  await pollers.stop();
+  const pgfeedDelivered = pgfeedReport.latency.count / expectedPairs(live, P.BENCH_CLIENTS);
+  const pollingDelivered = pollingReport.latency.count / expectedPairs(polled, P.BENCH_CLIENTS);
+
+  emit('latency', {
+    params: { ...params, pgfeedSeconds: P.BENCH_SECONDS, pollingSeconds: P.BENCH_POLL_SECONDS },
+    pgfeed: {
+      latencyMs: pgfeedReport.latency,
+      deliveredFraction: round(pgfeedDelivered, 6),
+      duplicates: pgfeedReport.duplicates,
+      outOfOrder: pgfeedReport.outOfOrder,
+      disconnects: pgfeedReport.disconnects,
+    },
+    polling: {
+      latencyMs: pollingReport.latency,
+      deliveredFraction: round(pollingDelivered),
+      lostFraction: round(1 - pollingDelivered),
+    },
+    ratio: {
+      ...ratios(pgfeedReport.latency, pollingReport.latency),
+      deliveredFraction: ratio(pgfeedDelivered, pollingDelivered),
+    },
+    units:
+      'latencyMs: milliseconds from COMMIT returning to the writer to the client parsing the change, one sample per (client, change) received; fractions of (client, change) pairs',
+    notes:
+      'polling latency is over the changes a poll saw; a change overwritten before the next poll is lost, counted in lostFraction',
+  });
+  emit('db_queries_per_second', {
+    params: { ...params, pgfeedSeconds: P.BENCH_SECONDS, pollingSeconds: P.BENCH_POLL_SECONDS },
+    pgfeed: { perInstance: round(pgfeedQps, 3), queriesPerStreamOpened: round(queriesPerOpen, 3) },
+    polling: { perInstance: round(pollingQps, 2), expected: round((P.BENCH_CLIENTS * 1000) / P.BENCH_POLL_MS, 2) },
+    ratio: { perInstance: ratio(pgfeedQps, pollingQps) },
+    units: 'queries per second sent to PostgreSQL while W commits/s ran (the writer itself not counted)',
+    notes:
+      'pgfeed: pgfeed_db_queries_total, counted by the driver for every query the instance sends (query pool and listener connection); polling: the snapshot queries the N dashboards sent',
+  });
+  const pollerRss = (pollerState.rss - pollerBase.rss) / P.BENCH_CLIENTS;
+  emit('memory', {
+    params,
+    pgfeed: {
+      serverRssBytesPerConnection: Math.round(rssPerConnection),
+      serverHeapBytesPerConnection: Math.round(heapPerConnection),
+    },
+    polling: { clientRssBytesPerDashboard: Math.round(pollerRss) },
+    ratio: { perConnection: ratio(rssPerConnection, pollerRss) },
+    units: 'bytes per open stream / per dashboard',
+    notes:
+      'pgfeed: growth of the server process RSS (after gc) from 0 to N open streams; polling: growth of the poller process RSS for N dashboards, each holding its last snapshot to diff against — the state a polling dashboard keeps, in its browser',
+  });
+
+  // 2. One change to all N clients, all on one company.
+  const one = companies[0]!;
+  const fanRate = 2; // changes per second: far enough apart that each fan-out is measured on its own
+  const fanSeconds = Math.ceil(P.BENCH_FANOUT_CHANGES / fanRate);
+  const fan = await pool();
+  await fan.ask({ cmd: 'streams', urls: streamUrls(P.BENCH_CLIENTS, one) });
+  const fanWritten = await writeSteady(sql, [one], fanRate, fanSeconds, 'F');
+  const fanReport = await awaitDelivery(fan, fanWritten, expectedPairs(fanWritten, P.BENCH_CLIENTS, one), 5000);
+  await fan.stop();
+  const fanPoll = await pool();
+  await fanPoll.ask({ cmd: 'pollers', databaseUrl, companies: [one], count: P.BENCH_CLIENTS, intervalMs: P.BENCH_POLL_MS });
+  await sleep(P.BENCH_POLL_MS + 200);
+  const fanPollWritten = await writeSteady(sql, [one], fanRate, fanSeconds, 'G');
+  await sleep(P.BENCH_POLL_MS + 500);
+  const fanPollReport = await fanPoll.ask<PoolReport>({ cmd: 'report', commits: fanPollWritten.commits });
+  await fanPoll.stop();
+  emit('fanout', {
+    params: { clients: P.BENCH_CLIENTS, changes: fanWritten.total, changesPerSecond: fanRate, pollMs: P.BENCH_POLL_MS },
+    pgfeed: { toAllClientsMs: fanReport.fanout, missed: fanReport.missed },
+    polling: { toAllClientsMs: fanPollReport.fanout, missed: fanPollReport.missed },
+    ratio: ratios(fanReport.fanout, fanPollReport.fanout),
+    units: 'milliseconds from COMMIT returning to the last of the N clients having the change; one sample per change',
+    notes: 'a change counts only once every client has it; missed = changes some client never got',
+  });
+
+  // 3. Ingest: changes as fast as the writers commit them; every client must get every change once, in order.
+  const batch = 50;
+  const ingestPairs = P.BENCH_INGEST * P.BENCH_INGEST_CLIENTS;
+  const ingest = await pool();
+  await ingest.ask({ cmd: 'streams', urls: streamUrls(P.BENCH_INGEST_CLIENTS, one) });
+  const burst = await writeBurst(sql, one, P.BENCH_INGEST, P.BENCH_INGEST_WRITERS, batch, 'I');
+  const ingestReport = await awaitDelivery(ingest, burst, ingestPairs, 120_000);
+  await ingest.stop();
+  const ingestDelivered = ingestReport.latency.count / ingestPairs;
+  const pollIngest = await pool();
+  await pollIngest.ask({
+    cmd: 'pollers',
+    databaseUrl,
+    companies: [one],
+    count: P.BENCH_INGEST_CLIENTS,
+    intervalMs: P.BENCH_POLL_MS,
+  });
+  await sleep(P.BENCH_POLL_MS + 200);
+  const pollBurst = await writeBurst(sql, one, P.BENCH_INGEST, P.BENCH_INGEST_WRITERS, batch, 'J');
+  await sleep(P.BENCH_POLL_MS + 500);
+  const pollIngestReport = await pollIngest.ask<PoolReport>({ cmd: 'report', commits: pollBurst.commits });
+  await pollIngest.stop();
+  const pollIngestDelivered = pollIngestReport.latency.count / ingestPairs;
+  const zeroLoss =
+    ingestDelivered === 1 && ingestReport.duplicates === 0 && ingestReport.outOfOrder === 0 && ingestReport.missed === 0;
+  emit('ingest', {
+    params: {
+      changes: P.BENCH_INGEST,
+      clients: P.BENCH_INGEST_CLIENTS,
+      writers: P.BENCH_INGEST_WRITERS,
+      rowsPerTransaction: batch,
+      pollMs: P.BENCH_POLL_MS,
+    },
+    pgfeed: {
+      changesPerSecond: Math.round(P.BENCH_INGEST / ((ingestReport.lastReceive - burst.startedAt) / 1000)),
+      writerCommitsPerSecond: Math.round(P.BENCH_INGEST / ((burst.endedAt - burst.startedAt) / 1000)),
+      latencyMs: ingestReport.latency,
+      deliveredFraction: round(ingestDelivered, 6),
+      duplicates: ingestReport.duplicates,
+      outOfOrder: ingestReport.outOfOrder,
+      zeroLoss,
+    },
+    polling: {
+      writerCommitsPerSecond: Math.round(P.BENCH_INGEST / ((pollBurst.endedAt - pollBurst.startedAt) / 1000)),
+      deliveredFraction: round(pollIngestDelivered),
+      lostFraction: round(1 - pollIngestDelivered),
+      zeroLoss: pollIngestDelivered === 1,
+    },
+    ratio: { deliveredFraction: ratio(ingestDelivered, pollIngestDelivered) },
+    units: 'changes per second; fractions of (client, change) pairs',
+    notes:
+      'pgfeed changesPerSecond = changes / (first write started → last client received the last change), every client receiving every change exactly once in id order; writerCommitsPerSecond is how fast the writers alone committed (the ceiling here); polling only shows the states it happens to read',
+  });
+
+  const seconds = round((now() - started) / 1000, 1);
+  await cleanup();
   const dir = path.resolve(__dirname, '..', 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(
-    file,
-    JSON.stringify(
-      { machine: { cpus: os.cpus().length, node: process.version }, seconds: (Date.now() - started) / 1000, results },
-      null,
-      2,
-    ),
-  );
-  process.stderr.write(`bench: wrote ${path.relative(process.cwd(), file)} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, postgres: version, database };
+  const { BENCH_DATABASE_URL: _url, ...knobs } = P; // the URL may hold a password: not in the results
+  writeFileSync(file, JSON.stringify({ machine, params: knobs, seconds, results }, null, 2) + '\n');
+  process.stderr.write(`bench: ${results.length} scenarios in ${seconds} s, written to ${path.relative(process.cwd(), file)}\n`);
 }
 
+const watchdog = setTimeout(
+  () => abort(`gave up after BENCH_TIMEOUT_SECONDS=${P.BENCH_TIMEOUT_SECONDS}`, 1),
+  P.BENCH_TIMEOUT_SECONDS * 1000,
+);
 main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(`bench failed: ${error instanceof Error ? error.stack : String(error)}\n`);
-    process.exit(1);
+  () => {
+    clearTimeout(watchdog);
+    process.exit(0);
   },
+  (error: unknown) => abort(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`, 1),
 );

@@ -30,7 +30,10 @@ export class PoolProcess {
   ask<T>(cmd: PoolCommand | null): Promise<T> {
     return new Promise((resolve, reject) => {
       if (this.exited) return reject(new Error('client pool exited'));
-      const timer = setTimeout(() => reject(new Error(`client pool did not answer ${cmd?.cmd ?? 'start'} in time`)), ASK_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => reject(new Error(`client pool did not answer ${cmd?.cmd ?? 'start'} in time`)),
+        ASK_TIMEOUT_MS,
+      );
       this.waiting.push((m) => {
         clearTimeout(timer);
         const error = (m as { error?: string } | undefined)?.error;

@@ -5,15 +5,9 @@
  * when each client first saw it. Driven by messages from scripts/bench.ts.
  */
 import http from 'node:http';
-import { performance } from 'node:perf_hooks';
 import { createParser } from 'eventsource-parser';
 import postgres from 'postgres';
-
-/**
- * Wall-clock milliseconds with sub-millisecond resolution. The parent stamps
- * commits with the same expression; both derive from the machine's one clock.
- */
-export const now = (): number => performance.timeOrigin + performance.now();
+import { now } from './clock';
 
 export type PoolCommand =
   | { cmd: 'streams'; urls: { url: string; token: string }[] }
