@@ -62,7 +62,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<PgfeedServer>
       if (applied.length > 0) log.info('migrated', { applied });
     }
     const listener = new Listener({ databaseUrl: options.databaseUrl, sql, log, metrics, pingMs: config.LISTENER_PING_MS });
-    const feed = new Feed({ sql, listener, metrics, log, ringSize: config.REPLAY_BUFFER_SIZE, heartbeatMs: config.HEARTBEAT_MS });
+    const feed = new Feed({ sql, listener, metrics, ringSize: config.REPLAY_BUFFER_SIZE, heartbeatMs: config.HEARTBEAT_MS });
     metrics.registry.gauge('pgfeed_connections', 'Open event streams.', () => feed.registry.size);
     metrics.registry.gauge('pgfeed_listener_ready', '1 while the listener is LISTENing and caught up.', () =>
       listener.ready ? 1 : 0,

@@ -3,7 +3,6 @@ import { positionStatus, readAfter } from '../events/log';
 import { RingBuffer } from '../events/ring';
 import { type ResetData, resumeId } from '../events/schema';
 import type { Listener } from '../listener/listener';
-import type { Logger } from '../log';
 import type { ServiceMetrics } from '../metrics';
 import { FeedEvent } from './feed-event';
 import { matches } from './filter';
@@ -15,7 +14,6 @@ export interface FeedOptions {
   sql: Sql;
   listener: Listener;
   metrics: ServiceMetrics;
-  log: Logger;
   ringSize: number;
   heartbeatMs: number;
   /** Page size of replays read from the log. */
