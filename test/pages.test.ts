@@ -57,6 +57,7 @@ test('the public page needs no token and shows availability only', async () => {
   const html = await res.text();
   expect(html).toMatch(/data-col="available">3</);
   expect(html).not.toContain('data-col="reserved"');
+  expect(html).not.toContain('>reserved<'); // nor its header
 });
 
 test('format=html fragments replace, append and remove the same elements the page renders', async () => {

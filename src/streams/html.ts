@@ -53,9 +53,10 @@ const COLUMNS: Record<string, (row: Row) => [string, unknown][]> = {
   ],
 };
 
-/** The header cells of an entity's list (same columns as renderRow). */
-export function renderHeader(entity: string): string {
-  const columns = COLUMNS[entity]?.({}) ?? [['row', '']];
+/** The header cells of an entity's list: the columns renderRow shows for `sample` (all when absent). */
+export function renderHeader(entity: string, sample?: Row): string {
+  const all = COLUMNS[entity]?.(sample ?? {}) ?? [['row', '']];
+  const columns = sample ? all.filter(([, value]) => value !== undefined) : all;
   return `<div class="row head">${columns.map(([label]) => `<span class="cell">${escapeHtml(label)}</span>`).join('')}</div>`;
 }
 

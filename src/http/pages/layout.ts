@@ -33,7 +33,7 @@ export function list(
   const items = rows
     .map(({ key, row }) => (wrap ? wrap(renderRow(entity, key, row), key) : renderRow(entity, key, row)))
     .join('');
-  return `<h2>${escapeHtml(title)}</h2><div class="list">${renderHeader(entity)}<div id="${listDomId(entity)}">${items}</div></div>`;
+  return `<h2>${escapeHtml(title)}</h2><div class="list">${renderHeader(entity, rows[0]?.row)}<div id="${listDomId(entity)}">${items}</div></div>`;
 }
 
 /**
