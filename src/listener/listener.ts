@@ -66,10 +66,14 @@ export class Listener extends EventEmitter<ListenerEvents> {
   private readonly backoff: { minMs: number; maxMs: number };
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  /** Resolves on stop(), so a backoff wait ends at once. */
+  private readonly stopping: Promise<void>;
+  private signalStop!: () => void;
 
   constructor(private readonly options: ListenerOptions) {
     super();
     this.backoff = options.backoff ?? { minMs: 100, maxMs: 10_000 };
+    this.stopping = new Promise((resolve) => (this.signalStop = resolve));
   }
 
   get state(): ListenerState {
@@ -109,6 +113,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
   async stop(): Promise<void> {
     if (this.stateValue === 'stopped') return;
     this.setState('stopped');
+    this.signalStop();
     this.wake?.();
     clearInterval(this.pingTimer);
     const conn = this.conn;
@@ -145,7 +150,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
       await this.drop();
       const base = Math.min(this.backoff.maxMs, this.backoff.minMs * 2 ** attempt);
       attempt = Math.min(attempt + 1, 30);
-      await sleep(base * (0.5 + Math.random()));
+      await Promise.race([sleep(base * (0.5 + Math.random())), this.stopping]);
     }
   }
 

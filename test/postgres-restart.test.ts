@@ -1,0 +1,80 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import path from 'node:path';
+import { connect, type Sql } from '../src/db/connect';
+import { migrate } from '../src/db/migrate';
+import type { ListenerState } from '../src/listener/listener';
+import type { PgfeedServer } from '../src/server';
+import { freePort } from './support/database-server';
+import { databaseUrl } from './support/db';
+import { seedTwoCompanies, tripWriter } from './support/fixtures';
+import { startService, tokenFor } from './support/service';
+import { openStream } from './support/stream';
+
+// A PostgreSQL server of this file's own (embedded, in a child process), so it can be restarted
+// whatever server the rest of the suite uses.
+let child: ChildProcess;
+let sql: Sql;
+let server: PgfeedServer;
+
+function ask(cmd: 'stop' | 'start'): Promise<{ url?: string }> {
+  return new Promise((resolve) => {
+    child.once('message', resolve);
+    child.send(cmd);
+  });
+}
+
+beforeAll(async () => {
+  child = fork(path.join(__dirname, 'support', 'embedded-child.ts'), [String(await freePort())], {
+    execArgv: ['--import', 'tsx'],
+  });
+  const { url } = await new Promise<{ url: string }>((resolve) => child.once('message', resolve));
+  const admin = connect(url, { max: 1 });
+  await admin`create database feed`;
+  await admin.end();
+  sql = connect(databaseUrl(url, 'feed'), { max: 2 });
+  await migrate(sql);
+  await seedTwoCompanies(sql);
+  server = await startService(databaseUrl(url, 'feed'));
+}, 60_000);
+afterAll(async () => {
+  await server?.close();
+  await sql?.end({ timeout: 1 });
+  if (child?.connected) {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.send('exit');
+    await exited;
+  }
+});
+
+function state(want: ListenerState): Promise<void> {
+  return new Promise((resolve) => {
+    const on = (s: ListenerState) => {
+      if (s !== want) return;
+      server.listener.off('state', on);
+      resolve();
+    };
+    server.listener.on('state', on);
+  });
+}
+
+test('PostgreSQL restarts: streams stay open, /readyz is 503 until caught up, nothing lost or doubled', async () => {
+  const write = tripWriter(sql, 'pr');
+  const token = await tokenFor(server, 'alice', 'acme', 'admin');
+  const s = await openStream(`${server.url}/events/company/acme`, { token });
+  await s.waitFor((f) => f.event === 'ready');
+  const before = await write(2);
+  await s.waitFor((f) => f.json?.key === before.at(-1));
+
+  const down = state('connecting');
+  await ask('stop');
+  await down;
+  expect((await fetch(`${server.url}/readyz`)).status).toBe(503);
+  await ask('start');
+  const after = await write(3); // the pool reconnects; the listener may still be away
+  const up = server.listener.ready ? Promise.resolve() : state('live');
+  await up;
+  expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+  await s.waitFor((f) => f.json?.key === after.at(-1), { timeoutMs: 20_000 });
+  expect(s.events().map((f) => f.json.key)).toEqual([...before, ...after]);
+  s.close();
+}, 60_000);
