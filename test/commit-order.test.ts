@@ -1,24 +1,20 @@
 import { connect } from '../src/db/connect';
 import type { PgfeedServer } from '../src/server';
-import { freshDatabase, type TestDatabase } from './support/db';
-import { seedTwoCompanies } from './support/fixtures';
-import { startService, tokenFor } from './support/service';
+import type { TestDatabase } from './support/db';
+import { closeService, serviceOnFreshDatabase, startService, tokenFor } from './support/service';
 import { openStream } from './support/stream';
 
 let db: TestDatabase;
 let server: PgfeedServer;
 
-beforeAll(async () => {
-  db = await freshDatabase();
-  await seedTwoCompanies(db.sql);
-  await db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots) values
-    ('trip-a', 'acme', 'A', '2026-12-24T08:00:00Z', 10, 10), ('trip-b', 'acme', 'B', '2026-12-24T08:00:00Z', 10, 10)`;
-  server = await startService(db.url);
-});
-afterAll(async () => {
-  await server?.close();
-  await db?.drop();
-});
+beforeAll(
+  async () =>
+    ({ db, server } = await serviceOnFreshDatabase({
+      seed: (sql) => sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots) values
+    ('trip-a', 'acme', 'A', '2026-12-24T08:00:00Z', 10, 10), ('trip-b', 'acme', 'B', '2026-12-24T08:00:00Z', 10, 10)`,
+    })),
+);
+afterAll(() => closeService(server, db));
 
 test('a transaction that wrote first but commits last is delivered after, and a resume from the earlier commit gets it once', async () => {
   const token = await tokenFor(server, 'alice', 'acme', 'admin');

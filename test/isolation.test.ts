@@ -1,21 +1,14 @@
 import type { PgfeedServer } from '../src/server';
-import { freshDatabase, type TestDatabase } from './support/db';
-import { EVERY_ENTITY_TYPES, seedTwoCompanies, writeEveryEntity } from './support/fixtures';
-import { startService, tokenFor } from './support/service';
+import type { TestDatabase } from './support/db';
+import { EVERY_ENTITY_TYPES, writeEveryEntity } from './support/fixtures';
+import { closeService, serviceOnFreshDatabase, tokenFor } from './support/service';
 import { type OpenStream, openStream } from './support/stream';
 
 let db: TestDatabase;
 let server: PgfeedServer;
 
-beforeAll(async () => {
-  db = await freshDatabase();
-  await seedTwoCompanies(db.sql);
-  server = await startService(db.url);
-});
-afterAll(async () => {
-  await server?.close();
-  await db?.drop();
-});
+beforeAll(async () => ({ db, server } = await serviceOnFreshDatabase()));
+afterAll(() => closeService(server, db));
 
 async function ready(url: string, token?: string): Promise<OpenStream> {
   const s = await openStream(`${server.url}${url}`, token ? { token } : {});

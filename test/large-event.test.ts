@@ -1,21 +1,13 @@
 import type { PgfeedServer } from '../src/server';
-import { freshDatabase, type TestDatabase } from './support/db';
-import { seedTwoCompanies } from './support/fixtures';
-import { startService, tokenFor } from './support/service';
+import type { TestDatabase } from './support/db';
+import { closeService, serviceOnFreshDatabase, tokenFor } from './support/service';
 import { openStream } from './support/stream';
 
 let db: TestDatabase;
 let server: PgfeedServer;
 
-beforeAll(async () => {
-  db = await freshDatabase();
-  await seedTwoCompanies(db.sql);
-  server = await startService(db.url);
-});
-afterAll(async () => {
-  await server?.close();
-  await db?.drop();
-});
+beforeAll(async () => ({ db, server } = await serviceOnFreshDatabase()));
+afterAll(() => closeService(server, db));
 
 test('a row whose event exceeds the 8000-byte NOTIFY limit arrives whole, in order, live and on resume', async () => {
   const token = await tokenFor(server, 'alice', 'acme', 'admin');

@@ -1,24 +1,20 @@
 import type { PgfeedServer } from '../src/server';
 import { rowDomId } from '../src/streams/html';
-import { freshDatabase, type TestDatabase } from './support/db';
-import { seedTwoCompanies } from './support/fixtures';
-import { startService, tokenFor } from './support/service';
+import type { TestDatabase } from './support/db';
+import { closeService, serviceOnFreshDatabase, tokenFor } from './support/service';
 import { openStream } from './support/stream';
 
 let db: TestDatabase;
 let server: PgfeedServer;
 
-beforeAll(async () => {
-  db = await freshDatabase();
-  await seedTwoCompanies(db.sql);
-  await db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
-               values ('x1', 'acme', '<script>alert(1)</script>', '2026-12-24T08:00:00Z', 10, 10)`;
-  server = await startService(db.url);
-});
-afterAll(async () => {
-  await server?.close();
-  await db?.drop();
-});
+beforeAll(
+  async () =>
+    ({ db, server } = await serviceOnFreshDatabase({
+      seed: (sql) => sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
+               values ('x1', 'acme', '<script>alert(1)</script>', '2026-12-24T08:00:00Z', 10, 10)`,
+    })),
+);
+afterAll(() => closeService(server, db));
 
 const get = (path: string, headers: Record<string, string> = {}) =>
   fetch(`${server.url}${path}`, { headers, redirect: 'manual' });

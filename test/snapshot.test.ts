@@ -1,24 +1,20 @@
 import { connect } from '../src/db/connect';
 import type { PgfeedServer } from '../src/server';
-import { freshDatabase, type TestDatabase } from './support/db';
-import { seedTwoCompanies } from './support/fixtures';
-import { caughtUp, startService, tokenFor } from './support/service';
+import type { TestDatabase } from './support/db';
+import { caughtUp, closeService, serviceOnFreshDatabase, tokenFor } from './support/service';
 import { openStream } from './support/stream';
 
 let db: TestDatabase;
 let server: PgfeedServer;
 
-beforeAll(async () => {
-  db = await freshDatabase();
-  await seedTwoCompanies(db.sql);
-  await db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
-               select 'st' || g, 'acme', 'R' || g, '2026-12-24T08:00:00Z', 1000, 1000 from generate_series(1, 10) g`;
-  server = await startService(db.url);
-});
-afterAll(async () => {
-  await server?.close();
-  await db?.drop();
-});
+beforeAll(
+  async () =>
+    ({ db, server } = await serviceOnFreshDatabase({
+      seed: (sql) => sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
+               select 'st' || g, 'acme', 'R' || g, '2026-12-24T08:00:00Z', 1000, 1000 from generate_series(1, 10) g`,
+    })),
+);
+afterAll(() => closeService(server, db));
 
 type Row = Record<string, unknown> & { id: string };
 

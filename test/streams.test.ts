@@ -1,8 +1,7 @@
 import { EventSource } from 'eventsource';
 import type { PgfeedServer } from '../src/server';
-import { freshDatabase, type TestDatabase } from './support/db';
-import { seedTwoCompanies } from './support/fixtures';
-import { caughtUp, startService, tokenFor } from './support/service';
+import type { TestDatabase } from './support/db';
+import { caughtUp, closeService, serviceOnFreshDatabase, tokenFor } from './support/service';
 import { openStream } from './support/stream';
 
 let db: TestDatabase;
@@ -10,15 +9,10 @@ let server: PgfeedServer;
 let adminToken: string;
 
 beforeAll(async () => {
-  db = await freshDatabase();
-  await seedTwoCompanies(db.sql);
-  server = await startService(db.url, { HEARTBEAT_MS: 200 });
+  ({ db, server } = await serviceOnFreshDatabase({ config: { HEARTBEAT_MS: 200 } }));
   adminToken = await tokenFor(server, 'alice', 'acme', 'admin');
 });
-afterAll(async () => {
-  await server?.close();
-  await db?.drop();
-});
+afterAll(() => closeService(server, db));
 
 const addTrip = (id: string, company = 'acme') =>
   db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)

@@ -1,6 +1,8 @@
 import { startPgfeed, type PgfeedServer } from '../../src/server';
 import type { Config } from '../../src/config';
 import type { Role } from '../../src/http/auth';
+import { freshDatabase, type TestDatabase } from './db';
+import { seedTwoCompanies } from './fixtures';
 
 export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
 
@@ -39,4 +41,23 @@ export async function caughtUp(server: PgfeedServer, timeoutMs = 10_000): Promis
     };
     server.listener.on('event', check);
   });
+}
+
+/**
+ * A test file's usual world: a fresh database with two companies (plus `seed`),
+ * and a pgfeed on it. Pair with `closeService` in afterAll.
+ */
+export async function serviceOnFreshDatabase(
+  options: { config?: Partial<Config>; seed?: (sql: TestDatabase['sql']) => Promise<unknown> } = {},
+): Promise<{ db: TestDatabase; server: PgfeedServer }> {
+  const db = await freshDatabase();
+  await seedTwoCompanies(db.sql);
+  await options.seed?.(db.sql);
+  return { db, server: await startService(db.url, options.config) };
+}
+
+/** Stops what serviceOnFreshDatabase started (either may be missing if setup failed). */
+export async function closeService(server: PgfeedServer | undefined, db: TestDatabase | undefined): Promise<void> {
+  await server?.close();
+  await db?.drop();
 }
