@@ -70,6 +70,12 @@ test('cancel gives the seats back once; a second cancel is 409', async () => {
   expect(await slots('t1')).toBe(5);
   expect((await call('POST', `/bookings/${booking.id}/cancel`, customer)).body).toMatchObject({ status: 'cancelled' });
   expect(await slots('t1')).toBe(8);
+  const cancelled = await stream.waitFor((f) => f.event === 'booking.updated' && f.json.key === booking.id);
+  expect(cancelled.json.changes).toEqual({ status: 'cancelled' });
+  expect(cancelled.json.userId).toBe('cora');
+  await stream.waitFor((f) => f.json?.key === 't1' && f.json.changes?.availableSlots === 8, {
+    from: stream.frames.indexOf(cancelled),
+  });
   expect(await call('POST', `/bookings/${booking.id}/cancel`, customer)).toMatchObject({
     status: 409,
     body: { error: { code: 'conflict' } },
@@ -87,6 +93,7 @@ test('409 when seats are not available or booking is halted, and nothing changes
     status: 200,
     body: { bookingHalted: true },
   });
+  await stream.waitFor((f) => f.event === 'trip.updated' && f.json.key === 't1' && f.json.changes?.bookingHalted === true);
   expect(await call('POST', '/trips/t1/bookings', cashier, { seats: 1, channel: 'cashier' })).toMatchObject({
     status: 409,
     body: { error: { message: 'booking is halted on this trip' } },
@@ -111,8 +118,12 @@ test('concurrent sales never oversell: 20 buyers, 5 seats', async () => {
 
 test('stock adjust and checkouts: reserve, return, and 409 at the limits', async () => {
   expect((await call('POST', '/stock/i1/adjust', cashier, { delta: 1 })).body).toMatchObject({ quantity: 3 });
+  await stream.waitFor((f) => f.event === 'stock.updated' && f.json.key === 'i1' && f.json.changes?.quantity === 3);
   const c1 = await call('POST', '/checkouts', cashier, { itemId: 'i1', userId: 'cora', dueAt: '2026-12-31T00:00:00Z' });
   expect(c1).toMatchObject({ status: 201, body: { status: 'checked_out', userId: 'cora', itemId: 'i1' } });
+  const created = await stream.waitFor((f) => f.event === 'checkout.created' && f.json.key === c1.body.id);
+  expect(created.json.row).toEqual(c1.body);
+  await stream.waitFor((f) => f.event === 'stock.updated' && f.json.key === 'i1' && f.json.changes?.reserved === 1);
   await call('POST', '/checkouts', cashier, { itemId: 'i1', userId: 'cody' });
   await call('POST', '/checkouts', cashier, { itemId: 'i1', userId: 'cora' });
   expect(await call('POST', '/checkouts', cashier, { itemId: 'i1', userId: 'cora' })).toMatchObject({ status: 409 });
@@ -121,7 +132,8 @@ test('stock adjust and checkouts: reserve, return, and 409 at the limits', async
   expect((await call('POST', `/checkouts/${c1.body.id}/return`, cashier)).body).toMatchObject({ status: 'returned' });
   expect(await call('POST', `/checkouts/${c1.body.id}/return`, cashier)).toMatchObject({ status: 409 });
   expect((await db.sql`select reserved from stock_items where id = 'i1'`)[0]?.reserved).toBe(2);
-  await stream.waitFor((f) => f.event === 'checkout.updated' && f.json.key === c1.body.id);
+  const returned = await stream.waitFor((f) => f.event === 'checkout.updated' && f.json.key === c1.body.id);
+  expect(returned.json.row).toMatchObject({ status: 'returned', returnedAt: expect.any(String) });
 });
 
 describe('bad input is a clear error and changes nothing', () => {
@@ -173,5 +185,37 @@ describe('bad input is a clear error and changes nothing', () => {
 
   test('an unknown snapshot kind is 404', async () => {
     expect((await call('GET', '/companies/acme/people', admin)).status).toBe(404);
+  });
+});
+
+describe('ids, ownership and constraints', () => {
+  test('an id longer than 200 characters → 400 invalid_params, nothing written', async () => {
+    const before = await db.sql`select count(*)::int as n from pgfeed.events`;
+    const long = 'x'.repeat(201);
+    expect(await call('POST', `/trips/${long}/bookings`, cashier, { seats: 1, channel: 'cashier' })).toMatchObject({
+      status: 400,
+      body: { error: { code: 'invalid_params' } },
+    });
+    expect((await call('POST', `/bookings/${long}/cancel`, cashier)).status).toBe(400);
+    expect(await db.sql`select count(*)::int as n from pgfeed.events`).toEqual(before);
+  });
+
+  test("a customer cannot cancel another customer's booking (404), and it stays confirmed", async () => {
+    const { body: booking } = await call('POST', '/trips/t1/bookings', cashier, { seats: 1, channel: 'cashier' });
+    const cody = await tokenFor(server, 'cody', 'acme', 'customer');
+    expect((await call('POST', `/bookings/${booking.id}/cancel`, cody)).status).toBe(404);
+    expect((await db.sql`select status from bookings where id = ${booking.id}`)[0]?.status).toBe('confirmed');
+    expect((await call('POST', `/bookings/${booking.id}/cancel`, globexAdmin)).status).toBe(404);
+  });
+
+  test('a CHECK violation from a write racing another application is a 409, not a 500', async () => {
+    // Another application left a trip whose available_slots already equals capacity; a cancel giving seats back would exceed it.
+    const { body: booking } = await call('POST', '/trips/t1/bookings', cashier, { seats: 2, channel: 'cashier' });
+    await db.sql`update trips set available_slots = capacity where id = 't1'`;
+    expect(await call('POST', `/bookings/${booking.id}/cancel`, cashier)).toMatchObject({
+      status: 409,
+      body: { error: { code: 'conflict' } },
+    });
+    expect((await db.sql`select status from bookings where id = ${booking.id}`)[0]?.status).toBe('confirmed');
   });
 });

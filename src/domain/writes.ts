@@ -1,8 +1,28 @@
+import type { TransactionSql } from 'postgres';
 import type { Sql } from '../db/connect';
-import { AppError } from '../errors';
+import { AppError, PG } from '../errors';
 import { rowsOf, utc } from './rows';
 
 type Row = Record<string, unknown>;
+
+/**
+ * One write transaction under TimeZone UTC. The guarded UPDATEs below keep
+ * CHECK constraints from firing; if another application's write still trips
+ * one (a race the guards cannot see), the answer is a 409, not a 500.
+ */
+async function write(sql: Sql, fn: (tx: TransactionSql) => Promise<Row>): Promise<Row> {
+  try {
+    return (await sql.begin(async (tx) => {
+      await utc(tx);
+      return fn(tx);
+    })) as Row;
+  } catch (err) {
+    if ((err as { code?: unknown }).code === PG.checkViolation) {
+      throw new AppError('conflict', 'the change would break a constraint of the row', { cause: err });
+    }
+    throw err;
+  }
+}
 
 const one = (rows: readonly { row: Row }[]): Row | undefined => rowsOf(rows)[0];
 
@@ -14,14 +34,14 @@ export async function bookSeats(
   sql: Sql,
   input: { companyId: string; tripId: string; userId: string; seats: number; channel: 'cashier' | 'online' },
 ): Promise<Row> {
-  return sql.begin(async (tx) => {
-    await utc(tx);
+  return write(sql, async (tx) => {
     const [trip] = await tx<{ available_slots: number; booking_halted: boolean }[]>`
       select available_slots, booking_halted from trips where id = ${input.tripId} and company_id = ${input.companyId}`;
     if (!trip) throw new AppError('not_found', 'no such trip');
     const [updated] = await tx`
       update trips set available_slots = available_slots - ${input.seats}
-       where id = ${input.tripId} and not booking_halted and available_slots >= ${input.seats}
+       where id = ${input.tripId} and company_id = ${input.companyId}
+         and not booking_halted and available_slots >= ${input.seats}
       returning id`;
     if (!updated) {
       const [now] = await tx<{ available_slots: number; booking_halted: boolean }[]>`
@@ -43,8 +63,7 @@ export async function bookSeats(
 
 /** Cancels a booking and gives its seats back; `onlyUser` restricts it to that user's own bookings. */
 export async function cancelBooking(sql: Sql, input: { companyId: string; bookingId: string; onlyUser?: string }): Promise<Row> {
-  return sql.begin(async (tx) => {
-    await utc(tx);
+  return write(sql, async (tx) => {
     const [b] = await tx<{ status: string; user_id: string | null }[]>`
       select status, user_id from bookings where id = ${input.bookingId} and company_id = ${input.companyId} for update`;
     if (!b || (input.onlyUser !== undefined && b.user_id !== input.onlyUser)) throw new AppError('not_found', 'no such booking');
@@ -58,8 +77,7 @@ export async function cancelBooking(sql: Sql, input: { companyId: string; bookin
 }
 
 export async function setBookingHalted(sql: Sql, input: { companyId: string; tripId: string; halted: boolean }): Promise<Row> {
-  return sql.begin(async (tx) => {
-    await utc(tx);
+  return write(sql, async (tx) => {
     const trip = await tx<{ row: Row }[]>`
       update trips set booking_halted = ${input.halted} where id = ${input.tripId} and company_id = ${input.companyId}
       returning to_jsonb(trips.*) as row`;
@@ -70,8 +88,7 @@ export async function setBookingHalted(sql: Sql, input: { companyId: string; tri
 
 /** Adds `delta` to a stock item's quantity; never below what is reserved. */
 export async function adjustStock(sql: Sql, input: { companyId: string; itemId: string; delta: number }): Promise<Row> {
-  return sql.begin(async (tx) => {
-    await utc(tx);
+  return write(sql, async (tx) => {
     const [exists] = await tx`select 1 from stock_items where id = ${input.itemId} and company_id = ${input.companyId}`;
     if (!exists) throw new AppError('not_found', 'no such stock item');
     const item = await tx<{ row: Row }[]>`
@@ -88,8 +105,7 @@ export async function checkOut(
   sql: Sql,
   input: { companyId: string; itemId: string; userId: string; dueAt: string | undefined },
 ): Promise<Row> {
-  return sql.begin(async (tx) => {
-    await utc(tx);
+  return write(sql, async (tx) => {
     const [user] = await tx`select 1 from users where id = ${input.userId} and company_id = ${input.companyId}`;
     if (!user) throw new AppError('not_found', 'no such user');
     const [exists] = await tx`select 1 from stock_items where id = ${input.itemId} and company_id = ${input.companyId}`;
@@ -107,8 +123,7 @@ export async function checkOut(
 
 /** Returns a checked-out unit. */
 export async function returnCheckout(sql: Sql, input: { companyId: string; checkoutId: string }): Promise<Row> {
-  return sql.begin(async (tx) => {
-    await utc(tx);
+  return write(sql, async (tx) => {
     const [c] = await tx<{ status: string; item_id: string }[]>`
       select status, item_id from checkouts where id = ${input.checkoutId} and company_id = ${input.companyId} for update`;
     if (!c) throw new AppError('not_found', 'no such checkout');
