@@ -7,6 +7,7 @@ import type { PgfeedServer } from '../src/server';
 import { freePort } from './support/database-server';
 import { databaseUrl } from './support/db';
 import { seedTwoCompanies, tripWriter } from './support/fixtures';
+import { type FaultyProxy, startProxy } from './support/proxy';
 import { startService, tokenFor } from './support/service';
 import { openStream } from './support/stream';
 
@@ -15,6 +16,7 @@ import { openStream } from './support/stream';
 let child: ChildProcess;
 let sql: Sql;
 let server: PgfeedServer;
+let proxy: FaultyProxy;
 
 function ask(cmd: 'stop' | 'start'): Promise<{ url?: string }> {
   return new Promise((resolve) => {
@@ -34,10 +36,13 @@ beforeAll(async () => {
   sql = connect(databaseUrl(url, 'feed'), { max: 2 });
   await migrate(sql);
   await seedTwoCompanies(sql);
-  server = await startService(databaseUrl(url, 'feed'));
+  // The service goes through a proxy, so the test can keep its listener away until the writes are in.
+  proxy = await startProxy(databaseUrl(url, 'feed'));
+  server = await startService(proxy.url);
 }, 60_000);
 afterAll(async () => {
   await server?.close();
+  await proxy?.close();
   await sql?.end({ timeout: 1 });
   if (child?.connected) {
     const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -69,9 +74,12 @@ test('PostgreSQL restarts: streams stay open, /readyz is 503 until caught up, no
   await ask('stop');
   await down;
   expect((await fetch(`${server.url}/readyz`)).status).toBe(503);
+  proxy.cut(); // the service cannot reconnect until the writes below have committed
   await ask('start');
-  const after = await write(3); // the pool reconnects; the listener may still be away
-  const up = server.listener.ready ? Promise.resolve() : state('live');
+  const after = await write(3); // committed while no listener can hear NOTIFY: only catch-up delivers them
+  expect(server.listener.ready).toBe(false);
+  const up = state('live');
+  proxy.heal();
   await up;
   expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
   await s.waitFor((f) => f.json?.key === after.at(-1), { timeoutMs: 20_000 });
