@@ -13,6 +13,11 @@ export default tseslint.config(
     },
   },
   {
+    // Scripts the pages load as they are: plain browser JavaScript.
+    files: ['src/**/assets/*.js'],
+    languageOptions: { globals: { document: 'readonly', window: 'readonly', fetch: 'readonly', HTMLElement: 'readonly' } },
+  },
+  {
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },
   },

@@ -5,13 +5,14 @@
  * Method and figures: docs/benchmark.md.
  */
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { connect } from '../src/db/connect';
 import { startEmbedded } from '../src/db/embedded';
 import { migrate } from '../src/db/migrate';
-import { startPgfeed } from '../src/server';
+import { domain, domainMigrations } from '../src/domain';
+import { startPgfeed } from '../src/service';
+import { freePort, metricValue } from '../test/support/toolkit';
 import { now } from './bench/clock';
 import { loadBenchParams } from './bench/params';
 import type { LatencyStats, PoolReport } from './bench/pool';
@@ -55,17 +56,6 @@ function abort(message: string, code: number): void {
 }
 process.once('SIGINT', () => abort('interrupted', 130));
 process.once('SIGTERM', () => abort('terminated', 143));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function pool(): Promise<PoolProcess> {
   const p = new PoolProcess();
@@ -111,6 +101,7 @@ async function main(): Promise<void> {
   cleanups.push(() => sql.end({ timeout: 2 }));
 
   await migrate(sql);
+  await migrate(sql, domainMigrations());
   const companies = Array.from({ length: P.BENCH_COMPANIES }, (_, i) => `c${i}`);
   for (const c of companies) {
     await sql`insert into companies (id, name) values (${c}, ${c})`;
@@ -120,15 +111,20 @@ async function main(): Promise<void> {
   }
   const server = await startPgfeed({
     databaseUrl,
-    port: 0,
-    host: '127.0.0.1',
-    log: 'silent',
+    entities: domain.entities,
     migrate: false,
-    // One admin token per company serves all its bench clients: lift the per-user and rate limits.
-    config: { MAX_CONNECTIONS_PER_USER: 1_000_000, RATE_LIMIT_PER_MINUTE: 10_000_000, MAX_CONNECTIONS: 1_000_000 },
+    config: {
+      PORT: 0,
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'silent',
+      // One admin token per company serves all its bench clients: lift the per-user and rate limits.
+      MAX_CONNECTIONS_PER_USER: 1_000_000,
+      RATE_LIMIT_PER_MINUTE: 10_000_000,
+      MAX_CONNECTIONS: 1_000_000,
+    },
   });
   cleanups.push(() => server.close());
-  const tokens = await Promise.all(companies.map((c) => server.auth.sign({ sub: `${c}-admin`, company: c, role: 'admin' })));
+  const tokens = await Promise.all(companies.map((c) => server.signToken({ sub: `${c}-admin`, company: c, role: 'admin' })));
   const streamUrls = (n: number, only?: string) =>
     Array.from({ length: n }, (_, i) => {
       const ci = only ? companies.indexOf(only) : i % companies.length;
@@ -143,7 +139,7 @@ async function main(): Promise<void> {
     }
     return Object.values(w.companyOf).reduce((sum, c) => sum + (per.get(c) ?? 0), 0);
   };
-  const queries = () => server.metrics.registry.value('pgfeed_db_queries_total');
+  const queries = async () => metricValue(await server.metrics(), 'pgfeed_db_queries_total');
   const params = {
     clients: P.BENCH_CLIENTS,
     commitsPerSecond: P.BENCH_RATE,
@@ -155,19 +151,19 @@ async function main(): Promise<void> {
   // 1. Latency at N clients and W commits/s; memory per connection; database queries per second.
   global.gc?.();
   const mem0 = process.memoryUsage();
-  const qOpen0 = queries();
+  const qOpen0 = await queries();
   const streams = await pool();
   await streams.ask({ cmd: 'streams', urls: streamUrls(P.BENCH_CLIENTS) });
   global.gc?.();
   const mem1 = process.memoryUsage();
-  const queriesPerOpen = (queries() - qOpen0) / P.BENCH_CLIENTS;
+  const queriesPerOpen = ((await queries()) - qOpen0) / P.BENCH_CLIENTS;
   const rssPerConnection = (mem1.rss - mem0.rss) / P.BENCH_CLIENTS;
   const heapPerConnection = (mem1.heapUsed - mem0.heapUsed) / P.BENCH_CLIENTS;
-  const q0 = queries();
+  const q0 = await queries();
   const liveStart = now();
   const live = await writeSteady(sql, companies, P.BENCH_RATE, P.BENCH_SECONDS, 'L');
   const pgfeedReport = await awaitDelivery(streams, live, expectedPairs(live, P.BENCH_CLIENTS), 5000);
-  const pgfeedQps = (queries() - q0) / ((now() - liveStart) / 1000);
+  const pgfeedQps = ((await queries()) - q0) / ((now() - liveStart) / 1000);
   await streams.stop();
 
   const pollers = await pool();

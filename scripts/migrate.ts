@@ -1,6 +1,7 @@
-/** npm run migrate: applies sql/ to DATABASE_URL. */
+/** npm run migrate: applies pgfeed's migrations and the demo domain's to DATABASE_URL. */
 import { connect } from '../src/db/connect';
 import { migrate } from '../src/db/migrate';
+import { domainMigrations } from '../src/domain';
 
 const url = process.env.DATABASE_URL;
 if (!url) {
@@ -8,7 +9,7 @@ if (!url) {
   process.exit(2);
 }
 const sql = connect(url, { max: 1 });
-migrate(sql)
+(async () => [...(await migrate(sql)), ...(await migrate(sql, domainMigrations()))])()
   .then((applied) => process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'up to date\n'))
   .catch((error: unknown) => {
     process.stderr.write(`migrate failed: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -1,5 +1,9 @@
--- pgfeed's own objects: the durable event log, the capture trigger and pgfeed.watch().
+-- pgfeed's own objects, all in schema pgfeed: the durable event log, the
+-- capture trigger and pgfeed.watch(). Nothing outside the schema is touched;
+-- applications attach tables with pgfeed.watch().
 -- Design notes (why ids are taken at commit time): docs/ordering.md.
+
+create schema if not exists pgfeed;
 
 create table pgfeed.events (
   id           bigint primary key,
@@ -151,6 +155,19 @@ declare
   chosen text := coalesce(entity, (select c.relname from pg_class c where c.oid = table_name));
   col    text;
 begin
+  -- Already watched exactly so: nothing to do. Every instance calls watch()
+  -- for its registered entities at start; this keeps that free of DDL locks.
+  if exists (
+    select 1 from pgfeed.watched w
+     where w.table_name = watch.table_name and w.entity = chosen
+       and w.company_column = watch.company_column and w.user_column is not distinct from watch.user_column
+       and w.key_column = watch.key_column
+  ) and exists (
+    select 1 from pg_trigger t where t.tgrelid = watch.table_name and t.tgname = 'pgfeed_capture'
+  ) then
+    return chosen;
+  end if;
+
   foreach col in array array_remove(array[company_column, user_column, key_column], null) loop
     if not exists (
       select 1 from pg_attribute a

@@ -10,19 +10,28 @@ export function parseDuration(text: string): number | undefined {
   return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
 }
 
+// Every value is accepted as the environment gives it (text) or as a program
+// passes it (number, boolean), and checked by the same rules either way.
 const int = (min: number, max: number) =>
-  z.string().trim().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
+  z.preprocess(
+    (v) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
+    z
+      .number({ error: 'must be a whole number' })
+      .int('must be a whole number')
+      .min(min, `must be at least ${min}`)
+      .max(max, `must be at most ${max}`),
+  );
 
-const duration = z.string().transform((text, ctx) => {
-  const ms = parseDuration(text);
-  if (ms === undefined || ms <= 0) {
-    ctx.addIssue({ code: 'custom', message: 'must be a duration such as 90s, 15m, 24h or 7d' });
+const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const ms = typeof value === 'number' ? value : parseDuration(value);
+  if (ms === undefined || !Number.isInteger(ms) || ms <= 0) {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration such as 90s, 15m, 24h or 7d (or milliseconds)' });
     return z.NEVER;
   }
   return ms;
 });
 
-const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 
 const postgresUrl = z
   .string()
@@ -35,8 +44,12 @@ const postgresUrl = z
     }
   }, 'must be a postgres:// or postgresql:// URL');
 
-/** The environment pgfeed reads, with defaults. Names are part of the contract. */
-export const envSchema = z.object({
+/**
+ * Every setting pgfeed has, with its default. The environment (`loadConfig`)
+ * and programmatic overrides (`startPgfeed({ config })`) go through this one
+ * schema. The names are the environment variables'; docs/operations.md lists them.
+ */
+export const configSchema = z.strictObject({
   DATABASE_URL: postgresUrl.optional(),
   PORT: int(0, 65535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
@@ -48,36 +61,64 @@ export const envSchema = z.object({
   MAX_CONNECTIONS_PER_USER: int(1, 1_000_000).default(20),
   /** Stream connection attempts per client IP per minute. */
   RATE_LIMIT_PER_MINUTE: int(1, 10_000_000).default(600),
-  /** Unsent bytes after which a slow stream is disconnected. */
+  /** Unsent bytes after which a live stream is disconnected. */
   SLOW_CLIENT_MAX_BYTES: int(1024, 1_073_741_824).default(1_048_576),
+  /** Live events a stream holds while its replay is still being written; past it the stream is cut off. */
+  STREAM_MAX_PENDING: int(1, 10_000_000).default(100_000),
   /** The `retry:` hint sent to EventSource clients. */
   RETRY_MS: int(0, 600_000).default(2000),
   /** How often the listener proves its connection is alive. */
   LISTENER_PING_MS: int(100, 600_000).default(5000),
+  /** Listener reconnect backoff: min(max, min · 2^attempt), ±50 % jitter. */
+  LISTENER_BACKOFF_MIN_MS: int(1, 600_000).default(100),
+  LISTENER_BACKOFF_MAX_MS: int(1, 3_600_000).default(10_000),
+  /** Events read per query when the listener catches up and when a stream replays from the log. */
+  CATCH_UP_BATCH: int(1, 1_000_000).default(1000),
+  REPLAY_PAGE_SIZE: int(1, 1_000_000).default(500),
   PRUNE_INTERVAL_MS: int(1000, 86_400_000).default(60_000),
+  /** Events deleted per pruning transaction, so writers never wait on it. */
+  PRUNE_BATCH: int(1, 1_000_000).default(5000),
+  /** Largest JSON request body accepted by the API. */
+  MAX_BODY_BYTES: int(1024, 16_777_216).default(65_536),
+  /** SIGTERM to exit: streams end, connections close, the database pool drains within this. */
+  SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(9000),
   DATA_DIR: z.string().min(1).default('./.data/pg'),
+  EMBEDDED_PG_PORT: int(1, 65535).default(54329),
   DB_POOL_SIZE: int(1, 1000).default(10),
-  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
   DEMO: bool.optional(),
 });
 
-export type Config = z.infer<typeof envSchema>;
+export type Config = z.output<typeof configSchema>;
+/** Settings as a program passes them: any subset, numbers or text. */
+export type ConfigInput = Partial<z.input<typeof configSchema>>;
 
 /** A configuration value that cannot be used; `message` is the one line printed at exit. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Validates the environment; throws ConfigError naming the first bad variable. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  // Empty strings count as unset, as in most twelve-factor tools.
-  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = envSchema.safeParse(present);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const name = String(issue?.path[0] ?? 'environment');
-    const value = name === 'JWT_SECRET' || name === 'DATABASE_URL' ? '' : ` (got ${JSON.stringify(env[name])})`;
-    throw new ConfigError(`invalid configuration: ${name} ${issue?.message ?? 'is invalid'}${value}`);
-  }
-  return parsed.data;
+const SECRET = new Set(['JWT_SECRET', 'DATABASE_URL']);
+
+/** Validates settings; throws ConfigError naming the first bad one. */
+export function parseConfig(input: Record<string, unknown>): Config {
+  const parsed = configSchema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const name = String(issue?.path[0] ?? 'configuration');
+  if (issue?.code === 'unrecognized_keys')
+    throw new ConfigError(`invalid configuration: unknown setting ${issue.keys.join(', ')}`);
+  const value = SECRET.has(name) ? '' : ` (got ${JSON.stringify(input[name])})`;
+  throw new ConfigError(`invalid configuration: ${name} ${issue?.message ?? 'is invalid'}${value}`);
+}
+
+/**
+ * Reads the settings from an environment (the CLI passes process.env; the
+ * library never reads it). Variables pgfeed does not know are ignored, and
+ * empty strings count as unset, as in most twelve-factor tools.
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const known = Object.keys(configSchema.shape);
+  const present = Object.fromEntries(Object.entries(env).filter(([k, v]) => known.includes(k) && v !== undefined && v !== ''));
+  return parseConfig(present);
 }

@@ -36,10 +36,7 @@ export class AppError extends Error {
   }
 }
 
-/** PostgreSQL SQLSTATEs the service reacts to. */
+/** PostgreSQL SQLSTATEs the service reacts to (https://www.postgresql.org/docs/current/errcodes-appendix.html). */
 export const PG = {
   checkViolation: '23514',
-  foreignKeyViolation: '23503',
-  uniqueViolation: '23505',
-  invalidTextRepresentation: '22P02',
 } as const;

@@ -1,6 +1,13 @@
-/** pgfeed's public API: run the service in-process, or subscribe to one. */
-export { startPgfeed, type PgfeedOptions, type PgfeedServer } from './server';
-export { loadConfig, type Config, ConfigError } from './config';
-export { migrate } from './db/migrate';
-export * from './events/schema';
-export * from './client/subscribe';
+/** pgfeed: run the service in-process, register your tables, add your routes. The client is `pgfeed/client`. */
+export { startPgfeed, Pgfeed, type PgfeedOptions, type PgfeedStatus, type RouteContext } from './service';
+export { type Config, type ConfigInput, ConfigError, loadConfig, parseConfig } from './config';
+export { defineEntity, type Cells, type EntityDefinition } from './events/entity';
+export type { ChangeEvent, EntityEvent, Op, ReadyData, ResetData } from './events/schema';
+export { camelKeys } from './events/decode';
+export { migrate, type MigrationSet } from './db/migrate';
+export { AppError, type ErrorCode, PG } from './errors';
+export { type Claims, type Role, TOKEN_COOKIE } from './http/auth';
+export { parseBody, parseId } from './http/params';
+export { Html, escapeHtml, html, trustedHtml } from './html';
+export { listDomId, rowDomId, type RowRenderer } from './streams/html';
+export { createLogger, type Logger } from './log';

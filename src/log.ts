@@ -1,39 +1,38 @@
-/** JSON-lines logger. Never pass secrets or query strings with tokens in `fields`. */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+import pino from 'pino';
 
-export interface Logger {
-  debug(msg: string, fields?: Record<string, unknown>): void;
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
-}
+/** The service's logger: JSON lines (pino). Fields first, message second: `log.info({ count }, 'pruned')`. */
+export type Logger = pino.Logger;
+export type LogLevel = pino.LevelWithSilent;
 
-const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+/**
+ * Tokens travel in `Authorization`, the `pgfeed_token` cookie and the
+ * `access_token` query parameter; none of them may reach a log line, whatever
+ * object a caller passes.
+ */
+const REDACT = [
+  'authorization',
+  'cookie',
+  'access_token',
+  'token',
+  '*.authorization',
+  '*.cookie',
+  '*.access_token',
+  '*.token',
+  'req.headers.authorization',
+  'req.headers.cookie',
+];
 
-function serialiseError(value: unknown): unknown {
-  if (value instanceof Error) {
-    const code = (value as { code?: unknown }).code;
-    return { name: value.name, message: value.message, ...(code === undefined ? {} : { code }) };
-  }
-  return value;
-}
-
-/** A logger writing one JSON object per line to `write` (stdout by default). */
-export function createLogger(
-  level: LogLevel | 'silent' = 'info',
-  write: (line: string) => void = (line) => process.stdout.write(line),
-): Logger {
-  const min = level === 'silent' ? Infinity : order[level];
-  const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
-    if (order[lvl] < min) return;
-    const record: Record<string, unknown> = { time: new Date().toISOString(), level: lvl, msg };
-    for (const [k, v] of Object.entries(fields ?? {})) record[k] = serialiseError(v);
-    write(JSON.stringify(record) + '\n');
-  };
-  return {
-    debug: (m, f) => emit('debug', m, f),
-    info: (m, f) => emit('info', m, f),
-    warn: (m, f) => emit('warn', m, f),
-    error: (m, f) => emit('error', m, f),
-  };
+/** A JSON-lines logger on stdout (or `destination`), errors with their stack and cause. */
+export function createLogger(level: LogLevel = 'info', destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { name: 'pgfeed' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: REDACT, censor: '[redacted]' },
+      serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err },
+    },
+    destination,
+  );
 }

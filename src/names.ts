@@ -6,6 +6,3 @@ export const LISTENER_APPLICATION_NAME = 'pgfeed-listener';
 export const POOL_APPLICATION_NAME = 'pgfeed';
 /** Advisory lock held while migrating, so two instances starting at once do not race. */
 export const MIGRATION_LOCK_KEY = 7049221830150010n;
-/** The entities of the built-in tables, as `pgfeed.watch` names them in sql/000002_domain.sql. */
-export const BUILTIN_ENTITIES = ['trip', 'booking', 'stock', 'checkout'] as const;
-export type BuiltinEntity = (typeof BUILTIN_ENTITIES)[number];

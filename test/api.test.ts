@@ -1,11 +1,11 @@
-import type { PgfeedServer } from '../src/server';
+import type { Pgfeed } from '../src/service';
 import { freshDatabase, type TestDatabase } from './support/db';
 import { seedTwoCompanies } from './support/fixtures';
 import { startService, tokenFor } from './support/service';
 import { type OpenStream, openStream } from './support/stream';
 
 let db: TestDatabase;
-let server: PgfeedServer;
+let server: Pgfeed;
 let admin: string;
 let cashier: string;
 let customer: string;

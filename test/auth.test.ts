@@ -1,25 +1,27 @@
 import { SignJWT } from 'jose';
 import { createLogger } from '../src/log';
-import { startPgfeed, type PgfeedServer } from '../src/server';
+import { domain } from '../src/domain';
+import type { Pgfeed } from '../src/service';
 import { freshDatabase, type TestDatabase } from './support/db';
 import { seedTwoCompanies } from './support/fixtures';
-import { TEST_JWT_SECRET, tokenFor } from './support/service';
+import { TEST_JWT_SECRET, startService, tokenFor } from './support/service';
 import { openStream } from './support/stream';
 
 let db: TestDatabase;
-let server: PgfeedServer;
+let server: Pgfeed;
 const logLines: string[] = [];
 
 beforeAll(async () => {
   db = await freshDatabase();
   await seedTwoCompanies(db.sql);
-  server = await startPgfeed({
-    databaseUrl: db.url,
-    port: 0,
-    host: '127.0.0.1',
-    jwtSecret: TEST_JWT_SECRET,
-    log: createLogger('debug', (line) => logLines.push(line)),
-  });
+  server = await startService(
+    db.url,
+    { LOG_LEVEL: 'debug' },
+    {
+      ...domain,
+      logger: createLogger('debug', { write: (line: string) => void logLines.push(line) }),
+    },
+  );
 });
 afterAll(async () => {
   await server?.close();

@@ -2,15 +2,17 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
-import type { PgfeedServer } from '../src/server';
+import type { Pgfeed } from '../src/service';
 import { freshDatabase, type TestDatabase } from './support/db';
 import { seedTwoCompanies } from './support/fixtures';
 import { startService, tokenFor } from './support/service';
+import { rowDomId } from '../src/streams/html';
+import { eventually } from './support/eventually';
 
 const CHROMIUM = '/usr/bin/chromium';
 
 let db: TestDatabase;
-let server: PgfeedServer;
+let server: Pgfeed;
 let browser: Browser;
 
 beforeAll(async () => {
@@ -45,7 +47,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const available = (trip: string) => `#trip-${trip} [data-col="available"]`;
+const available = (trip: string) => `#${rowDomId('trip', trip)} [data-col="available"]`;
 
 test("a cashier's sale appears on the admin dashboard at once, and so does a change made in psql", async () => {
   const context = await browser.newContext();
@@ -61,10 +63,7 @@ test("a cashier's sale appears on the admin dashboard at once, and so does a cha
   await cashier.goto(`${server.url}/cashier?access_token=${await tokenFor(server, 'carl', 'acme', 'cashier')}`);
   // Wait until both pages' streams are live before acting.
   await Promise.all([dashboard, cashier].map((p) => p.waitForFunction(() => (window as any).htmx !== undefined)));
-  await new Promise<void>((resolve) => {
-    const check = () => (server.feed.registry.size >= 2 ? resolve() : setTimeout(check, 20));
-    check();
-  });
+  await eventually(() => server.status().streams >= 2, { what: 'both pages streaming' });
 
   await cashier.click('button[data-sell="bt1"]');
   await cashier.waitForFunction(() => document.getElementById('sale-result')?.textContent?.startsWith('Sold'));

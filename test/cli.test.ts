@@ -81,7 +81,7 @@ describe('npm start with DATABASE_URL', () => {
       let out = '';
       child.stdout.on('data', (d: Buffer) => {
         out += d.toString();
-        const m = /"msg":"listening","port":(\d+)/.exec(out);
+        const m = /"port":(\d+),"msg":"listening"/.exec(out);
         if (m) resolve(Number(m[1]));
       });
       child.once('exit', () => reject(new Error(`exited early: ${out}`)));

@@ -1,13 +1,13 @@
-import { subscribe, SubscribeError } from '../src/client/subscribe';
+import { subscribe, SubscribeError } from '../src/client';
 import type { ChangeEvent, ResetData } from '../src/events/schema';
-import type { PgfeedServer } from '../src/server';
+import type { Pgfeed } from '../src/service';
 import { freshDatabase, type TestDatabase } from './support/db';
 import { seedTwoCompanies, tripWriter } from './support/fixtures';
 import { startService, tokenFor } from './support/service';
 
 let db: TestDatabase;
 let write: (count: number) => Promise<string[]>;
-let server: PgfeedServer;
+let server: Pgfeed;
 
 beforeAll(async () => {
   db = await freshDatabase();

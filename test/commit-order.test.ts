@@ -1,11 +1,11 @@
 import { connect } from '../src/db/connect';
-import type { PgfeedServer } from '../src/server';
+import type { Pgfeed } from '../src/service';
 import type { TestDatabase } from './support/db';
 import { closeService, serviceOnFreshDatabase, startService, tokenFor } from './support/service';
 import { openStream } from './support/stream';
 
 let db: TestDatabase;
-let server: PgfeedServer;
+let server: Pgfeed;
 
 beforeAll(
   async () =>

@@ -1,20 +1,9 @@
 import { connect } from '../src/db/connect';
-import type { PgfeedServer } from '../src/server';
+import type { Pgfeed } from '../src/service';
 import { freshDatabase, type TestDatabase } from './support/db';
 import { caughtUp, startService, tokenFor } from './support/service';
 import { type Frame, openStream } from './support/stream';
-
-/** A seeded generator (mulberry32), so a failing run can be replayed with PGFEED_TEST_SEED. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from './support/toolkit';
 
 const SEED = Number(process.env.PGFEED_TEST_SEED ?? Date.now() % 1_000_000);
 const COMPANIES = ['c1', 'c2', 'c3'];
@@ -23,7 +12,7 @@ const WRITERS = 200;
 const TX_PER_WRITER = 5;
 
 let db: TestDatabase;
-const servers: PgfeedServer[] = [];
+const servers: Pgfeed[] = [];
 
 beforeAll(async () => {
   db = await freshDatabase();
@@ -86,7 +75,7 @@ test(`hundreds of concurrent writers, random disconnects and resumes on two inst
     const got: Frame[] = [];
     received.set(sub.name, got);
     let last = head;
-    const pick = rng(SEED ^ sub.name.length ^ (sub.name.charCodeAt(sub.name.length - 1) << 8));
+    const pick = seededRandom(SEED ^ sub.name.length ^ (sub.name.charCodeAt(sub.name.length - 1) << 8));
     for (;;) {
       const done = !writing; // after the writers finish, one more resume collects the rest
       const server = servers[Math.floor(pick() * servers.length)]!;
@@ -110,7 +99,7 @@ test(`hundreds of concurrent writers, random disconnects and resumes on two inst
   const pool = connect(db.url, { max: 40 });
   let changes = 0;
   const writers = Array.from({ length: WRITERS }, async (_, w) => {
-    const r = rng(SEED * 1000 + w);
+    const r = seededRandom(SEED * 1000 + w);
     for (let t = 0; t < TX_PER_WRITER; t++) {
       const c = COMPANIES[Math.floor(r() * COMPANIES.length)]!;
       const user = USERS.filter((u) => u.company === c)[Math.floor(r() * 2)]!.id;
@@ -141,7 +130,7 @@ test(`hundreds of concurrent writers, random disconnects and resumes on two inst
   });
   await Promise.all(writers);
   await pool.end();
-  await Promise.all(servers.map((s) => caughtUp(s)));
+  await Promise.all(servers.map((s) => caughtUp(s, db.sql)));
   writing = false;
   await Promise.all(readers);
 

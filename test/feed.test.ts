@@ -1,10 +1,10 @@
-import type { PgfeedServer } from '../src/server';
+import type { Pgfeed } from '../src/service';
 import { freshDatabase, type TestDatabase } from './support/db';
-import { startService, tokenFor } from './support/service';
+import { startService, tokenFor, metric } from './support/service';
 import { openStream } from './support/stream';
 
 let db: TestDatabase;
-let server: PgfeedServer;
+let server: Pgfeed;
 
 beforeAll(async () => {
   db = await freshDatabase();
@@ -44,14 +44,14 @@ test('a notification that cannot be decoded is logged and counted, and the strea
   const token = await tokenFor(server, 'alice', 'acme', 'admin');
   const stream = await openStream(`${server.url}/events/company/acme`, { token });
   await stream.waitFor((f) => f.event === 'ready');
-  const before = server.metrics.registry.value('pgfeed_decode_errors_total');
+  const before = await metric(server, 'pgfeed_decode_errors_total');
   await db.sql`select pg_notify('pgfeed', 'not json')`;
   await db.sql`select pg_notify('pgfeed', '{"id": "x"}')`;
   await db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
                values ('after-garbage', 'acme', 'A-B', '2026-12-01T10:00:00Z', 10, 10)`;
   await stream.waitFor((f) => f.json?.key === 'after-garbage');
-  expect(server.metrics.registry.value('pgfeed_decode_errors_total')).toBe(before + 2);
-  expect(server.listener.ready).toBe(true);
+  expect(await metric(server, 'pgfeed_decode_errors_total')).toBe(before + 2);
+  expect(server.status().ready).toBe(true);
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
   expect(metrics).toMatch(/^pgfeed_decode_errors_total 2$/m);
   stream.close();

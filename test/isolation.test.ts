@@ -1,21 +1,16 @@
-import type { PgfeedServer } from '../src/server';
+import type { Pgfeed } from '../src/service';
 import type { TestDatabase } from './support/db';
 import { EVERY_ENTITY_TYPES, writeEveryEntity } from './support/fixtures';
 import { closeService, serviceOnFreshDatabase, tokenFor } from './support/service';
-import { type OpenStream, openStream } from './support/stream';
+import { type OpenStream, openLiveStream } from './support/stream';
 
 let db: TestDatabase;
-let server: PgfeedServer;
+let server: Pgfeed;
 
 beforeAll(async () => ({ db, server } = await serviceOnFreshDatabase()));
 afterAll(() => closeService(server, db));
 
-async function ready(url: string, token?: string): Promise<OpenStream> {
-  const s = await openStream(`${server.url}${url}`, token ? { token } : {});
-  expect(s.status).toBe(200);
-  await s.waitFor((f) => f.event === 'ready');
-  return s;
-}
+const ready = (path: string, token?: string) => openLiveStream(`${server.url}${path}`, token ? { token } : {});
 
 test('every entity × insert/update/delete reaches exactly the streams that may see it', async () => {
   const streams = {

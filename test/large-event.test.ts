@@ -1,10 +1,10 @@
-import type { PgfeedServer } from '../src/server';
+import type { Pgfeed } from '../src/service';
 import type { TestDatabase } from './support/db';
 import { closeService, serviceOnFreshDatabase, tokenFor } from './support/service';
 import { openStream } from './support/stream';
 
 let db: TestDatabase;
-let server: PgfeedServer;
+let server: Pgfeed;
 
 beforeAll(async () => ({ db, server } = await serviceOnFreshDatabase()));
 afterAll(() => closeService(server, db));

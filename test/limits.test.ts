@@ -1,12 +1,13 @@
 import http from 'node:http';
-import type { PgfeedServer } from '../src/server';
+import type { Pgfeed } from '../src/service';
 import { freshDatabase, type TestDatabase } from './support/db';
 import { seedTwoCompanies } from './support/fixtures';
-import { startService, tokenFor } from './support/service';
-import { openStream, type OpenStream } from './support/stream';
+import { metric, reached, startService, tokenFor } from './support/service';
+import { openLiveStream, openStream } from './support/stream';
+import { eventually } from './support/eventually';
 
 let db: TestDatabase;
-const servers: PgfeedServer[] = [];
+const servers: Pgfeed[] = [];
 
 beforeAll(async () => {
   db = await freshDatabase();
@@ -23,34 +24,32 @@ async function service(config: Parameters<typeof startService>[1]) {
   return s;
 }
 
-async function live(url: string, token?: string): Promise<OpenStream> {
-  const s = await openStream(url, token ? { token } : {});
-  expect(s.status).toBe(200);
-  await s.waitFor((f) => f.event === 'ready');
-  return s;
-}
-
 test('MAX_CONNECTIONS_PER_USER: one stream too many is a 429 with Retry-After', async () => {
   const server = await service({ MAX_CONNECTIONS_PER_USER: 2 });
   const token = await tokenFor(server, 'alice', 'acme', 'admin');
-  const open = [await live(`${server.url}/events/company/acme`, token), await live(`${server.url}/events/user`, token)];
+  const open = [
+    await openLiveStream(`${server.url}/events/company/acme`, { token: token }),
+    await openLiveStream(`${server.url}/events/user`, { token: token }),
+  ];
   const res = await fetch(`${server.url}/events/company/acme`, { headers: { Authorization: `Bearer ${token}` } });
   expect(res.status).toBe(429);
   expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
   expect(await res.json()).toMatchObject({ error: { code: 'too_many_connections' } });
   // Another user is not affected, and a closed stream frees its slot.
-  open.push(await live(`${server.url}/events/company/acme`, await tokenFor(server, 'carl', 'acme', 'cashier')));
+  open.push(
+    await openLiveStream(`${server.url}/events/company/acme`, { token: await tokenFor(server, 'carl', 'acme', 'cashier') }),
+  );
   open[0]?.close();
   await open[0]?.ended;
-  await waitUntil(() => server.feed.registry.countFor('alice') === 1);
-  open.push(await live(`${server.url}/events/company/acme`, token));
+  await eventually(() => server.streamsOf('alice') === 1);
+  open.push(await openLiveStream(`${server.url}/events/company/acme`, { token: token }));
   open.forEach((s) => s.close());
 });
 
 test('MAX_CONNECTIONS: streams beyond it are refused with 429', async () => {
   const server = await service({ MAX_CONNECTIONS: 2 });
-  const a = await live(`${server.url}/events/public/acme`);
-  const b = await live(`${server.url}/events/public/acme`);
+  const a = await openLiveStream(`${server.url}/events/public/acme`);
+  const b = await openLiveStream(`${server.url}/events/public/acme`);
   const res = await fetch(`${server.url}/events/public/acme`);
   expect(res.status).toBe(429);
   expect(res.headers.get('retry-after')).toBeTruthy();
@@ -85,18 +84,18 @@ test('a client that stops reading is cut off, and resumes with Last-Event-ID los
     req.end();
   });
   stalled.pause();
-  await waitUntil(() => server.feed.registry.size === 1);
+  await eventually(() => server.status().streams === 1);
 
   // ~12 MB of events: far more than socket buffers and the 64 KiB bound.
   const route = 'x'.repeat(4000);
   await db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
                select 'bulk-' || g, 'acme', ${route}, '2026-12-24T08:00:00Z', 10, 10 from generate_series(1, 3000) g`;
   // The paused client cannot see its socket close (it reads nothing), so watch the server side.
-  await waitUntil(() => server.metrics.registry.value('pgfeed_slow_client_disconnects_total') === 1, 20_000);
-  await waitUntil(() => server.feed.registry.size === 0);
+  await eventually(async () => (await metric(server, 'pgfeed_slow_client_disconnects_total')) === 1, { timeoutMs: 20_000 });
+  await eventually(() => server.status().streams === 0);
   stalled.destroy();
   const [last] = await db.sql<{ id: string }[]>`select max(id)::text as id from pgfeed.events`;
-  await waitUntil(() => server.listener.cursor === BigInt(last?.id ?? '0'), 20_000);
+  await reached(server, BigInt(last?.id ?? '0'), 20_000);
 
   const resumed = await openStream(`${server.url}/events/company/acme`, { token, lastEventId: from });
   const ready = await resumed.waitFor((f) => f.event === 'ready', { timeoutMs: 20_000 });
@@ -108,11 +107,3 @@ test('a client that stops reading is cut off, and resumes with Last-Event-ID los
   expect(keys.at(-1)).toBe('bulk-3000');
   resumed.close();
 });
-
-async function waitUntil(cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}

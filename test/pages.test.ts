@@ -1,11 +1,11 @@
-import type { PgfeedServer } from '../src/server';
-import { rowDomId } from '../src/streams/html';
+import type { Pgfeed } from '../src/service';
+import { listDomId, rowDomId } from '../src/streams/html';
 import type { TestDatabase } from './support/db';
 import { closeService, serviceOnFreshDatabase, tokenFor } from './support/service';
 import { openStream } from './support/stream';
 
 let db: TestDatabase;
-let server: PgfeedServer;
+let server: Pgfeed;
 
 beforeAll(
   async () =>
@@ -71,8 +71,8 @@ test('format=html fragments replace, append and remove the same elements the pag
   );
   expect(updated).toContain('data-col="available">7<');
   expect(updated).toContain('&lt;script&gt;');
-  expect(created).toMatch(/^<div hx-swap-oob="beforeend:#trip-rows"><div id="trip-x2"/);
-  expect(deleted).toBe('<div id="trip-x2" hx-swap-oob="delete"></div>');
+  expect(created).toMatch(new RegExp(`^<div hx-swap-oob="beforeend:#${listDomId('trip')}"><div id="${rowDomId('trip', 'x2')}"`));
+  expect(deleted).toBe(`<div id="${rowDomId('trip', 'x2')}" hx-swap-oob="delete"></div>`);
   s.close();
 });
 
@@ -81,4 +81,12 @@ test('htmx and its SSE extension are served locally', async () => {
   expect(htmx.status).toBe(200);
   expect(await htmx.text()).toContain('htmx');
   expect((await get('/assets/sse.js')).status).toBe(200);
+});
+
+test('row element ids cannot collide with each other or with a list', () => {
+  const keys = ['rows', 'a.', 'a_2e', 'a-b', 'a b', 'ä', '', 'list-trip'];
+  const ids = keys.map((k) => rowDomId('trip', k));
+  expect(new Set(ids).size).toBe(keys.length);
+  expect(ids).not.toContain(listDomId('trip'));
+  for (const id of ids) expect(id).toMatch(/^[A-Za-z][\w-]*$/);
 });

@@ -2,20 +2,20 @@ import { type ChildProcess, fork } from 'node:child_process';
 import path from 'node:path';
 import { connect, type Sql } from '../src/db/connect';
 import { migrate } from '../src/db/migrate';
-import type { ListenerState } from '../src/listener/listener';
-import type { PgfeedServer } from '../src/server';
-import { freePort } from './support/database-server';
+import { domainMigrations } from '../src/domain';
+import type { Pgfeed } from '../src/service';
+import { freePort } from './support/toolkit';
 import { databaseUrl } from './support/db';
 import { seedTwoCompanies, tripWriter } from './support/fixtures';
 import { type FaultyProxy, startProxy } from './support/proxy';
-import { startService, tokenFor } from './support/service';
-import { openStream } from './support/stream';
+import { listenerState, startService, tokenFor } from './support/service';
+import { openLiveStream } from './support/stream';
 
 // A PostgreSQL server of this file's own (embedded, in a child process), so it can be restarted
 // whatever server the rest of the suite uses.
 let child: ChildProcess;
 let sql: Sql;
-let server: PgfeedServer;
+let server: Pgfeed;
 let proxy: FaultyProxy;
 
 function ask(cmd: 'stop' | 'start'): Promise<{ url?: string }> {
@@ -35,6 +35,7 @@ beforeAll(async () => {
   await admin.end();
   sql = connect(databaseUrl(url, 'feed'), { max: 2 });
   await migrate(sql);
+  await migrate(sql, domainMigrations());
   await seedTwoCompanies(sql);
   // The service goes through a proxy, so the test can keep its listener away until the writes are in.
   proxy = await startProxy(databaseUrl(url, 'feed'));
@@ -51,34 +52,22 @@ afterAll(async () => {
   }
 });
 
-function state(want: ListenerState): Promise<void> {
-  return new Promise((resolve) => {
-    const on = (s: ListenerState) => {
-      if (s !== want) return;
-      server.listener.off('state', on);
-      resolve();
-    };
-    server.listener.on('state', on);
-  });
-}
-
 test('PostgreSQL restarts: streams stay open, /readyz is 503 until caught up, nothing lost or doubled', async () => {
   const write = tripWriter(sql, 'pr');
   const token = await tokenFor(server, 'alice', 'acme', 'admin');
-  const s = await openStream(`${server.url}/events/company/acme`, { token });
-  await s.waitFor((f) => f.event === 'ready');
+  const s = await openLiveStream(`${server.url}/events/company/acme`, { token });
   const before = await write(2);
   await s.waitFor((f) => f.json?.key === before.at(-1));
 
-  const down = state('connecting');
+  const down = listenerState(server, 'connecting');
   await ask('stop');
   await down;
   expect((await fetch(`${server.url}/readyz`)).status).toBe(503);
   proxy.cut(); // the service cannot reconnect until the writes below have committed
   await ask('start');
   const after = await write(3); // committed while no listener can hear NOTIFY: only catch-up delivers them
-  expect(server.listener.ready).toBe(false);
-  const up = state('live');
+  expect(server.status().ready).toBe(false);
+  const up = listenerState(server, 'live');
   proxy.heal();
   await up;
   expect((await fetch(`${server.url}/readyz`)).status).toBe(200);

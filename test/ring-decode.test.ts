@@ -1,20 +1,25 @@
 import { DecodeError, camelCase, parseNotification, toChangeEvent } from '../src/events/decode';
+import { DOMAIN_ENTITIES } from '../src/domain/entities';
+import { EntityRegistry } from '../src/events/entity';
+import { MAX_POSITION, parsePosition } from '../src/events/position';
 import { RingBuffer } from '../src/events/ring';
 
-const item = (seq: number) => ({ seq: BigInt(seq) });
-const seqs = (items: { seq: bigint }[] | undefined) => items?.map((i) => Number(i.seq));
+type Item = { position: bigint };
+const item = (position: number): Item => ({ position: BigInt(position) });
+const positions = (items: Item[] | undefined) => items?.map((i) => Number(i.position));
+const entities = new EntityRegistry(DOMAIN_ENTITIES);
 
 describe('RingBuffer', () => {
   test('answers resumes from its floor up to its head, and nothing older', () => {
-    const ring = new RingBuffer<{ seq: bigint }>(3, 10n);
-    expect(seqs(ring.after(10n))).toEqual([]);
+    const ring = new RingBuffer<Item>(3, 10n);
+    expect(positions(ring.after(10n))).toEqual([]);
     for (const s of [11, 13, 14]) ring.push(item(s));
-    expect(seqs(ring.after(10n))).toEqual([11, 13, 14]);
-    expect(seqs(ring.after(13n))).toEqual([14]);
+    expect(positions(ring.after(10n))).toEqual([11, 13, 14]);
+    expect(positions(ring.after(13n))).toEqual([14]);
     ring.push(item(20)); // evicts 11: the floor moves to 11
     expect(ring.floor).toBe(11n);
     expect(ring.after(10n)).toBeUndefined();
-    expect(seqs(ring.after(11n))).toEqual([13, 14, 20]);
+    expect(positions(ring.after(11n))).toEqual([13, 14, 20]);
     expect(ring.after(21n)).toBeUndefined();
     expect(ring.knows(13n)).toBe(true);
     expect(ring.knows(12n)).toBe(false); // a gap: never an event
@@ -23,15 +28,15 @@ describe('RingBuffer', () => {
   });
 
   test('wraps around many times and keeps order', () => {
-    const ring = new RingBuffer<{ seq: bigint }>(5, 0n);
-    for (let s = 1; s <= 103; s++) ring.push(item(s));
-    expect(seqs(ring.after(98n))).toEqual([99, 100, 101, 102, 103]);
-    expect(seqs(ring.after(100n))).toEqual([101, 102, 103]);
+    const ring = new RingBuffer<Item>(5, 0n);
+    for (let p = 1; p <= 103; p++) ring.push(item(p));
+    expect(positions(ring.after(98n))).toEqual([99, 100, 101, 102, 103]);
+    expect(positions(ring.after(100n))).toEqual([101, 102, 103]);
     expect(ring.size).toBe(5);
   });
 
   test('refuses ids that do not increase', () => {
-    const ring = new RingBuffer<{ seq: bigint }>(2, 5n);
+    const ring = new RingBuffer<Item>(2, 5n);
     expect(() => ring.push(item(5))).toThrow(RangeError);
     ring.push(item(6));
     expect(() => ring.push(item(6))).toThrow(RangeError);
@@ -62,7 +67,7 @@ describe('decoder', () => {
 
   test('turns a payload into a typed, camelCase event', () => {
     const parsed = parseNotification(JSON.stringify(wire));
-    expect(toChangeEvent(parsed)).toEqual({
+    expect(toChangeEvent(parsed, entities)).toEqual({
       id: '42',
       type: 'trip.updated',
       entity: 'trip',
@@ -96,15 +101,29 @@ describe('decoder', () => {
     ['a bad op', JSON.stringify({ ...wire, op: 'upsert' })],
     ['a non-numeric id', JSON.stringify({ ...wire, id: '4a' })],
   ])('rejects %s with a DecodeError', (_name, text) => {
-    expect(() => toChangeEvent(parseNotification(text))).toThrow(DecodeError);
+    expect(() => toChangeEvent(parseNotification(text), entities)).toThrow(DecodeError);
   });
 
-  test('rejects a built-in entity whose row does not fit its schema', () => {
-    expect(() => toChangeEvent({ ...wire, row: { ...wire.row, capacity: 'ten' } })).toThrow(/capacity/);
+  test('rejects a registered entity whose row does not fit its schema', () => {
+    expect(() => toChangeEvent({ ...wire, row: { ...wire.row, capacity: 'ten' } }, entities)).toThrow(/capacity/);
   });
 
   test('passes rows of watched tables through as they are', () => {
-    const e = toChangeEvent({ ...wire, entity: 'invoices', row: { id: 'i', amount_cents: 5 }, changes: null, op: 'insert' });
+    const e = toChangeEvent(
+      { ...wire, entity: 'invoices', row: { id: 'i', amount_cents: 5 }, changes: null, op: 'insert' },
+      entities,
+    );
     expect(e).toMatchObject({ type: 'invoices.created', row: { id: 'i', amountCents: 5 } });
+  });
+});
+
+describe('positions', () => {
+  test('parse decimal ids that fit a bigint, and nothing else', () => {
+    expect(parsePosition('0')).toBe(0n);
+    expect(parsePosition('42')).toBe(42n);
+    expect(parsePosition('9223372036854775807')).toBe(MAX_POSITION);
+    for (const bad of ['', '-1', '01', '4a', ' 4', '1e3', '9223372036854775808', '99999999999999999999']) {
+      expect(parsePosition(bad)).toBeUndefined();
+    }
   });
 });

@@ -1,11 +1,11 @@
 import { connect } from '../src/db/connect';
-import type { PgfeedServer } from '../src/server';
+import type { Pgfeed } from '../src/service';
 import type { TestDatabase } from './support/db';
-import { caughtUp, closeService, serviceOnFreshDatabase, tokenFor } from './support/service';
+import { caughtUp, closeService, reached, serviceOnFreshDatabase, tokenFor } from './support/service';
 import { openStream } from './support/stream';
 
 let db: TestDatabase;
-let server: PgfeedServer;
+let server: Pgfeed;
 
 beforeAll(
   async () =>
@@ -18,24 +18,8 @@ afterAll(() => closeService(server, db));
 
 type Row = Record<string, unknown> & { id: string };
 
-/** Resolves once the service's listener has delivered an event after `id` (the writers are running, so one comes soon). */
-function logPassed(id: string, timeoutMs = 10_000): Promise<void> {
-  const target = BigInt(id);
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (server.listener.cursor <= target) return;
-      clearTimeout(timer);
-      server.listener.off('event', check);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      server.listener.off('event', check);
-      reject(new Error(`no event after ${id} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    server.listener.on('event', check);
-    check();
-  });
-}
+/** Resolves once the service has delivered an event after `id` (the writers are running, so one comes soon). */
+const logPassed = (id: string) => reached(server, BigInt(id) + 1n);
 
 test('snapshot + subscribe from its lastEventId = the final state, with writes racing the snapshot', async () => {
   const token = await tokenFor(server, 'alice', 'acme', 'admin');
@@ -75,7 +59,7 @@ test('snapshot + subscribe from its lastEventId = the final state, with writes r
   const positions = snapshots.map((s) => BigInt(s.lastEventId));
   expect(positions.every((p, i) => i === 0 || p > positions[i - 1]!)).toBe(true);
   await writers.end();
-  await caughtUp(server);
+  await caughtUp(server, db.sql);
   const [{ last } = { last: '0' }] = await db.sql<{ last: string }[]>`select max(id)::text as last from pgfeed.events`;
 
   const final = await (

@@ -1,11 +1,11 @@
 import { EventSource } from 'eventsource';
-import type { PgfeedServer } from '../src/server';
+import type { Pgfeed } from '../src/service';
 import type { TestDatabase } from './support/db';
 import { caughtUp, closeService, serviceOnFreshDatabase, tokenFor } from './support/service';
 import { openStream } from './support/stream';
 
 let db: TestDatabase;
-let server: PgfeedServer;
+let server: Pgfeed;
 let adminToken: string;
 
 beforeAll(async () => {
@@ -35,7 +35,7 @@ test('entities= and keys= narrow a stream', async () => {
 
 test('ready reports the position; heartbeats are comment lines', async () => {
   await addTrip('before-ready');
-  await caughtUp(server); // the instance has delivered it, so its position is the log's head
+  await caughtUp(server, db.sql); // the instance has delivered it, so its position is the log's head
   const s = await openStream(`${server.url}/events/company/acme`, { token: adminToken });
   const ready = await s.waitFor((f) => f.event === 'ready');
   const [head] = await db.sql<{ id: string }[]>`select max(id)::text as id from pgfeed.events`;

@@ -5,6 +5,7 @@
  */
 import type { Sql } from '../../src/db/connect';
 import { now } from './clock';
+import { seededRandom } from '../../test/support/toolkit';
 
 export const TRIPS_PER_COMPANY = 20;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -15,17 +16,6 @@ export interface Written {
   /** marker → company it was written in. */
   companyOf: Record<string, string>;
   total: number;
-}
-
-/** A small seeded PRNG (mulberry32): the same sequence of trips on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**
@@ -40,7 +30,7 @@ export async function writeSteady(sql: Sql, companies: string[], rate: number, s
   const total = rate * seconds;
   const start = now();
   const inflight: Promise<void>[] = [];
-  const pick = random(1); // the same trips, in the same order, for pgfeed and for polling
+  const pick = seededRandom(1); // the same trips, in the same order, for pgfeed and for polling
   for (let i = 0; i < total; i++) {
     const wait = start + (i * 1000) / rate - now();
     if (wait > 0) await sleep(wait);

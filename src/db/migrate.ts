@@ -10,16 +10,21 @@ export interface Migration {
   text: string;
 }
 
-/** The package's sql/ folder, found upwards from this file (works from src/ and dist/src/). */
-export function sqlDir(): string {
-  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    if (existsSync(path.join(dir, 'sql', '000001_feed.sql'))) return path.join(dir, 'sql');
-  }
-  throw new Error('pgfeed: cannot find the sql/ folder');
+/** A folder of `NNNNNN_name.sql` files and the table that records which were applied. */
+export interface MigrationSet {
+  dir: string;
+  table: { schema: string; name: string };
+}
+
+/** pgfeed's own migrations (sql/ beside src/ or dist/): they create and change only the `pgfeed` schema. */
+export function feedMigrations(): MigrationSet {
+  const dir = path.resolve(__dirname, '..', '..', 'sql');
+  if (!existsSync(path.join(dir, '000001_feed.sql'))) throw new Error(`pgfeed: the sql/ folder is missing (looked in ${dir})`);
+  return { dir, table: { schema: FEED_SCHEMA, name: MIGRATIONS_TABLE } };
 }
 
 /** Reads `NNNNNN_name.sql` files in id order. */
-export async function readMigrations(dir = sqlDir()): Promise<Migration[]> {
+export async function readMigrations(dir: string): Promise<Migration[]> {
   const files = (await readdir(dir)).filter((f) => /^\d{6}_[\w-]+\.sql$/.test(f)).sort();
   return Promise.all(
     files.map(async (file) => ({
@@ -30,27 +35,41 @@ export async function readMigrations(dir = sqlDir()): Promise<Migration[]> {
   );
 }
 
+/** The database was migrated by other code than this: newer, or a development build whose history was rewritten. */
+export class MigrationMismatchError extends Error {
+  override name = 'MigrationMismatchError';
+}
+
 /**
- * Applies every migration not yet recorded, each in its own transaction that
- * also records its id. The transaction-level advisory lock makes instances that
- * start at once take turns; each re-reads what is applied after taking it.
- * Returns the names applied by this call.
+ * Applies every migration of `set` not yet recorded, each in its own
+ * transaction that also records its id. The transaction-level advisory lock
+ * makes instances that start at once take turns; each re-reads what is
+ * applied after taking it. Refuses a database that records a migration this
+ * code does not have. Returns the names applied by this call.
  */
-export async function migrate(sql: Sql, migrations?: Migration[]): Promise<string[]> {
-  const all = migrations ?? (await readMigrations());
+export async function migrate(sql: Sql, set: MigrationSet = feedMigrations()): Promise<string[]> {
+  const all = await readMigrations(set.dir);
+  const table = sql(set.table.schema + '.' + set.table.name);
   const applied: string[] = [];
   for (const m of all) {
     await sql.begin(async (tx) => {
       await tx`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY.toString()}::bigint)`;
-      await tx`create schema if not exists ${tx(FEED_SCHEMA)}`;
+      await tx`create schema if not exists ${sql(set.table.schema)}`;
       await tx`
-        create table if not exists ${tx(FEED_SCHEMA)}.${tx(MIGRATIONS_TABLE)} (
+        create table if not exists ${table} (
           id int primary key, name text not null, applied_at timestamptz not null default now()
         )`;
-      const [done] = await tx`select 1 from ${tx(FEED_SCHEMA)}.${tx(MIGRATIONS_TABLE)} where id = ${m.id}`;
-      if (done) return;
+      const recorded = await tx<{ id: number; name: string }[]>`select id, name from ${table} order by id`;
+      const foreign = recorded.filter((r) => !all.some((k) => k.id === r.id && k.name === r.name));
+      if (foreign.length > 0) {
+        throw new MigrationMismatchError(
+          `${set.table.schema}.${set.table.name} records migrations this code does not have (${foreign.map((f) => f.name).join(', ')}): ` +
+            'the database was migrated by a newer pgfeed or by a development build before 0.2; use that version, or recreate the database',
+        );
+      }
+      if (recorded.some((r) => r.id === m.id)) return;
       await tx.unsafe(m.text);
-      await tx`insert into ${tx(FEED_SCHEMA)}.${tx(MIGRATIONS_TABLE)} (id, name) values (${m.id}, ${m.name})`;
+      await tx`insert into ${table} (id, name) values (${m.id}, ${m.name})`;
       applied.push(m.name);
     });
   }

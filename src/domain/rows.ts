@@ -1,5 +1,7 @@
 import type { TransactionSql } from 'postgres';
-import { camelKeys } from '../events/decode';
+import { camelKeys } from '../index';
+
+type Row = Record<string, unknown>;
 
 /**
  * Rows leave the database as `to_jsonb(row)` under TimeZone UTC — the same
@@ -11,6 +13,6 @@ export async function utc(tx: TransactionSql): Promise<void> {
 }
 
 /** camelCase rows from `select to_jsonb(t) as row ...`. */
-export function rowsOf(result: readonly { row: Record<string, unknown> }[]): Record<string, unknown>[] {
+export function rowsOf(result: readonly { row: Row }[]): Row[] {
   return result.map((r) => camelKeys(r.row));
 }

@@ -1,6 +1,5 @@
-import type { TransactionSql } from 'postgres';
-import type { Sql } from '../db/connect';
-import { AppError, PG } from '../errors';
+import type { Sql, TransactionSql } from 'postgres';
+import { AppError, PG } from '../index';
 import { rowsOf, utc } from './rows';
 
 type Row = Record<string, unknown>;

@@ -1,13 +1,6 @@
 import { z } from 'zod';
-import {
-  type ChangeEvent,
-  type NotificationPayload,
-  type Op,
-  type WireEvent,
-  notificationPayload,
-  rowSchemas,
-  wireEvent,
-} from './schema';
+import type { EntityRegistry } from './entity';
+import { type ChangeEvent, type NotificationPayload, type Op, notificationPayload, storedEvent } from './schema';
 
 const TYPE_SUFFIX: Record<Op, string> = { insert: 'created', update: 'updated', delete: 'deleted' };
 
@@ -41,27 +34,31 @@ export function parseNotification(text: string): NotificationPayload {
   return parsed.data;
 }
 
-/** Turns the stored (snake_case) event into the delivered one; rows of built-in entities are checked. */
-export function toChangeEvent(input: WireEvent | unknown): ChangeEvent {
-  const parsed = wireEvent.safeParse(input);
+/**
+ * Turns a stored (snake_case) event into the delivered one. Rows of
+ * registered entities are checked against their schema; tables watched from
+ * SQL alone pass through as they are.
+ */
+export function toChangeEvent(input: unknown, entities: EntityRegistry): ChangeEvent {
+  const parsed = storedEvent.safeParse(input);
   if (!parsed.success) throw new DecodeError(`event: ${z.prettifyError(parsed.error)}`);
-  const w = parsed.data;
-  const row = camelKeys(w.row);
-  const schema = rowSchemas[w.entity as keyof typeof rowSchemas] as z.ZodType | undefined;
+  const s = parsed.data;
+  const row = camelKeys(s.row);
+  const schema = entities.get(s.entity)?.row;
   if (schema) {
     const checked = schema.safeParse(row);
-    if (!checked.success) throw new DecodeError(`event ${w.id} (${w.entity}) row: ${z.prettifyError(checked.error)}`);
+    if (!checked.success) throw new DecodeError(`event ${s.id} (${s.entity}) row: ${z.prettifyError(checked.error)}`);
   }
   return {
-    id: w.id,
-    type: `${w.entity}.${TYPE_SUFFIX[w.op]}`,
-    entity: w.entity,
-    op: w.op,
-    companyId: w.company_id,
-    userId: w.user_id,
-    key: w.key,
+    id: s.id,
+    type: `${s.entity}.${TYPE_SUFFIX[s.op]}`,
+    entity: s.entity,
+    op: s.op,
+    companyId: s.company_id,
+    userId: s.user_id,
+    key: s.key,
     row,
-    changes: w.changes === null ? null : camelKeys(w.changes),
-    committedAt: w.committed_at,
+    changes: s.changes === null ? null : camelKeys(s.changes),
+    committedAt: s.committed_at,
   };
 }

@@ -1,71 +1,94 @@
-import type { Sql } from '../db/connect';
+import type postgres from 'postgres';
 import { toChangeEvent } from './decode';
+import type { EntityRegistry } from './entity';
+import { type Position, formatPosition } from './position';
 import type { ChangeEvent } from './schema';
 
-/** The position after which nothing is known: the newest event id, or the prune horizon when empty. */
-export async function logHead(sql: Sql): Promise<bigint> {
+/** The pool or a transaction: anything that runs a tagged-template query. */
+type Queryable = postgres.Sql | postgres.TransactionSql;
+
+/**
+ * The newest position of the log: the newest event id, or the prune horizon
+ * when the log is empty. Read inside a snapshot's transaction it is exactly
+ * what that snapshot reflects (ids are drawn in commit order).
+ */
+export async function logHead(sql: Queryable): Promise<Position> {
   const [r] = await sql<{ head: string }[]>`
     select coalesce((select max(id) from pgfeed.events), (select pruned_through from pgfeed.horizon))::text as head`;
   return BigInt(r?.head ?? '0');
 }
 
-/** Events after `after` in id order (= commit order), optionally one company's, at most `limit`. */
-export async function readAfter(sql: Sql, after: bigint, limit: number, companyId?: string | null): Promise<ChangeEvent[]> {
-  const rows =
-    companyId === undefined
-      ? await sql<{ e: unknown }[]>`
-          select pgfeed.event_json(e) as e from pgfeed.events e
-           where e.id > ${after.toString()}::bigint order by e.id limit ${limit}`
-      : await sql<{ e: unknown }[]>`
-          select pgfeed.event_json(e) as e from pgfeed.events e
-           where e.company_id = ${companyId} and e.id > ${after.toString()}::bigint order by e.id limit ${limit}`;
-  return rows.map((r) => toChangeEvent(r.e));
-}
-
-/** One event by id (for NOTIFY payloads that were too large to carry it). */
-export async function readEvent(sql: Sql, id: bigint): Promise<ChangeEvent | undefined> {
-  const [r] = await sql<
-    { e: unknown }[]
-  >`select pgfeed.event_json(e) as e from pgfeed.events e where e.id = ${id.toString()}::bigint`;
-  return r ? toChangeEvent(r.e) : undefined;
-}
-
 export type PositionStatus = 'ok' | 'expired' | 'unknown';
 
-/**
- * Whether a resume from `seq` can be answered from the log: it must be an
- * event id the log holds, or exactly the prune horizon. Older is expired.
- */
-export async function positionStatus(sql: Sql, seq: bigint): Promise<PositionStatus> {
-  const [r] = await sql<{ known: boolean; floor: string }[]>`
-    select exists (select 1 from pgfeed.events where id = ${seq.toString()}::bigint) as known,
-           (select pruned_through from pgfeed.horizon)::text as floor`;
-  if (!r) return 'unknown';
-  if (r.known || seq === BigInt(r.floor)) return 'ok';
-  return seq < BigInt(r.floor) ? 'expired' : 'unknown';
-}
+/** The durable event log, `pgfeed.events`, read in id order (= commit order). */
+export class EventLog {
+  constructor(
+    private readonly sql: postgres.Sql,
+    private readonly entities: EntityRegistry,
+  ) {}
 
-/**
- * Deletes events older than `retentionMs`, in batches so writers never wait
- * on it, and moves the horizon in the same transaction as each batch.
- * Returns how many were deleted.
- */
-export async function pruneLog(sql: Sql, retentionMs: number, batch = 5000): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const deleted = await sql.begin(async (tx) => {
-      const rows = await tx<{ id: string }[]>`
-        delete from pgfeed.events where id in (
-          select id from pgfeed.events
-           where committed_at < now() - ${retentionMs} * interval '1 millisecond'
-           order by id limit ${batch}
-        ) returning id::text`;
-      if (rows.length === 0) return 0;
-      const max = rows.reduce((m, r) => (BigInt(r.id) > m ? BigInt(r.id) : m), 0n);
-      await tx`update pgfeed.horizon set pruned_through = greatest(pruned_through, ${max.toString()}::bigint)`;
-      return rows.length;
-    });
-    total += deleted;
-    if (deleted < batch) return total;
+  head(): Promise<Position> {
+    return logHead(this.sql);
+  }
+
+  /** Events after `from`, optionally one company's, at most `limit`. */
+  async readAfter(from: Position, limit: number, companyId?: string): Promise<ChangeEvent[]> {
+    const after = formatPosition(from);
+    const rows =
+      companyId === undefined
+        ? await this.sql<{ e: unknown }[]>`
+            select pgfeed.event_json(e) as e from pgfeed.events e
+             where e.id > ${after}::bigint order by e.id limit ${limit}`
+        : await this.sql<{ e: unknown }[]>`
+            select pgfeed.event_json(e) as e from pgfeed.events e
+             where e.company_id = ${companyId} and e.id > ${after}::bigint order by e.id limit ${limit}`;
+    return rows.map((r) => toChangeEvent(r.e, this.entities));
+  }
+
+  /** One event (for NOTIFY payloads that were too large to carry it). */
+  async read(id: Position): Promise<ChangeEvent | undefined> {
+    const [r] = await this.sql<{ e: unknown }[]>`
+      select pgfeed.event_json(e) as e from pgfeed.events e where e.id = ${formatPosition(id)}::bigint`;
+    return r ? toChangeEvent(r.e, this.entities) : undefined;
+  }
+
+  /**
+   * Whether a resume from `position` can be answered: it must be an event id
+   * the log holds, or exactly the prune horizon. Older is expired.
+   */
+  async status(position: Position): Promise<PositionStatus> {
+    const [r] = await this.sql<{ known: boolean; horizon: string }[]>`
+      select exists (select 1 from pgfeed.events where id = ${formatPosition(position)}::bigint) as known,
+             (select pruned_through from pgfeed.horizon)::text as horizon`;
+    if (!r) return 'unknown';
+    if (r.known || position === BigInt(r.horizon)) return 'ok';
+    return position < BigInt(r.horizon) ? 'expired' : 'unknown';
+  }
+
+  /**
+   * Deletes events older than `retentionMs`, `batch` at a time so writers
+   * never wait on it, moving the horizon in the same transaction as each
+   * batch. Returns how many were deleted.
+   */
+  async prune(retentionMs: number, batch: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const deleted = await this.sql.begin(async (tx) => {
+        const [r] = await tx<{ count: number; newest: string | null }[]>`
+          with gone as (
+            delete from pgfeed.events where id in (
+              select id from pgfeed.events
+               where committed_at < now() - ${retentionMs} * interval '1 millisecond'
+               order by id limit ${batch}
+            ) returning id
+          )
+          select count(*)::int as count, max(id)::text as newest from gone`;
+        if (!r || r.count === 0 || r.newest === null) return 0;
+        await tx`update pgfeed.horizon set pruned_through = greatest(pruned_through, ${r.newest}::bigint)`;
+        return r.count;
+      });
+      total += deleted;
+      if (deleted < batch) return total;
+    }
   }
 }

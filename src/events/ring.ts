@@ -1,6 +1,8 @@
+import type { Position } from './position';
+
 /** Anything the ring can hold: it only needs the event's position. */
-export interface Sequenced {
-  readonly seq: bigint;
+export interface Positioned {
+  readonly position: Position;
 }
 
 /**
@@ -8,19 +10,19 @@ export interface Sequenced {
  * position just before its oldest event (`floor`): a resume from any position
  * in [floor, newest] is answered wholly from memory.
  */
-export class RingBuffer<T extends Sequenced> {
+export class RingBuffer<T extends Positioned> {
   private readonly items: (T | undefined)[];
   private start = 0;
   private count = 0;
-  private floorSeq: bigint;
+  private floorPosition: Position;
 
   constructor(
     readonly capacity: number,
-    floor: bigint,
+    floor: Position,
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('ring capacity must be a positive integer');
     this.items = new Array<T | undefined>(capacity);
-    this.floorSeq = floor;
+    this.floorPosition = floor;
   }
 
   get size(): number {
@@ -28,20 +30,20 @@ export class RingBuffer<T extends Sequenced> {
   }
 
   /** The position before the oldest held event (everything after it is held). */
-  get floor(): bigint {
-    return this.floorSeq;
+  get floor(): Position {
+    return this.floorPosition;
   }
 
   /** The newest position, or the floor when empty. */
-  get head(): bigint {
-    return this.count === 0 ? this.floorSeq : this.at(this.count - 1).seq;
+  get head(): Position {
+    return this.count === 0 ? this.floorPosition : this.at(this.count - 1).position;
   }
 
   /** Appends an event; ids must increase. Evicts the oldest when full. */
   push(item: T): void {
-    if (item.seq <= this.head) throw new RangeError(`ring: event ${item.seq} is not after ${this.head}`);
+    if (item.position <= this.head) throw new RangeError(`ring: event ${item.position} is not after ${this.head}`);
     if (this.count === this.capacity) {
-      this.floorSeq = this.at(0).seq;
+      this.floorPosition = this.at(0).position;
       this.items[this.start] = item;
       this.start = (this.start + 1) % this.capacity;
     } else {
@@ -50,29 +52,21 @@ export class RingBuffer<T extends Sequenced> {
     }
   }
 
-  /** Forgets everything and restarts at `floor` (used when history had a gap this ring never saw). */
-  reset(floor: bigint): void {
-    this.items.fill(undefined);
-    this.start = 0;
-    this.count = 0;
-    this.floorSeq = floor;
-  }
-
-  /** True when `seq` is the floor or the id of a held event. */
-  knows(seq: bigint): boolean {
-    if (seq === this.floorSeq) return true;
-    const i = this.lowerBound(seq);
-    return i < this.count && this.at(i).seq === seq;
+  /** True when `position` is the floor or the id of a held event. */
+  knows(position: Position): boolean {
+    if (position === this.floorPosition) return true;
+    const i = this.lowerBound(position);
+    return i < this.count && this.at(i).position === position;
   }
 
   /**
-   * Events after `seq`, oldest first, or undefined when the ring cannot answer
-   * (seq is older than the floor or newer than the head).
+   * Events after `position`, oldest first, or undefined when the ring cannot answer
+   * (position is older than the floor or newer than the head).
    */
-  after(seq: bigint): T[] | undefined {
-    if (seq < this.floorSeq || seq > this.head) return undefined;
+  after(position: Position): T[] | undefined {
+    if (position < this.floorPosition || position > this.head) return undefined;
     const out: T[] = [];
-    for (let i = this.lowerBound(seq + 1n); i < this.count; i++) out.push(this.at(i));
+    for (let i = this.lowerBound(position + 1n); i < this.count; i++) out.push(this.at(i));
     return out;
   }
 
@@ -80,13 +74,13 @@ export class RingBuffer<T extends Sequenced> {
     return this.items[(this.start + i) % this.capacity] as T;
   }
 
-  /** Index of the first held event with seq >= target. */
-  private lowerBound(target: bigint): number {
+  /** Index of the first held event with position >= target. */
+  private lowerBound(target: Position): number {
     let lo = 0;
     let hi = this.count;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.at(mid).seq < target) lo = mid + 1;
+      if (this.at(mid).position < target) lo = mid + 1;
       else hi = mid;
     }
     return lo;

@@ -1,50 +1,67 @@
-import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import { randomUUID } from 'node:crypto';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Router } from 'express';
 import { AppError } from '../errors';
 import type { Logger } from '../log';
-import { eventRoutes, type EventRoutesDeps } from './routes/events';
+import { type EventRoutesDeps, eventRoutes } from './routes/events';
 import { opsRoutes } from './routes/ops';
-import { apiRoutes, type ApiRoutesDeps } from './routes/api';
-import { pageRoutes, type PageRoutesDeps } from './routes/pages';
 import type { Listener } from '../listener/listener';
 
-export type AppDeps = EventRoutesDeps & ApiRoutesDeps & PageRoutesDeps & { listener: Listener; log: Logger };
+export type AppDeps = EventRoutesDeps & {
+  listener: Listener;
+  logger: Logger;
+  maxBodyBytes: number;
+  /** The application's own routers (its API, pages), mounted after the core's. */
+  routers: Router[];
+};
 
-/** The express app: streams, snapshots and writes, pages, operations. */
+/** The express app: operations, streams, then the application's routes. */
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  app.use(accessLog(deps.log));
+  app.use(accessLog(deps.logger));
   app.use(opsRoutes(deps));
   app.use('/events', eventRoutes(deps));
-  app.use('/api', express.json({ limit: '64kb' }), apiRoutes(deps));
-  app.use(pageRoutes(deps));
+  app.use(express.json({ limit: deps.maxBodyBytes }));
+  for (const router of deps.routers) app.use(router);
   app.use((_req, _res, next) => next(new AppError('not_found', 'no such route')));
-  app.use(errorHandler(deps.log));
+  app.use(errorHandler());
   return app;
 }
 
+/** A request id: the caller's `X-Request-Id` when it is a sane token, else a new one. */
+function requestId(header: string | string[] | undefined): string {
+  return typeof header === 'string' && /^[\w.:-]{1,128}$/.test(header) ? header : randomUUID();
+}
+
 /**
- * One JSON line per finished request. The path is logged without its query
- * string, so `access_token` never reaches a log.
+ * Gives every request a child logger carrying its id (echoed as
+ * `X-Request-Id`) and writes one line per finished request. The path is
+ * logged without its query string, so `access_token` never reaches a log.
  */
-function accessLog(log: Logger): RequestHandler {
+function accessLog(logger: Logger): RequestHandler {
   return (req, res, next) => {
     const started = performance.now();
+    const id = requestId(req.headers['x-request-id']);
+    res.setHeader('X-Request-Id', id);
+    res.locals.log = logger.child({ requestId: id });
     res.once('close', () => {
-      log.info('request', {
-        method: req.method,
-        path: req.originalUrl.split('?')[0],
-        status: res.statusCode,
-        ms: Math.round(performance.now() - started),
-      });
+      (res.locals.log as Logger).info(
+        {
+          method: req.method,
+          path: req.originalUrl.split('?')[0],
+          status: res.statusCode,
+          ms: Math.round(performance.now() - started),
+        },
+        'request',
+      );
     });
     next();
   };
 }
 
-/** Maps errors to `{"error": {"code", "message"}}` with the code's status; unknown errors are 500 and logged. */
-export function errorHandler(log: Logger): ErrorRequestHandler {
+/** Maps errors to `{"error": {"code", "message"}}` with the code's status; unknown errors are 500 and logged with their stack. */
+export function errorHandler(): ErrorRequestHandler {
   return (err, req, res, _next) => {
     let error: AppError;
     if (err instanceof AppError) error = err;
@@ -52,13 +69,11 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
       error = new AppError(
         'invalid_body',
         err.type === 'entity.too.large' ? 'the body is too large' : 'the body is not valid JSON',
-        {
-          details: { issues: [] },
-        },
+        { details: { issues: [] } },
       );
     } else {
-      log.error('request failed', { error: err, method: req.method, path: req.path });
-      error = new AppError('internal', 'internal error');
+      (res.locals.log as Logger).error({ err, method: req.method, path: req.path }, 'request failed');
+      error = new AppError('internal', 'internal error', { cause: err });
     }
     if (res.headersSent) {
       res.destroy();

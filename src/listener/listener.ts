@@ -2,7 +2,9 @@ import { EventEmitter } from 'node:events';
 import postgres from 'postgres';
 import type { Sql } from '../db/connect';
 import { DecodeError, parseNotification, toChangeEvent } from '../events/decode';
-import { readAfter, readEvent } from '../events/log';
+import type { EntityRegistry } from '../events/entity';
+import type { EventLog } from '../events/log';
+import type { Position } from '../events/position';
 import type { ChangeEvent } from '../events/schema';
 import type { Logger } from '../log';
 import type { ServiceMetrics } from '../metrics';
@@ -13,15 +15,19 @@ export type ListenerState = 'idle' | 'connecting' | 'catching_up' | 'live' | 'st
 
 export interface ListenerOptions {
   databaseUrl: string;
-  /** The query pool: catch-up and large events are read through it, not the LISTEN connection. */
+  /** The query pool, for the channel name; catch-up and large events are read from `log` through it. */
   sql: Sql;
-  log: Logger;
+  log: EventLog;
+  entities: EntityRegistry;
+  logger: Logger;
   metrics: ServiceMetrics;
+  /** Where to start: normally the log head. */
+  from: Position;
   /** How often the LISTEN connection must prove it is alive and listening. */
   pingMs: number;
   /** Reconnect backoff: min(maxMs, minMs · 2^attempt), with ±50 % jitter. */
-  backoff?: { minMs: number; maxMs: number };
-  catchUpBatch?: number;
+  backoff: { minMs: number; maxMs: number };
+  catchUpBatch: number;
 }
 
 export interface ListenerEvents {
@@ -46,7 +52,7 @@ function timeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
  * in commit order (= id order, see docs/ordering.md), as `event`.
  *
  * NOTIFY drops what is sent while nobody listens, so after every (re)LISTEN it
- * reads the log from its cursor before going live; notifications that arrive
+ * reads the log from its position before going live; notifications that arrive
  * meanwhile are held and de-duplicated by id. It owns its connection instead of
  * using postgres.js `sql.listen`, whose automatic re-LISTEN gives up silently
  * when the server is still down, and it pings, because a half-open TCP
@@ -54,7 +60,7 @@ function timeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
  */
 export class Listener extends EventEmitter<ListenerEvents> {
   private stateValue: ListenerState = 'idle';
-  private cursorValue = 0n;
+  private positionValue: Position;
   private conn: postgres.Sql | undefined;
   private generation = 0;
   private pingTimer: NodeJS.Timeout | undefined;
@@ -63,7 +69,6 @@ export class Listener extends EventEmitter<ListenerEvents> {
   /** Serialises all emission, so events leave in order even when one needs a read. */
   private chain: Promise<void> = Promise.resolve();
   private channel = 'pgfeed';
-  private readonly backoff: { minMs: number; maxMs: number };
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   /** Resolves on stop(), so a backoff wait ends at once. */
@@ -72,7 +77,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
 
   constructor(private readonly options: ListenerOptions) {
     super();
-    this.backoff = options.backoff ?? { minMs: 100, maxMs: 10_000 };
+    this.positionValue = options.from;
     this.stopping = new Promise((resolve) => (this.signalStop = resolve));
   }
 
@@ -85,17 +90,16 @@ export class Listener extends EventEmitter<ListenerEvents> {
     return this.stateValue === 'live';
   }
 
-  /** The id of the last event emitted (or the log head at start). */
-  get cursor(): bigint {
-    return this.cursorValue;
+  /** The id of the last event emitted (or the start position). */
+  get position(): Position {
+    return this.positionValue;
   }
 
-  /** Starts listening after position `from` (normally the log head); resolves once live the first time. */
-  async start(from: bigint): Promise<void> {
+  /** Starts listening; resolves once live the first time. */
+  async start(): Promise<void> {
     if (this.stateValue !== 'idle') throw new Error('listener already started');
     const [row] = await this.options.sql<{ channel: string }[]>`select pgfeed.channel() as channel`;
     this.channel = row?.channel ?? this.channel;
-    this.cursorValue = from;
     const live = new Promise<void>((resolve) => {
       const onState = (s: ListenerState) => {
         if (s === 'live' || s === 'stopped') {
@@ -144,11 +148,12 @@ export class Listener extends EventEmitter<ListenerEvents> {
         await lost; // resolved by onclose, a failed ping or stop()
       } catch (error) {
         if (this.stopped()) break;
-        this.options.log.warn('listen:error', { error, attempt });
+        this.options.logger.warn({ err: error, attempt }, 'listen:error');
       }
       if (this.stopped()) break;
       await this.drop();
-      const base = Math.min(this.backoff.maxMs, this.backoff.minMs * 2 ** attempt);
+      const { minMs, maxMs } = this.options.backoff;
+      const base = Math.min(maxMs, minMs * 2 ** attempt);
       attempt = Math.min(attempt + 1, 30);
       await Promise.race([sleep(base * (0.5 + Math.random())), this.stopping]);
     }
@@ -157,7 +162,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
   private async connect(): Promise<void> {
     const generation = ++this.generation;
     this.setState('connecting');
-    this.options.log.info('listen:connecting', { generation });
+    this.options.logger.info({ generation }, 'listen:connecting');
     this.held = [];
     // `onnotify` is the connection option postgres.js's own sql.listen is built
     // on; its type declarations leave it out.
@@ -168,12 +173,12 @@ export class Listener extends EventEmitter<ListenerEvents> {
       fetch_types: false,
       connect_timeout: 10,
       onnotice: () => {},
-      debug: () => this.options.metrics.dbQueries(),
+      debug: () => this.options.metrics.dbQueries.inc(),
       connection: { application_name: LISTENER_APPLICATION_NAME },
       onnotify: (_channel: string, payload: string) => this.receive(payload),
       onclose: () => {
         if (generation === this.generation && !this.stopped()) {
-          this.options.log.warn('listen:closed', { generation });
+          this.options.logger.warn({ generation }, 'listen:closed');
           this.generation++; // a catch-up still running for this connection must not go live
           this.setState('connecting');
           this.wake?.();
@@ -183,11 +188,11 @@ export class Listener extends EventEmitter<ListenerEvents> {
     const conn = postgres(this.options.databaseUrl, options as postgres.Options<Record<string, never>>);
     this.conn = conn;
     await timeout(conn`listen ${conn(this.channel)}`, 15_000, 'LISTEN');
-    if (generation > 1) this.options.metrics.listenerReconnects();
+    if (generation > 1) this.options.metrics.listenerReconnects.inc();
     this.setState('catching_up');
     // Everything that committed before LISTEN took effect is in the log; what
     // commits after is notified. Catch up through the same queue as
-    // notifications, then release the held ones (the cursor drops duplicates).
+    // notifications, then release the held ones (the position drops duplicates).
     await this.enqueue(async () => {
       await this.catchUp();
       const held = this.held ?? [];
@@ -196,7 +201,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
     });
     if (generation !== this.generation || this.stopped()) return;
     this.setState('live');
-    this.options.log.info('listen:success', { generation, cursor: this.cursorValue.toString() });
+    this.options.logger.info({ generation, position: this.positionValue.toString() }, 'listen:success');
     clearInterval(this.pingTimer);
     this.pingTimer = setInterval(() => void this.ping(conn, generation), this.options.pingMs);
     this.pingTimer.unref();
@@ -222,7 +227,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
       if (!r?.listening) throw new Error('connection is no longer LISTENing');
     } catch (error) {
       if (generation !== this.generation || this.stopped()) return;
-      this.options.log.warn('listen:error', { error });
+      this.options.logger.warn({ err: error }, 'listen:error');
       this.wake?.();
     }
   }
@@ -234,14 +239,14 @@ export class Listener extends EventEmitter<ListenerEvents> {
 
   private enqueue(work: () => Promise<void>): Promise<void> {
     const next = this.chain.then(work);
-    this.chain = next.catch((error) => this.options.log.error('listener: processing failed', { error }));
+    this.chain = next.catch((err: unknown) => this.options.logger.error({ err }, 'listener: processing failed'));
     return next;
   }
 
   private async catchUp(): Promise<void> {
-    const batch = this.options.catchUpBatch ?? 1000;
+    const batch = this.options.catchUpBatch;
     for (;;) {
-      const events = await readAfter(this.options.sql, this.cursorValue, batch);
+      const events = await this.options.log.readAfter(this.positionValue, batch);
       for (const e of events) this.deliver(e);
       if (events.length < batch) return;
     }
@@ -250,27 +255,27 @@ export class Listener extends EventEmitter<ListenerEvents> {
   private async handle(payload: string): Promise<void> {
     try {
       const parsed = parseNotification(payload);
-      const seq = BigInt(parsed.id);
-      if (seq <= this.cursorValue) return; // already emitted (caught up)
+      const position = BigInt(parsed.id);
+      if (position <= this.positionValue) return; // already emitted (caught up)
       if ('large' in parsed) {
-        const event = await readEvent(this.options.sql, seq);
+        const event = await this.options.log.read(position);
         if (event) this.deliver(event);
-        else this.options.log.error('listener: large event not found in log', { id: parsed.id });
+        else this.options.logger.error({ id: parsed.id }, 'listener: large event not found in log');
         return;
       }
-      this.deliver(toChangeEvent(parsed));
+      this.deliver(toChangeEvent(parsed, this.options.entities));
     } catch (error) {
       if (!(error instanceof DecodeError)) throw error;
-      this.options.metrics.decodeErrors();
-      this.options.log.error('listener: undecodable notification', { error, bytes: payload.length });
+      this.options.metrics.decodeErrors.inc();
+      this.options.logger.error({ err: error, bytes: payload.length }, 'listener: undecodable notification');
     }
   }
 
   private deliver(event: ChangeEvent): void {
-    const seq = BigInt(event.id);
-    if (seq <= this.cursorValue) return;
-    this.cursorValue = seq;
-    this.options.metrics.eventsIn();
+    const position = BigInt(event.id);
+    if (position <= this.positionValue) return;
+    this.positionValue = position;
+    this.options.metrics.eventsIn.inc();
     this.emit('event', event);
   }
 }

@@ -1,35 +1,54 @@
+import type { EntityRegistry } from '../events/entity';
+import type { Position } from '../events/position';
 import type { ChangeEvent } from '../events/schema';
-import { renderFragment } from './html';
-import { publicEvent } from './filter';
+import type { RowRenderer } from './html';
 import { sseFrame } from './sse';
 
 /** How a stream wants events: full rows or the public projection, as JSON or HTML. */
 export type View = 'full' | 'public';
 export type Format = 'json' | 'html';
 
+/** What turns an event into bytes: the entities (public projections) and the row renderer. */
+export interface Presentation {
+  entities: EntityRegistry;
+  renderer: RowRenderer;
+}
+
 /**
- * An event inside the service: its position as a bigint, and its SSE frames,
- * each encoded once and shared by every subscriber that receives it.
+ * An event inside the service: its position, and its SSE frames, each
+ * encoded once and shared by every subscriber that receives it.
  */
 export class FeedEvent {
-  readonly seq: bigint;
+  readonly position: Position;
   /** Set when the first frame is written, so lag is observed once per event. */
   delivered = false;
   private readonly frames = new Map<string, Buffer>();
 
-  constructor(readonly event: ChangeEvent) {
-    this.seq = BigInt(event.id);
+  constructor(
+    readonly event: ChangeEvent,
+    private readonly presentation: Presentation,
+  ) {
+    this.position = BigInt(event.id);
   }
 
   frame(view: View, format: Format): Buffer {
     const key = `${view}:${format}`;
     let frame = this.frames.get(key);
     if (!frame) {
-      const shown = view === 'public' ? publicEvent(this.event) : this.event;
-      const data = format === 'json' ? JSON.stringify(shown) : renderFragment(shown);
+      const shown = view === 'public' ? this.publicEvent() : this.event;
+      const data = format === 'json' ? JSON.stringify(shown) : this.presentation.renderer.fragment(shown).text;
       frame = sseFrame({ id: this.event.id, event: this.event.type, data });
       this.frames.set(key, frame);
     }
     return frame;
+  }
+
+  /** The event as a public stream sends it: projected row and changes, no user. */
+  private publicEvent(): ChangeEvent {
+    const { entities } = this.presentation;
+    const e = this.event;
+    const row = entities.publicRow(e.entity, e.row) ?? {};
+    const changes = e.changes && entities.publicChanges(e.entity, row, e.changes);
+    return { ...e, userId: null, row, changes };
   }
 }

@@ -9,7 +9,7 @@ import type { Subscriber } from './subscriber';
 export class Registry {
   private readonly byCompany = new Map<string, Set<Subscriber>>();
   private readonly byUser = new Map<string, Set<Subscriber>>();
-  private readonly perSub = new Map<string, number>();
+  private readonly perSubject = new Map<string, number>();
   private readonly all = new Set<Subscriber>();
 
   get size(): number {
@@ -17,8 +17,8 @@ export class Registry {
   }
 
   /** Open streams of one token subject. */
-  countFor(sub: string): number {
-    return this.perSub.get(sub) ?? 0;
+  countFor(subject: string): number {
+    return this.perSubject.get(subject) ?? 0;
   }
 
   add(s: Subscriber): void {
@@ -27,7 +27,7 @@ export class Registry {
     let set = bucket.map.get(bucket.key);
     if (!set) bucket.map.set(bucket.key, (set = new Set()));
     set.add(s);
-    if (s.sub !== undefined) this.perSub.set(s.sub, this.countFor(s.sub) + 1);
+    if (s.subject !== undefined) this.perSubject.set(s.subject, this.countFor(s.subject) + 1);
   }
 
   remove(s: Subscriber): void {
@@ -36,10 +36,10 @@ export class Registry {
     const set = bucket.map.get(bucket.key);
     set?.delete(s);
     if (set?.size === 0) bucket.map.delete(bucket.key);
-    if (s.sub !== undefined) {
-      const n = this.countFor(s.sub) - 1;
-      if (n > 0) this.perSub.set(s.sub, n);
-      else this.perSub.delete(s.sub);
+    if (s.subject !== undefined) {
+      const n = this.countFor(s.subject) - 1;
+      if (n > 0) this.perSubject.set(s.subject, n);
+      else this.perSubject.delete(s.subject);
     }
   }
 

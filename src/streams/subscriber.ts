@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { Position } from '../events/position';
 import type { ReadyData, ResetData } from '../events/schema';
 import type { FeedEvent, Format, View } from './feed-event';
 import type { Filter } from './filter';
@@ -8,7 +9,7 @@ export interface SubscriberOptions {
   filter: Filter;
   format: Format;
   /** The token's subject, for the per-user connection limit (none for public streams). */
-  sub?: string;
+  subject?: string;
   /** Unsent bytes after which the client is cut off. */
   maxBufferedBytes: number;
   /** Live events held while a replay is still being written. */
@@ -25,11 +26,9 @@ export interface SubscriberOptions {
  * that the client may see has been written, so later copies are dropped.
  */
 export class Subscriber {
-  private static nextId = 1;
-  readonly id = Subscriber.nextId++;
   readonly filter: Filter;
   readonly view: View;
-  position = 0n;
+  position: Position = 0n;
   private pending: FeedEvent[] | null = [];
   private closedValue = false;
 
@@ -42,8 +41,8 @@ export class Subscriber {
     res.once('close', () => (this.closedValue = true));
   }
 
-  get sub(): string | undefined {
-    return this.options.sub;
+  get subject(): string | undefined {
+    return this.options.subject;
   }
 
   get closed(): boolean {
@@ -52,7 +51,7 @@ export class Subscriber {
 
   /** A live event that matches this stream's filter. */
   offer(event: FeedEvent): void {
-    if (this.closedValue || event.seq <= this.position) return;
+    if (this.closedValue || event.position <= this.position) return;
     if (this.pending) {
       if (this.pending.length >= this.options.maxPending) this.cutOff();
       else this.pending.push(event);
@@ -63,13 +62,13 @@ export class Subscriber {
 
   /** Writes a replayed event, waiting for the socket to drain so replays respect backpressure. */
   async replay(event: FeedEvent): Promise<void> {
-    if (this.closedValue || event.seq <= this.position) return;
+    if (this.closedValue || event.position <= this.position) return;
     if (!this.send(event)) await this.drained();
   }
 
-  /** Marks everything up to `seq` as covered without sending it (nothing there for this stream). */
-  cover(seq: bigint): void {
-    if (seq > this.position) this.position = seq;
+  /** Marks everything up to `position` as covered without sending it (nothing there for this stream). */
+  cover(position: Position): void {
+    if (position > this.position) this.position = position;
   }
 
   /**
@@ -82,7 +81,7 @@ export class Subscriber {
       this.pending = [];
       for (const event of held) {
         if (this.closedValue) return;
-        if (event.seq > this.position && !this.send(event)) await this.drained();
+        if (event.position > this.position && !this.send(event)) await this.drained();
       }
     }
     this.pending = null;
@@ -117,7 +116,7 @@ export class Subscriber {
 
   private send(event: FeedEvent): boolean {
     const ok = this.write(event.frame(this.view, this.options.format));
-    this.position = event.seq;
+    this.position = event.position;
     this.options.onSent(event);
     return ok;
   }

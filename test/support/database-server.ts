@@ -4,30 +4,18 @@
  * Docker engine answers, else embedded PostgreSQL.
  */
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { PostgreSqlContainer } from '@testcontainers/postgresql';
 import { getContainerRuntimeClient } from 'testcontainers';
 import { startEmbedded } from '../../src/db/embedded';
+import { freePort } from './toolkit';
 
 export interface TestServer {
   kind: 'url' | 'testcontainers' | 'embedded';
   /** URL of a database on the server to run admin commands (create database) from. */
   adminUrl: string;
   stop(): Promise<void>;
-}
-
-/** A free TCP port on loopback. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function dockerAnswers(): Promise<boolean> {

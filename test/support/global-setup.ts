@@ -1,5 +1,6 @@
 import { connect } from '../../src/db/connect';
 import { migrate } from '../../src/db/migrate';
+import { domainMigrations } from '../../src/domain';
 import { startTestServer, type TestServer } from './database-server';
 import { databaseUrl } from './db';
 
@@ -7,7 +8,7 @@ declare global {
   var __PGFEED_TEST_SERVER__: TestServer | undefined;
 }
 
-/** Starts (or picks) the server, migrates a template database that each test file clones. */
+/** Starts (or picks) the server, migrates a template database (pgfeed and the demo domain) that each test file clones. */
 export default async function globalSetup(): Promise<void> {
   const server = await startTestServer();
   globalThis.__PGFEED_TEST_SERVER__ = server;
@@ -18,6 +19,7 @@ export default async function globalSetup(): Promise<void> {
   await admin.end();
   const sql = connect(databaseUrl(server.adminUrl, template), { max: 1 });
   await migrate(sql);
+  await migrate(sql, domainMigrations());
   await sql.end();
   process.env.PGFEED_TEST_ADMIN_URL = server.adminUrl;
   process.env.PGFEED_TEST_TEMPLATE = template;

@@ -1,46 +1,79 @@
-import { startPgfeed, type PgfeedServer } from '../../src/server';
-import type { Config } from '../../src/config';
 import type { Role } from '../../src/http/auth';
+import type { ListenerState } from '../../src/listener/listener';
+import { type ConfigInput } from '../../src/config';
+import { domain } from '../../src/domain';
+import { createLogger, type LogLevel } from '../../src/log';
+import { type Pgfeed, type PgfeedOptions, startPgfeed } from '../../src/service';
+import type { Sql } from '../../src/db/connect';
 import { freshDatabase, type TestDatabase } from './db';
 import { seedTwoCompanies } from './fixtures';
+import { metricValue } from './toolkit';
 
 export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
 
-/** A pgfeed on a free port against `databaseUrl`, quiet unless PGFEED_TEST_LOG is set. */
-export async function startService(databaseUrl: string, config: Partial<Config> = {}): Promise<PgfeedServer> {
+/**
+ * The demo domain's pgfeed on a free port against `databaseUrl`, quiet unless
+ * PGFEED_TEST_LOG is set. `options` replaces the entities, routes or logger (a test's own).
+ */
+export async function startService(
+  databaseUrl: string,
+  config: ConfigInput = {},
+  options: Pick<PgfeedOptions, 'entities' | 'routes' | 'logger'> = domain,
+): Promise<Pgfeed> {
   return startPgfeed({
     databaseUrl,
-    port: config.PORT ?? 0,
-    host: '127.0.0.1',
-    jwtSecret: TEST_JWT_SECRET,
-    log: (process.env.PGFEED_TEST_LOG as Config['LOG_LEVEL'] | undefined) ?? 'silent',
-    config: { LISTENER_PING_MS: 500, ...config },
+    logger: createLogger((process.env.PGFEED_TEST_LOG as LogLevel | undefined) ?? 'silent'),
+    ...options,
+    config: { PORT: 0, HOST: '127.0.0.1', JWT_SECRET: TEST_JWT_SECRET, LISTENER_PING_MS: 500, ...config },
   });
 }
 
 /** A token signed with the service's secret. */
-export function tokenFor(server: PgfeedServer, sub: string, company: string, role: Role, ttlSeconds = 3600): Promise<string> {
-  return server.auth.sign({ sub, company, role }, ttlSeconds);
+export function tokenFor(server: Pgfeed, sub: string, company: string, role: Role, ttlSeconds = 3600): Promise<string> {
+  return server.signToken({ sub, company, role }, ttlSeconds);
 }
 
-/** Resolves once `server`'s listener has delivered everything committed so far (event-driven, no polling). */
-export async function caughtUp(server: PgfeedServer, timeoutMs = 10_000): Promise<void> {
-  const [row] = await server.sql<{ id: string }[]>`select coalesce(max(id), 0)::text as id from pgfeed.events`;
-  const target = BigInt(row?.id ?? '0');
-  if (server.listener.cursor >= target) return;
-  await new Promise<void>((resolve, reject) => {
+/** Resolves once `server` has delivered everything committed so far in `sql`'s database (event-driven, no polling). */
+export async function caughtUp(server: Pgfeed, sql: Sql, timeoutMs = 10_000): Promise<void> {
+  const [row] = await sql<{ id: string }[]>`select coalesce(max(id), 0)::text as id from pgfeed.events`;
+  await reached(server, BigInt(row?.id ?? '0'), timeoutMs);
+}
+
+/** Resolves once `server` has delivered the event at `position` (or later). */
+export function reached(server: Pgfeed, position: bigint, timeoutMs = 10_000): Promise<void> {
+  const at = () => BigInt(server.status().position);
+  if (at() >= position) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
-      server.listener.off('event', check);
-      reject(new Error(`listener did not reach event ${target} in ${timeoutMs} ms (at ${server.listener.cursor})`));
+      server.off('event', check);
+      reject(new Error(`instance did not reach event ${position} in ${timeoutMs} ms (at ${at()})`));
     }, timeoutMs);
     const check = () => {
-      if (server.listener.cursor < target) return;
+      if (at() < position) return;
       clearTimeout(timer);
-      server.listener.off('event', check);
+      server.off('event', check);
       resolve();
     };
-    server.listener.on('event', check);
+    server.on('event', check);
   });
+}
+
+/** Resolves when the listener of `server` is (or next becomes) `want`. */
+export function listenerState(server: Pgfeed, want: ListenerState): Promise<void> {
+  return new Promise((resolve) => {
+    if (server.status().listener === want) return resolve();
+    const on = (s: ListenerState) => {
+      if (s !== want) return;
+      server.off('state', on);
+      resolve();
+    };
+    server.on('state', on);
+  });
+}
+
+/** The current value of one of the server's metrics (summed over label sets that include `labels`). */
+export async function metric(server: Pgfeed, name: string, labels: Record<string, string> = {}): Promise<number> {
+  return metricValue(await server.metrics(), name, labels);
 }
 
 /**
@@ -48,8 +81,8 @@ export async function caughtUp(server: PgfeedServer, timeoutMs = 10_000): Promis
  * and a pgfeed on it. Pair with `closeService` in afterAll.
  */
 export async function serviceOnFreshDatabase(
-  options: { config?: Partial<Config>; seed?: (sql: TestDatabase['sql']) => Promise<unknown> } = {},
-): Promise<{ db: TestDatabase; server: PgfeedServer }> {
+  options: { config?: ConfigInput; seed?: (sql: TestDatabase['sql']) => Promise<unknown> } = {},
+): Promise<{ db: TestDatabase; server: Pgfeed }> {
   const db = await freshDatabase();
   await seedTwoCompanies(db.sql);
   await options.seed?.(db.sql);
@@ -57,7 +90,7 @@ export async function serviceOnFreshDatabase(
 }
 
 /** Stops what serviceOnFreshDatabase started (either may be missing if setup failed). */
-export async function closeService(server: PgfeedServer | undefined, db: TestDatabase | undefined): Promise<void> {
+export async function closeService(server: Pgfeed | undefined, db: TestDatabase | undefined): Promise<void> {
   await server?.close();
   await db?.drop();
 }

@@ -110,3 +110,14 @@ export async function waitForEvents(stream: OpenStream, n: number, timeoutMs = 1
   await stream.waitFor(() => stream.events().length >= n, { timeoutMs });
   return stream.events();
 }
+
+/** Opens a stream that must be accepted (200) and resolves once it is live (`ready`). */
+export async function openLiveStream(
+  url: string,
+  opts: { token?: string; lastEventId?: string; headers?: Record<string, string> } = {},
+): Promise<OpenStream & { ready: Frame }> {
+  const s = await openStream(url, opts);
+  if (s.status !== 200) throw new Error(`stream ${url} answered ${s.status}: ${s.text()}`);
+  const ready = await s.waitFor((f) => f.event === 'ready');
+  return Object.assign(s, { ready });
+}

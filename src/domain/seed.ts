@@ -1,4 +1,4 @@
-import type { Sql } from './connect';
+import type { Sql } from 'postgres';
 
 /** The demo company, its people and things; idempotent. Returns its ids. */
 export async function seedDemo(sql: Sql) {

@@ -1,5 +1,47 @@
+/**
+ * pgfeed/client: subscribe to a pgfeed stream from Node or a browser. It needs
+ * only fetch and eventsource-parser; the types come from the server's zod
+ * schemas, but no schema code is loaded.
+ */
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { type ChangeEvent, type ReadyData, type ResetData, changeEvent, readyData, resetData } from '../events/schema';
+import type { ChangeEvent, ReadyData, ResetData } from '../events/schema';
+
+export type { ChangeEvent, EntityEvent, Op, ReadyData, ResetData } from '../events/schema';
+export type {
+  BookingEvent,
+  BookingRow,
+  CheckoutEvent,
+  CheckoutRow,
+  DomainEvent,
+  PublicStock,
+  PublicTrip,
+  StockEvent,
+  StockRow,
+  TripEvent,
+  TripRow,
+} from '../domain/schema';
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The frames' data, checked for the fields the client relies on (the server validated the rest). */
+function parseData<T>(text: string, what: string, valid: (v: Record<string, unknown>) => boolean): T {
+  const value: unknown = JSON.parse(text);
+  if (!isObject(value) || !valid(value)) throw new TypeError(`malformed ${what} data`);
+  return value as T;
+}
+const readyData = (text: string) =>
+  parseData<ReadyData>(
+    text,
+    'ready',
+    (v) => (v.lastEventId === null || typeof v.lastEventId === 'string') && typeof v.replayed === 'number',
+  );
+const resetData = (text: string) => parseData<ResetData>(text, 'reset', (v) => typeof v.reason === 'string');
+const changeEvent = (text: string) =>
+  parseData<ChangeEvent>(
+    text,
+    'event',
+    (v) => typeof v.id === 'string' && typeof v.type === 'string' && typeof v.entity === 'string' && isObject(v.row),
+  );
 
 /** Why a subscription stopped or had to reconnect. */
 export class SubscribeError extends Error {
@@ -78,16 +120,16 @@ export function subscribe(options: SubscribeOptions): Subscription {
   const handle = (msg: EventSourceMessage) => {
     const name = msg.event ?? 'message';
     if (name === 'ready') {
-      const data = readyData.parse(JSON.parse(msg.data));
+      const data = readyData(msg.data);
       if (data.lastEventId !== null) lastEventId = data.lastEventId;
       options.onReady?.(data);
       return;
     }
     if (name === 'reset') {
-      options.onReset?.(resetData.parse(JSON.parse(msg.data)));
+      options.onReset?.(resetData(msg.data));
       return;
     }
-    const event = changeEvent.parse(JSON.parse(msg.data));
+    const event = changeEvent(msg.data);
     lastEventId = event.id;
     options.onEvent(event);
   };

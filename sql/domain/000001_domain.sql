@@ -1,6 +1,8 @@
--- The domain: companies, their users, trips and bookings, stock and checkouts.
+-- The demo domain: companies, their users, trips and bookings, stock and
+-- checkouts. pgfeed watches these tables because the domain registers them as
+-- entities (src/domain/entities.ts); this file knows nothing of pgfeed.
 
-create function pgfeed.touch_updated_at() returns trigger
+create function touch_updated_at() returns trigger
   language plpgsql
   as $$
 begin
@@ -38,7 +40,7 @@ create table trips (
 );
 create index trips_company_id on trips (company_id, departs_at);
 create trigger touch_updated_at before update on trips
-  for each row execute function pgfeed.touch_updated_at();
+  for each row execute function touch_updated_at();
 
 create table bookings (
   id         text primary key default gen_random_uuid()::text,
@@ -65,7 +67,7 @@ create table stock_items (
   unique (company_id, sku)
 );
 create trigger touch_updated_at before update on stock_items
-  for each row execute function pgfeed.touch_updated_at();
+  for each row execute function touch_updated_at();
 
 create table checkouts (
   id             text primary key default gen_random_uuid()::text,
@@ -78,8 +80,3 @@ create table checkouts (
   returned_at    timestamptz
 );
 create index checkouts_company_id on checkouts (company_id, checked_out_at);
-
-select pgfeed.watch('public.trips', entity => 'trip');
-select pgfeed.watch('public.bookings', user_column => 'user_id', entity => 'booking');
-select pgfeed.watch('public.stock_items', entity => 'stock');
-select pgfeed.watch('public.checkouts', user_column => 'user_id', entity => 'checkout');

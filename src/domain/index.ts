@@ -1,0 +1,22 @@
+/**
+ * The demo domain — companies, trips and bookings, stock and checkouts — as a
+ * client of pgfeed: its tables (sql/domain/), its entity registrations, its
+ * API and pages. It uses pgfeed exactly as any application would.
+ */
+import path from 'node:path';
+import type { MigrationSet, RouteContext } from '../index';
+import { DOMAIN_ENTITIES } from './entities';
+import { apiRoutes } from './routes/api';
+import { pageRoutes } from './routes/pages';
+
+export { seedDemo } from './seed';
+
+/** The domain's tables; the record of what was applied lives beside them. */
+export function domainMigrations(): MigrationSet {
+  return { dir: path.resolve(__dirname, '..', '..', 'sql', 'domain'), table: { schema: 'public', name: 'domain_migrations' } };
+}
+
+export const domain = {
+  entities: DOMAIN_ENTITIES,
+  routes: (ctx: RouteContext) => [apiRoutes(ctx), pageRoutes(ctx)],
+};

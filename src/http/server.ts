@@ -1,0 +1,52 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
+
+/** The HTTP server as a lifecycle part: listen on start; on stop refuse new requests and let open ones finish. */
+export class HttpServer {
+  private readonly server: http.Server;
+
+  constructor(
+    app: Express,
+    private readonly options: { port: number; host: string; beforeClose: () => void },
+  ) {
+    this.server = http.createServer(app);
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** A URL clients on this machine can use. */
+  get url(): string {
+    const { host } = this.options;
+    const local = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+    return `http://${local.includes(':') ? `[${local}]` : local}:${this.port}`;
+  }
+
+  /**
+   * Stops accepting, ends streams (`beforeClose`) so clients reconnect
+   * elsewhere, and waits for open requests until `deadline` (ms since the
+   * epoch); whatever is still open then is cut.
+   */
+  async stop(deadline: number): Promise<void> {
+    if (!this.server.listening) return;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.options.beforeClose();
+    this.server.closeIdleConnections();
+    const force = setTimeout(() => this.server.closeAllConnections(), Math.max(0, deadline - Date.now()));
+    force.unref();
+    await closed;
+    clearTimeout(force);
+  }
+}

@@ -1,0 +1,261 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Request, Router } from 'express';
+import type postgres from 'postgres';
+import { type Config, type ConfigInput, parseConfig } from './config';
+import { connect, type Sql } from './db/connect';
+import { migrate } from './db/migrate';
+import { EntityCatalog } from './events/catalog';
+import { type EntityDefinition, EntityRegistry } from './events/entity';
+import { EventLog, logHead } from './events/log';
+import { formatPosition } from './events/position';
+import { Pruner } from './events/pruner';
+import type { ChangeEvent } from './events/schema';
+import { createApp } from './http/app';
+import { Auth, type Claims, type Role } from './http/auth';
+import { HttpServer } from './http/server';
+import { Listener, type ListenerState } from './listener/listener';
+import { createLogger, type Logger } from './log';
+import { createMetrics } from './metrics';
+import { Feed } from './streams/feed';
+import { RowRenderer } from './streams/html';
+
+/** What an application's routes get from pgfeed. */
+export interface RouteContext {
+  /** The query pool. */
+  sql: Sql;
+  config: Config;
+  logger: Logger;
+  entities: EntityRegistry;
+  /** Renders rows of the registered entities exactly as `format=html` fragments do. */
+  renderer: RowRenderer;
+  /** The verified claims of the request's token (header, cookie or `access_token`); 401 otherwise. */
+  authenticate(req: Request): Promise<Claims>;
+  /** Verifies a token given directly; 401 when it is not valid. */
+  verify(token: string | undefined): Promise<Claims>;
+  /**
+   * Runs `read` in one REPEATABLE READ, read-only transaction (TimeZone UTC)
+   * and returns what it read with the log position it reflects: subscribing
+   * from `lastEventId` delivers exactly the changes not yet in it.
+   */
+  snapshot<T>(read: (tx: postgres.TransactionSql) => Promise<T>): Promise<{ result: T; lastEventId: string }>;
+}
+
+export interface PgfeedOptions {
+  databaseUrl: string;
+  /** The tables whose changes are streamed; each gets the capture trigger at start (`pgfeed.watch`). */
+  entities?: readonly EntityDefinition[];
+  /** The application's routes (API, pages), mounted after pgfeed's own. */
+  routes?: (context: RouteContext) => Router[];
+  /** Settings (names as the environment's); the rest are defaults. The library never reads process.env. */
+  config?: ConfigInput;
+  /** A logger; default: JSON lines on stdout at LOG_LEVEL. */
+  logger?: Logger;
+  /** Apply pgfeed's migrations first (default true). */
+  migrate?: boolean;
+}
+
+export interface PgfeedStatus {
+  ready: boolean;
+  listener: ListenerState;
+  /** The newest position this instance has delivered. */
+  position: string;
+  /** Open streams. */
+  streams: number;
+}
+
+interface PgfeedEvents {
+  /** The listener's state changed (connecting, catching_up, live, stopped). */
+  state: [ListenerState];
+  /** An event reached this instance, in commit order. */
+  event: [ChangeEvent];
+}
+
+/** A running pgfeed: its address, its status, and a way to stop it. */
+export class Pgfeed extends EventEmitter<PgfeedEvents> {
+  /** Base URL, e.g. http://127.0.0.1:40123 */
+  readonly url: string;
+  readonly port: number;
+  readonly config: Config;
+
+  constructor(
+    private readonly parts: {
+      config: Config;
+      http: HttpServer;
+      listener: Listener;
+      feed: Feed;
+      auth: Auth;
+      metrics: ReturnType<typeof createMetrics>;
+    },
+    private readonly shutdown: () => Promise<void>,
+  ) {
+    super();
+    this.config = parts.config;
+    this.url = parts.http.url;
+    this.port = parts.http.port;
+    parts.listener.on('state', (s) => this.emit('state', s));
+    parts.listener.on('event', (e) => this.emit('event', e));
+  }
+
+  status(): PgfeedStatus {
+    const { listener, feed } = this.parts;
+    return {
+      ready: listener.ready,
+      listener: listener.state,
+      position: formatPosition(listener.position),
+      streams: feed.registry.size,
+    };
+  }
+
+  /** Open streams of one token subject. */
+  streamsOf(subject: string): number {
+    return this.parts.feed.registry.countFor(subject);
+  }
+
+  /** The Prometheus text /metrics serves. */
+  metrics(): Promise<string> {
+    return this.parts.metrics.registry.metrics();
+  }
+
+  /** A token signed with this instance's HS256 secret (development and tests). */
+  signToken(claims: { sub: string; company: string; role: Role }, ttlSeconds = 3600): Promise<string> {
+    return this.parts.auth.sign(claims, ttlSeconds);
+  }
+
+  /** Stops accepting, ends streams (clients reconnect elsewhere), closes the database; idempotent. */
+  close(): Promise<void> {
+    return this.shutdown();
+  }
+}
+
+/** See RouteContext.snapshot. Ids are drawn in commit order, so the newest id visible to the snapshot is exactly what it reflects. */
+async function snapshot<T>(
+  sql: Sql,
+  read: (tx: postgres.TransactionSql) => Promise<T>,
+): Promise<{ result: T; lastEventId: string }> {
+  let out: { result: T; lastEventId: string } | undefined;
+  await sql.begin('isolation level repeatable read read only', async (tx) => {
+    await tx`set local timezone = 'UTC'`;
+    const result = await read(tx);
+    out = { result, lastEventId: formatPosition(await logHead(tx)) };
+  });
+  return out!;
+}
+
+/**
+ * Starts pgfeed in-process: for the service's own `npm start` and for other
+ * people's integration tests. One owner starts the parts in order (pool,
+ * listener, feed, pruner, HTTP) and stops them in reverse under one budget.
+ */
+export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
+  const config = parseConfig({ ...options.config, DATABASE_URL: options.databaseUrl });
+  const logger = options.logger ?? createLogger(config.LOG_LEVEL);
+  const entities = new EntityRegistry(options.entities ?? []);
+  const auth = new Auth(config.JWT_SECRET ?? randomBytes(32).toString('hex'));
+  const metrics = createMetrics();
+  const sql = connect(options.databaseUrl, { max: config.DB_POOL_SIZE, onQuery: () => metrics.dbQueries.inc() });
+  // Each part started pushes its stop; stopping runs them newest first.
+  const stops: ((deadline: number) => Promise<void> | void)[] = [
+    (deadline) => sql.end({ timeout: Math.max(0.1, (deadline - Date.now()) / 1000) }),
+  ];
+  const stopAll = async (budgetMs: number) => {
+    const deadline = Date.now() + budgetMs;
+    for (const stop of stops.reverse()) {
+      await stop(deadline)?.catch((err: unknown) => logger.warn({ err }, 'stop failed'));
+    }
+  };
+  try {
+    if (options.migrate !== false) {
+      const applied = await migrate(sql);
+      if (applied.length > 0) logger.info({ applied }, 'migrated');
+    }
+    for (const e of entities.all()) {
+      await sql`select pgfeed.watch(${e.table}::regclass, company_column => ${e.companyColumn ?? 'company_id'},
+        user_column => ${e.userColumn ?? null}, key_column => ${e.keyColumn ?? 'id'}, entity => ${e.name})`;
+    }
+
+    const log = new EventLog(sql, entities);
+    const from = await log.head();
+    const listener = new Listener({
+      databaseUrl: options.databaseUrl,
+      sql,
+      log,
+      entities,
+      logger,
+      metrics,
+      from,
+      pingMs: config.LISTENER_PING_MS,
+      backoff: { minMs: config.LISTENER_BACKOFF_MIN_MS, maxMs: config.LISTENER_BACKOFF_MAX_MS },
+      catchUpBatch: config.CATCH_UP_BATCH,
+    });
+    const renderer = new RowRenderer(entities);
+    const feed = new Feed({
+      log,
+      catalog: new EntityCatalog(sql, entities),
+      presentation: { entities, renderer },
+      metrics,
+      from,
+      ringSize: config.REPLAY_BUFFER_SIZE,
+      heartbeatMs: config.HEARTBEAT_MS,
+      retryMs: config.RETRY_MS,
+      maxConnections: config.MAX_CONNECTIONS,
+      maxConnectionsPerUser: config.MAX_CONNECTIONS_PER_USER,
+      slowClientMaxBytes: config.SLOW_CLIENT_MAX_BYTES,
+      maxPending: config.STREAM_MAX_PENDING,
+      replayPage: config.REPLAY_PAGE_SIZE,
+    });
+    listener.on('event', feed.publish);
+    metrics.gauge('pgfeed_connections', 'Open event streams.', () => feed.registry.size);
+    metrics.gauge('pgfeed_listener_ready', '1 while the listener is LISTENing and caught up.', () => (listener.ready ? 1 : 0));
+    const pruner = new Pruner({
+      log,
+      retentionMs: config.EVENT_RETENTION,
+      intervalMs: config.PRUNE_INTERVAL_MS,
+      batch: config.PRUNE_BATCH,
+      logger,
+      metrics,
+    });
+
+    const context: RouteContext = {
+      sql,
+      config,
+      logger,
+      entities,
+      renderer,
+      authenticate: (req) => auth.fromRequest(req),
+      verify: (token) => auth.verify(token),
+      snapshot: (read) => snapshot(sql, read),
+    };
+    const app = createApp({
+      auth,
+      feed,
+      metrics,
+      listener,
+      logger,
+      rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
+      maxBodyBytes: config.MAX_BODY_BYTES,
+      routers: options.routes?.(context) ?? [],
+    });
+    const http = new HttpServer(app, { port: config.PORT, host: config.HOST, beforeClose: () => feed.endStreams() });
+
+    stops.push(() => listener.stop());
+    await listener.start();
+    stops.push(() => feed.stop());
+    feed.start();
+    stops.push(() => pruner.stop());
+    pruner.start();
+    stops.push((deadline) => http.stop(deadline));
+    await http.start();
+
+    let closing: Promise<void> | undefined;
+    const handle = new Pgfeed(
+      { config, http, listener, feed, auth, metrics },
+      () => (closing ??= stopAll(config.SHUTDOWN_TIMEOUT_MS)),
+    );
+    logger.info({ port: http.port }, 'listening');
+    return handle;
+  } catch (error) {
+    await stopAll(2000);
+    throw error;
+  }
+}
