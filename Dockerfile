@@ -6,7 +6,6 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-COPY scripts ./scripts
 RUN npm run build
 
 # Runtime: production dependencies, compiled code and the SQL migrations only.
@@ -21,4 +20,4 @@ USER node
 EXPOSE 8080
 # DATABASE_URL and JWT_SECRET are required here (no embedded PostgreSQL in the image).
 # `npm start` runs through npm; node itself receives SIGTERM for a clean shutdown.
-CMD ["node", "dist/src/main.js"]
+CMD ["node", "dist/main.js"]

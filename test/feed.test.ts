@@ -54,5 +54,14 @@ test('a notification that cannot be decoded is logged and counted, and the strea
   expect(server.status().ready).toBe(true);
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
   expect(metrics).toMatch(/^pgfeed_decode_errors_total 2$/m);
+  // prom-client's process and Node series sit beside pgfeed's: what a fan-out server is judged by.
+  for (const series of [
+    'process_cpu_user_seconds_total',
+    'process_resident_memory_bytes',
+    'nodejs_eventloop_lag_seconds',
+    'nodejs_heap_size_used_bytes',
+  ]) {
+    expect(metrics).toMatch(new RegExp(`^${series} \\d`, 'm'));
+  }
   stream.close();
 });

@@ -16,12 +16,23 @@ export interface TestDatabase {
 }
 
 /** A fresh, migrated database for one test file (a clone of the template made in global setup). */
-export async function freshDatabase(): Promise<TestDatabase> {
-  const adminUrl = process.env.PGFEED_TEST_ADMIN_URL;
+export function freshDatabase(): Promise<TestDatabase> {
   const template = process.env.PGFEED_TEST_TEMPLATE;
-  if (!adminUrl || !template) throw new Error('test database server not set up (jest globalSetup)');
+  if (!template) throw new Error('test database server not set up (jest globalSetup)');
+  return createDatabase(template);
+}
+
+/** A database with nothing in it, for tests of what pgfeed itself creates. */
+export function emptyDatabase(): Promise<TestDatabase> {
+  return createDatabase('template0');
+}
+
+async function createDatabase(template: string): Promise<TestDatabase> {
+  const adminUrl = process.env.PGFEED_TEST_ADMIN_URL;
+  const ours = process.env.PGFEED_TEST_TEMPLATE;
+  if (!adminUrl || !ours) throw new Error('test database server not set up (jest globalSetup)');
   // The template's owning worker pid is in its name; ours in this one, so teardown finds leftovers.
-  const name = `pgfeed_t_${template.split('_').at(-1)}_${randomBytes(6).toString('hex')}`;
+  const name = `pgfeed_t_${ours.split('_').at(-1)}_${randomBytes(6).toString('hex')}`;
   const admin = connect(adminUrl, { max: 1 });
   try {
     await admin.unsafe(`create database ${name} template ${template}`);
