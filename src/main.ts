@@ -8,9 +8,9 @@ import { type Config, ConfigError, loadConfig } from './config';
 import { connect } from './db/connect';
 import { type EmbeddedServer, startEmbedded } from './db/embedded';
 import { migrate } from './db/migrate';
-import { domain, domainMigrations, seedDemo } from './domain';
+import { demoBanner, domain, domainMigrations, seedDemo } from './domain';
 import { createLogger } from './log';
-import { type Pgfeed, startPgfeed } from './service';
+import { startPgfeed } from './service';
 
 function configOrExit(): Config {
   try {
@@ -56,7 +56,7 @@ async function main(): Promise<void> {
     migrate: false,
   });
 
-  if (seeded) await printDemo(server, databaseUrl, seeded, config.JWT_SECRET ? undefined : jwtSecret);
+  if (seeded) process.stdout.write(await demoBanner(server, databaseUrl, seeded, config.JWT_SECRET ? undefined : jwtSecret));
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -77,38 +77,6 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-}
-
-async function printDemo(
-  server: Pgfeed,
-  databaseUrl: string,
-  seeded: Awaited<ReturnType<typeof seedDemo>>,
-  generatedSecret: string | undefined,
-): Promise<void> {
-  const tokens: Record<string, string> = {};
-  for (const u of seeded.users) {
-    tokens[u.role] = await server.signToken({ sub: u.id, company: seeded.companyId, role: u.role }, 7 * 86400);
-  }
-  const lines = [
-    '',
-    'pgfeed demo is running.',
-    `  database:   ${databaseUrl}`,
-    ...(generatedSecret
-      ? [`  JWT_SECRET: ${generatedSecret}   (generated; set JWT_SECRET to keep tokens valid across restarts)`]
-      : []),
-    `  dashboard:  ${server.url}/dashboard?access_token=${tokens.admin}`,
-    `  cashier:    ${server.url}/cashier?access_token=${tokens.cashier}`,
-    `  public:     ${server.url}/public/${seeded.companyId}`,
-    '',
-    'Tokens (7 days):',
-    ...seeded.users.map((u) => `  ${u.role.padEnd(9)} ${u.id.padEnd(6)} ${tokens[u.role]}`),
-    '',
-    'Try:',
-    `  curl -N -H "Authorization: Bearer ${tokens.admin}" ${server.url}/events/company/${seeded.companyId}`,
-    `  psql ${databaseUrl} -c "update trips set available_slots = available_slots - 1 where id = 'trip-1'"`,
-    '',
-  ];
-  process.stdout.write(lines.join('\n') + '\n');
 }
 
 main().catch((error: unknown) => {

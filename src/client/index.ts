@@ -7,19 +7,6 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { ChangeEvent, ReadyData, ResetData } from '../events/schema';
 
 export type { ChangeEvent, EntityEvent, Op, ReadyData, ResetData } from '../events/schema';
-export type {
-  BookingEvent,
-  BookingRow,
-  CheckoutEvent,
-  CheckoutRow,
-  DomainEvent,
-  PublicStock,
-  PublicTrip,
-  StockEvent,
-  StockRow,
-  TripEvent,
-  TripRow,
-} from '../domain/schema';
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -68,7 +55,7 @@ export class SubscribeError extends Error {
 }
 
 export interface SubscribeOptions {
-  /** A stream URL, e.g. `http://localhost:8080/events/company/acme?entities=trip`. */
+  /** A stream URL, e.g. `http://localhost:8080/events/company/acme?entities=invoice`. */
   url: string;
   /** Sent as `Authorization: Bearer`; a function is called before every (re)connect. */
   token?: string | (() => string | Promise<string>);

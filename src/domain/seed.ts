@@ -1,4 +1,5 @@
 import type { Sql } from 'postgres';
+import type { Pgfeed } from '../index';
 
 /** The demo company, its people and things; idempotent. Returns its ids. */
 export async function seedDemo(sql: Sql) {
@@ -43,4 +44,37 @@ export async function seedDemo(sql: Sql) {
     }
   });
   return { companyId: company.id, users };
+}
+
+/** What `npm start` prints for the demo: the pages with ready-made tokens, and something to try. */
+export async function demoBanner(
+  server: Pgfeed,
+  databaseUrl: string,
+  seeded: Awaited<ReturnType<typeof seedDemo>>,
+  generatedSecret: string | undefined,
+): Promise<string> {
+  const tokens: Record<string, string> = {};
+  for (const u of seeded.users) {
+    tokens[u.role] = await server.signToken({ sub: u.id, company: seeded.companyId, role: u.role }, 7 * 86400);
+  }
+  const lines = [
+    '',
+    'pgfeed demo is running.',
+    `  database:   ${databaseUrl}`,
+    ...(generatedSecret
+      ? [`  JWT_SECRET: ${generatedSecret}   (generated; set JWT_SECRET to keep tokens valid across restarts)`]
+      : []),
+    `  dashboard:  ${server.url}/dashboard?access_token=${tokens.admin}`,
+    `  cashier:    ${server.url}/cashier?access_token=${tokens.cashier}`,
+    `  public:     ${server.url}/public/${seeded.companyId}`,
+    '',
+    'Tokens (7 days):',
+    ...seeded.users.map((u) => `  ${u.role.padEnd(9)} ${u.id.padEnd(6)} ${tokens[u.role]}`),
+    '',
+    'Try:',
+    `  curl -N -H "Authorization: Bearer ${tokens.admin}" ${server.url}/events/company/${seeded.companyId}`,
+    `  psql ${databaseUrl} -c "update trips set available_slots = available_slots - 1 where id = 'trip-1'"`,
+    '',
+  ];
+  return lines.join('\n') + '\n';
 }

@@ -13,7 +13,7 @@ export type Cells = [label: string, value: unknown][];
 export interface EntityDefinition<S extends z.ZodType<Row> = z.ZodType<Row>> {
   /** The name events carry as `entity` and streams filter on (`[a-z][a-z0-9_]*`). */
   name: string;
-  /** The table, optionally schema-qualified (`public.trips`). */
+  /** The table, optionally schema-qualified (`billing.invoices`). */
   table: string;
   /** Columns (snake_case, as in the table). Defaults: `id`, `company_id`, none. */
   keyColumn?: string;
