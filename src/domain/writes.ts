@@ -4,6 +4,9 @@ import { rowsOf, utc } from './rows';
 
 type Row = Record<string, unknown>;
 
+/** The largest value of PostgreSQL's int. */
+const INT_MAX = 2_147_483_647;
+
 /**
  * One write transaction under TimeZone UTC. The guarded UPDATEs below keep
  * CHECK constraints from firing; if another application's write still trips
@@ -90,11 +93,14 @@ export async function adjustStock(sql: Sql, input: { companyId: string; itemId: 
   return write(sql, async (tx) => {
     const [exists] = await tx`select 1 from stock_items where id = ${input.itemId} and company_id = ${input.companyId}`;
     if (!exists) throw new AppError('not_found', 'no such stock item');
+    // Checked in bigint, so a sum past the int column's range is a 409, not an overflow.
     const item = await tx<{ row: Row }[]>`
       update stock_items set quantity = quantity + ${input.delta}
-       where id = ${input.itemId} and quantity + ${input.delta} >= reserved
+       where id = ${input.itemId} and quantity::bigint + ${input.delta} between reserved and ${INT_MAX}
       returning to_jsonb(stock_items.*) as row`;
-    if (item.length === 0) throw new AppError('conflict', 'quantity would go below the reserved units');
+    if (item.length === 0) {
+      throw new AppError('conflict', `quantity would go below the reserved units or above ${INT_MAX}`);
+    }
     return one(item)!;
   });
 }

@@ -60,29 +60,42 @@ function accessLog(logger: Logger): RequestHandler {
   };
 }
 
-/** Maps errors to `{"error": {"code", "message"}}` with the code's status; unknown errors are 500 and logged with their stack. */
+/**
+ * Maps errors to `{"error": {"code", "message"}}` with the code's status. A
+ * request PostgreSQL or the HTTP layer found malformed is the client's
+ * mistake: a 400, logged at warn. Anything else is a 500, logged with its stack.
+ */
 export function errorHandler(): ErrorRequestHandler {
   return (err, req, res, _next) => {
-    let error: AppError;
-    if (err instanceof AppError) error = err;
-    else if (isBodyParserError(err)) {
-      error = new AppError(
-        'invalid_body',
-        err.type === 'entity.too.large' ? 'the body is too large' : 'the body is not valid JSON',
-        { details: { issues: [] } },
-      );
-    } else {
-      (res.locals.log as Logger).error({ err, method: req.method, path: req.path }, 'request failed');
-      error = new AppError('internal', 'internal error', { cause: err });
-    }
+    const log = res.locals.log as Logger;
+    const error = asAppError(err);
+    if (!error) log.error({ err, method: req.method, path: req.path }, 'request failed');
+    else if (!(err instanceof AppError)) log.warn({ err, method: req.method, path: req.path }, 'malformed request');
+    const shown = error ?? new AppError('internal', 'internal error', { cause: err });
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    res.status(error.status).json(error.toJSON());
+    res.status(shown.status).json(shown.toJSON());
   };
 }
 
-function isBodyParserError(err: unknown): err is { type: string } {
-  return typeof err === 'object' && err !== null && typeof (err as { type?: unknown }).type === 'string' && 'status' in err;
+/** SQLSTATE class 22, data exception: a value PostgreSQL cannot take (out of range, bad encoding, …). */
+const PG_DATA_EXCEPTION = /^22/;
+
+function asAppError(err: unknown): AppError | undefined {
+  if (err instanceof AppError) return err;
+  if (typeof err !== 'object' || err === null) return undefined;
+  const e = err as { type?: unknown; status?: unknown; code?: unknown };
+  // body-parser and the router (a path that is not valid percent-encoded UTF-8) raise http-errors.
+  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+    if (e.type === 'entity.too.large') return new AppError('invalid_body', 'the body is too large', { details: { issues: [] } });
+    if (typeof e.type === 'string') return new AppError('invalid_body', 'the body is not valid JSON', { details: { issues: [] } });
+    return new AppError('invalid_params', 'the request path or parameters are malformed', { cause: err });
+  }
+  if (err instanceof URIError) return new AppError('invalid_params', 'the request path is not valid UTF-8', { cause: err });
+  if (typeof e.code === 'string' && PG_DATA_EXCEPTION.test(e.code)) {
+    return new AppError('invalid_params', 'a value is out of range or not valid text', { cause: err });
+  }
+  return undefined;
 }

@@ -24,12 +24,21 @@ export function parseBody<S extends z.ZodType>(req: Request, schema: S): z.infer
   return parsed.data;
 }
 
-/** Route ids are text; this bounds them so garbage never reaches SQL. */
-export const rowId = z.string().min(1).max(200);
+/**
+ * Text PostgreSQL can store: no NUL (SQLSTATE 22021) and no lone UTF-16
+ * surrogate, so such input is a 400 here rather than an error in SQL.
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+export const pgText = z
+  .string()
+  .refine((v) => !v.includes('\u0000') && !LONE_SURROGATE.test(v), 'must be text without NUL characters');
+
+/** Row ids are text; this bounds them so garbage never reaches SQL. */
+export const rowId = pgText.pipe(z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters'));
 
 export function parseId(value: unknown, what = 'id'): string {
   const parsed = rowId.safeParse(value);
-  if (!parsed.success) throw new AppError('invalid_params', `${what} must be 1 to 200 characters`);
+  if (!parsed.success) throw new AppError('invalid_params', `${what} must be 1 to 200 characters of text`);
   return parsed.data;
 }
 
@@ -40,7 +49,7 @@ export const single = z.string({ error: 'must be given once, as text' });
 export const commaList = (max: number) =>
   single.transform((text, ctx) => {
     const items = text.split(',').map((s) => s.trim());
-    if (items.some((s) => s === '' || s.length > 200)) {
+    if (items.some((s) => !rowId.safeParse(s).success)) {
       ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of non-empty names' });
       return z.NEVER;
     }

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { AppError, type Claims, type Role, type RouteContext, parseBody, parseId } from '../../index';
+import { AppError, type Claims, type Role, type RouteContext, parseBody, parseId, rowId } from '../../index';
 import { entityOfPath, readSnapshots } from '../snapshots';
 import { adjustStock, bookSeats, cancelBooking, checkOut, returnCheckout, setBookingHalted } from '../writes';
 
@@ -15,9 +15,13 @@ const adjustBody = z.strictObject({
     .refine((d) => d !== 0, 'must not be 0'),
 });
 const checkoutBody = z.strictObject({
-  itemId: z.string().min(1).max(200),
-  userId: z.string().min(1).max(200),
-  dueAt: z.iso.datetime({ offset: true }).optional(),
+  itemId: rowId,
+  userId: rowId,
+  // PostgreSQL has no year 0 and the pages show four-digit years.
+  dueAt: z.iso
+    .datetime({ offset: true })
+    .refine((v) => new Date(v).getUTCFullYear() >= 1, 'must be a date from year 1 on')
+    .optional(),
 });
 
 function allow(claims: Claims, roles: Role[]): void {
