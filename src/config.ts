@@ -53,12 +53,20 @@ export const configSchema = z.strictObject({
   DATABASE_URL: postgresUrl.optional(),
   PORT: int(0, 65535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
+  /** When set, /readyz and /metrics are served on this port (on HOST) and not on PORT. */
+  OPS_PORT: int(0, 65535).optional(),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters (HS256 key)').optional(),
+  /** The longest lifetime (exp − iat) a token may have; longer ones are refused. */
+  MAX_TOKEN_TTL: duration.default(7 * 86_400_000),
   HEARTBEAT_MS: int(100, 3_600_000).default(15000),
   REPLAY_BUFFER_SIZE: int(1, 10_000_000).default(10000),
   EVENT_RETENTION: duration.default(24 * 3_600_000),
   MAX_CONNECTIONS: int(1, 10_000_000).default(20000),
   MAX_CONNECTIONS_PER_USER: int(1, 1_000_000).default(20),
+  /** Anonymous (public) streams in all; default half of MAX_CONNECTIONS, so signed-in users always have room. */
+  MAX_ANONYMOUS_CONNECTIONS: int(0, 10_000_000).optional(),
+  /** Anonymous streams from one client address. */
+  MAX_ANONYMOUS_CONNECTIONS_PER_IP: int(1, 1_000_000).default(10),
   /** Stream connection attempts per client IP per minute. */
   RATE_LIMIT_PER_MINUTE: int(1, 10_000_000).default(600),
   /** Unsent bytes after which a live stream is disconnected. */

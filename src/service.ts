@@ -11,7 +11,7 @@ import { EventLog, logHead } from './events/log';
 import { formatPosition } from './events/position';
 import { Pruner } from './events/pruner';
 import type { ChangeEvent } from './events/schema';
-import { createApp } from './http/app';
+import { createApp, createOpsApp } from './http/app';
 import { Auth, type Claims, type Role } from './http/auth';
 import { HttpServer } from './http/server';
 import { Listener, type ListenerState } from './listener/listener';
@@ -76,12 +76,15 @@ export class Pgfeed extends EventEmitter<PgfeedEvents> {
   /** Base URL, e.g. http://127.0.0.1:40123 */
   readonly url: string;
   readonly port: number;
+  /** The operations port's base URL, when OPS_PORT is set. */
+  readonly opsUrl: string | undefined;
   readonly config: Config;
 
   constructor(
     private readonly parts: {
       config: Config;
       http: HttpServer;
+      ops: HttpServer | undefined;
       listener: Listener;
       feed: Feed;
       auth: Auth;
@@ -93,6 +96,7 @@ export class Pgfeed extends EventEmitter<PgfeedEvents> {
     this.config = parts.config;
     this.url = parts.http.url;
     this.port = parts.http.port;
+    this.opsUrl = parts.ops?.url;
     parts.listener.on('state', (s) => this.emit('state', s));
     parts.listener.on('event', (e) => this.emit('event', e));
   }
@@ -151,7 +155,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
   const config = parseConfig({ ...options.config, DATABASE_URL: options.databaseUrl });
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
   const entities = new EntityRegistry(options.entities ?? []);
-  const auth = new Auth(config.JWT_SECRET ?? randomBytes(32).toString('hex'));
+  const auth = new Auth(config.JWT_SECRET ?? randomBytes(32).toString('hex'), { maxTtlMs: config.MAX_TOKEN_TTL });
   const metrics = createMetrics();
   const sql = connect(options.databaseUrl, { max: config.DB_POOL_SIZE, onQuery: () => metrics.dbQueries.inc() });
   // Each part started pushes its stop; stopping runs them newest first.
@@ -200,6 +204,8 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       retryMs: config.RETRY_MS,
       maxConnections: config.MAX_CONNECTIONS,
       maxConnectionsPerUser: config.MAX_CONNECTIONS_PER_USER,
+      maxAnonymous: config.MAX_ANONYMOUS_CONNECTIONS ?? Math.floor(config.MAX_CONNECTIONS / 2),
+      maxAnonymousPerIp: config.MAX_ANONYMOUS_CONNECTIONS_PER_IP,
       slowClientMaxBytes: config.SLOW_CLIENT_MAX_BYTES,
       maxPending: config.STREAM_MAX_PENDING,
       replayPage: config.REPLAY_PAGE_SIZE,
@@ -234,6 +240,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       logger,
       rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
       maxBodyBytes: config.MAX_BODY_BYTES,
+      opsHere: config.OPS_PORT === undefined,
       routers: options.routes?.(context) ?? [],
     });
     const http = new HttpServer(app, { port: config.PORT, host: config.HOST, beforeClose: () => feed.endStreams() });
@@ -246,10 +253,22 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
     pruner.start();
     stops.push((deadline) => http.stop(deadline));
     await http.start();
+    const ops =
+      config.OPS_PORT === undefined
+        ? undefined
+        : new HttpServer(createOpsApp({ listener, metrics, logger }), {
+            port: config.OPS_PORT,
+            host: config.HOST,
+            beforeClose: () => {},
+          });
+    if (ops) {
+      stops.push((deadline) => ops.stop(deadline));
+      await ops.start();
+    }
 
     let closing: Promise<void> | undefined;
     const handle = new Pgfeed(
-      { config, http, listener, feed, auth, metrics },
+      { config, http, ops, listener, feed, auth, metrics },
       () => (closing ??= stopAll(config.SHUTDOWN_TIMEOUT_MS)),
     );
     logger.info({ port: http.port }, 'listening');

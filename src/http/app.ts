@@ -3,13 +3,15 @@ import express, { type ErrorRequestHandler, type Express, type RequestHandler, t
 import { AppError } from '../errors';
 import type { Logger } from '../log';
 import { type EventRoutesDeps, eventRoutes } from './routes/events';
-import { opsRoutes } from './routes/ops';
+import { healthRoute, opsRoutes } from './routes/ops';
 import type { Listener } from '../listener/listener';
 
 export type AppDeps = EventRoutesDeps & {
   listener: Listener;
   logger: Logger;
   maxBodyBytes: number;
+  /** Serve /readyz and /metrics here (else they are on the ops port, `createOpsApp`). */
+  opsHere: boolean;
   /** The application's own routers (its API, pages), mounted after the core's. */
   routers: Router[];
 };
@@ -20,10 +22,21 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(accessLog(deps.logger));
-  app.use(opsRoutes(deps));
+  app.use(deps.opsHere ? opsRoutes(deps) : healthRoute());
   app.use('/events', eventRoutes(deps));
   app.use(express.json({ limit: deps.maxBodyBytes }));
   for (const router of deps.routers) app.use(router);
+  app.use((_req, _res, next) => next(new AppError('not_found', 'no such route')));
+  app.use(errorHandler());
+  return app;
+}
+
+/** The app of the separate operations port (OPS_PORT): /healthz, /readyz, /metrics only. */
+export function createOpsApp(deps: Pick<AppDeps, 'listener' | 'metrics' | 'logger'>): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(accessLog(deps.logger));
+  app.use(opsRoutes(deps));
   app.use((_req, _res, next) => next(new AppError('not_found', 'no such route')));
   app.use(errorHandler());
   return app;
@@ -90,7 +103,8 @@ function asAppError(err: unknown): AppError | undefined {
   // body-parser and the router (a path that is not valid percent-encoded UTF-8) raise http-errors.
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
     if (e.type === 'entity.too.large') return new AppError('invalid_body', 'the body is too large', { details: { issues: [] } });
-    if (typeof e.type === 'string') return new AppError('invalid_body', 'the body is not valid JSON', { details: { issues: [] } });
+    if (typeof e.type === 'string')
+      return new AppError('invalid_body', 'the body is not valid JSON', { details: { issues: [] } });
     return new AppError('invalid_params', 'the request path or parameters are malformed', { cause: err });
   }
   if (err instanceof URIError) return new AppError('invalid_params', 'the request path is not valid UTF-8', { cause: err });

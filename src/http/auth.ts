@@ -12,18 +12,25 @@ export const claims = z.object({
   company: z.string().min(1),
   role,
   exp: z.number().int(),
+  iat: z.number().int().optional(),
 });
 export type Claims = z.infer<typeof claims>;
 
 /** The cookie the pages use (EventSource cannot send an Authorization header). */
 export const TOKEN_COOKIE = 'pgfeed_token';
 
+/** Clock skew allowed between the token issuer and this server. */
+const CLOCK_TOLERANCE_S = 60;
+
 /** Signs and verifies HS256 tokens with one secret. */
 export class Auth {
   private readonly key: Uint8Array;
+  private readonly maxTtlS: number;
 
-  constructor(secret: string) {
+  /** `maxTtlMs`: the longest lifetime (exp − iat) a token may claim. */
+  constructor(secret: string, options: { maxTtlMs?: number } = {}) {
     this.key = new TextEncoder().encode(secret);
+    this.maxTtlS = Math.floor((options.maxTtlMs ?? 7 * 86_400_000) / 1000);
   }
 
   /** A token for `claims`, valid for `ttlSeconds` (development and tests). */
@@ -53,6 +60,12 @@ export class Auth {
     }
     const parsed = claims.safeParse(payload);
     if (!parsed.success) throw new AppError('unauthorized', 'the token lacks the sub, company, role or exp claim');
+    const now = Math.floor(Date.now() / 1000);
+    const { iat, exp } = parsed.data;
+    if (iat !== undefined && iat > now + CLOCK_TOLERANCE_S)
+      throw new AppError('unauthorized', 'the token was issued in the future');
+    // A stolen long-lived token is a long-lived breach: refuse lifetimes past the cap.
+    if (exp - (iat ?? now) > this.maxTtlS) throw new AppError('unauthorized', 'the token lives longer than MAX_TOKEN_TTL allows');
     return parsed.data;
   }
 

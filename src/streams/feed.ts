@@ -24,6 +24,9 @@ export interface FeedOptions {
   retryMs: number;
   maxConnections: number;
   maxConnectionsPerUser: number;
+  /** Anonymous (public) streams in all, and from one client address. */
+  maxAnonymous: number;
+  maxAnonymousPerIp: number;
   slowClientMaxBytes: number;
   maxPending: number;
   replayPage: number;
@@ -41,6 +44,8 @@ export interface StreamRequest {
   subject?: string;
   /** When the token expires (ms since the epoch): the stream ends then. */
   expiresAt?: number;
+  /** The client's address (per-address limit of anonymous streams). */
+  clientIp?: string;
   /** The raw Last-Event-ID (header or query parameter), if any. */
   lastEventId?: string;
 }
@@ -97,7 +102,7 @@ export class Feed {
    */
   async open(res: ServerResponse, request: StreamRequest): Promise<void> {
     const filter = await this.filterFor(request);
-    this.admit(request.subject, res);
+    this.admit(request, res);
 
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
@@ -111,6 +116,7 @@ export class Feed {
       filter,
       format: request.format,
       ...(request.subject === undefined ? {} : { subject: request.subject }),
+      ...(request.clientIp === undefined ? {} : { clientIp: request.clientIp }),
       maxBufferedBytes: this.options.slowClientMaxBytes,
       maxPending: this.options.maxPending,
       onSent: this.onSent,
@@ -135,37 +141,50 @@ export class Feed {
   private async filterFor(request: StreamRequest): Promise<Filter> {
     const { scope } = request;
     const filter: Filter = { scope };
-    if (request.entities) {
-      const unknown = await this.options.catalog.unknownOf(request.entities);
-      if (unknown.length > 0) throw new AppError('invalid_query', `unknown entity: ${unknown.join(', ')}`);
-    }
     if (scope.kind === 'public') {
+      // Anonymous callers learn only what public streams carry: the same answer for a private
+      // entity and a name that does not exist, and no query to tell them apart.
       const allowed = this.options.presentation.entities.publicNames();
       const hidden = (request.entities ?? []).filter((e) => !allowed.includes(e));
       if (hidden.length > 0) {
-        throw new AppError('invalid_query', `public streams carry only ${allowed.join(' and ')}, not ${hidden.join(', ')}`);
+        throw new AppError('invalid_query', `public streams carry only ${allowed.join(', ')}; not ${hidden.join(', ')}`);
       }
       filter.entities = new Set(request.entities ?? allowed);
     } else if (request.entities) {
+      const unknown = await this.options.catalog.unknownOf(request.entities);
+      if (unknown.length > 0) throw new AppError('invalid_query', `unknown entity: ${unknown.join(', ')}`);
       filter.entities = new Set(request.entities);
     }
     if (request.keys) filter.keys = new Set(request.keys);
     return filter;
   }
 
-  /** 429 with Retry-After when the instance or the subject has too many streams. */
-  private admit(subject: string | undefined, res: ServerResponse): void {
-    const { metrics, maxConnections, maxConnectionsPerUser } = this.options;
+  /**
+   * 429 with Retry-After when the instance, the subject, or — for anonymous
+   * streams — their own budget or the client's address has too many streams.
+   * Anonymous streams never take the slots kept for signed-in ones.
+   */
+  private admit(request: StreamRequest, res: ServerResponse): void {
+    const { metrics, maxConnections, maxConnectionsPerUser, maxAnonymous, maxAnonymousPerIp } = this.options;
     const refuse = (reason: string, message: string) => {
       metrics.rejected.inc({ reason });
       res.setHeader('Retry-After', '5');
       return new AppError('too_many_connections', message);
     };
+    const { subject, clientIp } = request;
     if (this.registry.size >= maxConnections) {
       throw refuse('max_connections', 'the server has reached MAX_CONNECTIONS streams');
     }
     if (subject !== undefined && this.registry.countFor(subject) >= maxConnectionsPerUser) {
       throw refuse('max_connections_per_user', 'this user has reached MAX_CONNECTIONS_PER_USER streams');
+    }
+    if (subject === undefined) {
+      if (this.registry.anonymous >= maxAnonymous) {
+        throw refuse('max_anonymous_connections', 'the server has reached MAX_ANONYMOUS_CONNECTIONS public streams');
+      }
+      if (clientIp !== undefined && this.registry.anonymousFrom(clientIp) >= maxAnonymousPerIp) {
+        throw refuse('max_anonymous_per_ip', 'this address has reached MAX_ANONYMOUS_CONNECTIONS_PER_IP public streams');
+      }
     }
   }
 

@@ -9,7 +9,10 @@ import type { Subscriber } from './subscriber';
 export class Registry {
   private readonly byCompany = new Map<string, Set<Subscriber>>();
   private readonly byUser = new Map<string, Set<Subscriber>>();
-  private readonly perSubject = new Map<string, number>();
+  /** Streams per token subject, and anonymous streams per client address. */
+  private readonly perSubject = new Counts();
+  private readonly anonymousPerIp = new Counts();
+  private anonymousCount = 0;
   private readonly all = new Set<Subscriber>();
 
   get size(): number {
@@ -18,7 +21,17 @@ export class Registry {
 
   /** Open streams of one token subject. */
   countFor(subject: string): number {
-    return this.perSubject.get(subject) ?? 0;
+    return this.perSubject.get(subject);
+  }
+
+  /** Open anonymous streams. */
+  get anonymous(): number {
+    return this.anonymousCount;
+  }
+
+  /** Open anonymous streams from one client address. */
+  anonymousFrom(ip: string): number {
+    return this.anonymousPerIp.get(ip);
   }
 
   add(s: Subscriber): void {
@@ -27,7 +40,7 @@ export class Registry {
     let set = bucket.map.get(bucket.key);
     if (!set) bucket.map.set(bucket.key, (set = new Set()));
     set.add(s);
-    if (s.subject !== undefined) this.perSubject.set(s.subject, this.countFor(s.subject) + 1);
+    this.count(s, 1);
   }
 
   remove(s: Subscriber): void {
@@ -36,11 +49,13 @@ export class Registry {
     const set = bucket.map.get(bucket.key);
     set?.delete(s);
     if (set?.size === 0) bucket.map.delete(bucket.key);
-    if (s.subject !== undefined) {
-      const n = this.countFor(s.subject) - 1;
-      if (n > 0) this.perSubject.set(s.subject, n);
-      else this.perSubject.delete(s.subject);
-    }
+    this.count(s, -1);
+  }
+
+  private count(s: Subscriber, by: 1 | -1): void {
+    if (s.subject !== undefined) return this.perSubject.add(s.subject, by);
+    this.anonymousCount += by;
+    if (s.clientIp !== undefined) this.anonymousPerIp.add(s.clientIp, by);
   }
 
   /** Offers an event to every stream that may see it. */
@@ -70,4 +85,19 @@ export class Registry {
 
 function userKey(companyId: string, userId: string): string {
   return `${companyId}\u0000${userId}`;
+}
+
+/** Counts by key that forget a key when it reaches zero. */
+class Counts {
+  private readonly map = new Map<string, number>();
+
+  get(key: string): number {
+    return this.map.get(key) ?? 0;
+  }
+
+  add(key: string, by: number): void {
+    const n = this.get(key) + by;
+    if (n > 0) this.map.set(key, n);
+    else this.map.delete(key);
+  }
 }

@@ -10,6 +10,8 @@ export interface SubscriberOptions {
   format: Format;
   /** The token's subject, for the per-user connection limit (none for public streams). */
   subject?: string;
+  /** The client's address, counted for anonymous streams. */
+  clientIp?: string;
   /** Unsent bytes after which the client is cut off. */
   maxBufferedBytes: number;
   /** Live events held while a replay is still being written. */
@@ -43,6 +45,10 @@ export class Subscriber {
 
   get subject(): string | undefined {
     return this.options.subject;
+  }
+
+  get clientIp(): string | undefined {
+    return this.options.clientIp;
   }
 
   get closed(): boolean {

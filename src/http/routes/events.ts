@@ -56,6 +56,7 @@ export function eventRoutes(deps: EventRoutesDeps): Router {
       ...(query.keys ? { keys: query.keys } : {}),
       ...(lastEventId === undefined ? {} : { lastEventId }),
       ...(claims ? { subject: claims.sub, expiresAt: claims.exp * 1000 } : {}),
+      ...(req.ip === undefined ? {} : { clientIp: req.ip }),
     };
   }
 

@@ -3,13 +3,18 @@ import { formatPosition } from '../../events/position';
 import type { Listener } from '../../listener/listener';
 import type { ServiceMetrics } from '../../metrics';
 
+/** /healthz: the process is alive. */
+export function healthRoute(): Router {
+  return Router().get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+}
+
 /** /healthz, /readyz and /metrics. */
 export function opsRoutes(deps: { listener: Listener; metrics: ServiceMetrics }): Router {
   const { listener, metrics } = deps;
   const router = Router();
-  router.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
+  router.use(healthRoute());
   router.get('/readyz', (_req, res) => {
     res
       .status(listener.ready ? 200 : 503)
