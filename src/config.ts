@@ -60,6 +60,8 @@ export const configSchema = z.strictObject({
   MAX_TOKEN_TTL: duration.default(7 * 86_400_000),
   HEARTBEAT_MS: int(100, 3_600_000).default(15000),
   REPLAY_BUFFER_SIZE: int(1, 10_000_000).default(10000),
+  /** Bytes of events the replay ring may hold; an event over an eighth of it is left to the log. */
+  REPLAY_BUFFER_BYTES: int(65_536, 68_719_476_736).default(67_108_864),
   EVENT_RETENTION: duration.default(24 * 3_600_000),
   MAX_CONNECTIONS: int(1, 10_000_000).default(20000),
   MAX_CONNECTIONS_PER_USER: int(1, 1_000_000).default(20),
@@ -69,10 +71,8 @@ export const configSchema = z.strictObject({
   MAX_ANONYMOUS_CONNECTIONS_PER_IP: int(1, 1_000_000).default(10),
   /** Stream connection attempts per client IP per minute. */
   RATE_LIMIT_PER_MINUTE: int(1, 10_000_000).default(600),
-  /** Unsent bytes after which a live stream is disconnected. */
+  /** Unsent bytes (live) or held bytes (while replaying) after which a stream is disconnected. */
   SLOW_CLIENT_MAX_BYTES: int(1024, 1_073_741_824).default(1_048_576),
-  /** Live events a stream holds while its replay is still being written; past it the stream is cut off. */
-  STREAM_MAX_PENDING: int(1, 10_000_000).default(100_000),
   /** The `retry:` hint sent to EventSource clients. */
   RETRY_MS: int(0, 600_000).default(2000),
   /** How often the listener proves its connection is alive. */

@@ -207,11 +207,13 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       maxAnonymous: config.MAX_ANONYMOUS_CONNECTIONS ?? Math.floor(config.MAX_CONNECTIONS / 2),
       maxAnonymousPerIp: config.MAX_ANONYMOUS_CONNECTIONS_PER_IP,
       slowClientMaxBytes: config.SLOW_CLIENT_MAX_BYTES,
-      maxPending: config.STREAM_MAX_PENDING,
+      ringBytes: config.REPLAY_BUFFER_BYTES,
       replayPage: config.REPLAY_PAGE_SIZE,
     });
     listener.on('event', feed.publish);
     metrics.gauge('pgfeed_connections', 'Open event streams.', () => feed.registry.size);
+    metrics.gauge('pgfeed_replay_buffer_events', 'Events held in the replay ring.', () => feed.ringUsage.events);
+    metrics.gauge('pgfeed_replay_buffer_bytes', 'Bytes of events held in the replay ring.', () => feed.ringUsage.bytes);
     metrics.gauge('pgfeed_listener_ready', '1 while the listener is LISTENing and caught up.', () => (listener.ready ? 1 : 0));
     const pruner = new Pruner({
       log,

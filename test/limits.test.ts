@@ -47,7 +47,7 @@ test('MAX_CONNECTIONS_PER_USER: one stream too many is a 429 with Retry-After', 
 });
 
 test('MAX_CONNECTIONS: streams beyond it are refused with 429', async () => {
-  const server = await service({ MAX_CONNECTIONS: 2 });
+  const server = await service({ MAX_CONNECTIONS: 2, MAX_ANONYMOUS_CONNECTIONS: 2 });
   const a = await openLiveStream(`${server.url}/events/public/acme`);
   const b = await openLiveStream(`${server.url}/events/public/acme`);
   const res = await fetch(`${server.url}/events/public/acme`);

@@ -4,8 +4,8 @@ import { EntityRegistry } from '../src/events/entity';
 import { MAX_POSITION, parsePosition } from '../src/events/position';
 import { RingBuffer } from '../src/events/ring';
 
-type Item = { position: bigint };
-const item = (position: number): Item => ({ position: BigInt(position) });
+type Item = { position: bigint; bytes: number };
+const item = (position: number, bytes = 10): Item => ({ position: BigInt(position), bytes });
 const positions = (items: Item[] | undefined) => items?.map((i) => Number(i.position));
 const entities = new EntityRegistry(DOMAIN_ENTITIES);
 
@@ -33,6 +33,23 @@ describe('RingBuffer', () => {
     expect(positions(ring.after(98n))).toEqual([99, 100, 101, 102, 103]);
     expect(positions(ring.after(100n))).toEqual([101, 102, 103]);
     expect(ring.size).toBe(5);
+  });
+
+  test('is bounded in bytes: the oldest go first, and a huge event keeps its place but not its body', () => {
+    const ring = new RingBuffer<Item>(100, 0n, 1000);
+    for (let p = 1; p <= 10; p++) ring.push(item(p, 100));
+    expect(ring.bytes).toBe(1000);
+    ring.push(item(11, 100)); // over the budget: event 1 goes
+    expect(ring.floor).toBe(1n);
+    expect(ring.bytes).toBe(1000);
+    expect(positions(ring.after(5n))).toEqual([6, 7, 8, 9, 10, 11]);
+    ring.push(item(12, 600)); // over an eighth of the budget: held as a place only, evicting nothing
+    expect(ring.bytes).toBe(1000);
+    expect(ring.head).toBe(12n);
+    expect(ring.after(11n)).toBeUndefined(); // a resume across it is left to the log
+    expect(ring.after(12n)).toEqual([]);
+    ring.push(item(13, 100));
+    expect(positions(ring.after(12n))).toEqual([13]);
   });
 
   test('refuses ids that do not increase', () => {

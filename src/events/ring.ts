@@ -1,32 +1,53 @@
 import type { Position } from './position';
 
-/** Anything the ring can hold: it only needs the event's position. */
-export interface Positioned {
+/** Anything the ring can hold: it needs the event's position and its size in bytes. */
+export interface Sized {
   readonly position: Position;
+  readonly bytes: number;
+}
+
+/** A slot: the event, or only its position when it was too large to keep. */
+interface Slot<T> {
+  position: Position;
+  bytes: number;
+  item: T | undefined;
 }
 
 /**
- * The last `capacity` events in id order, for fast resumes. It knows the
- * position just before its oldest event (`floor`): a resume from any position
- * in [floor, newest] is answered wholly from memory.
+ * The last events in id order, for fast resumes, bounded by count and by
+ * bytes. It knows the position just before its oldest event (`floor`): a
+ * resume from any position in [floor, newest] is answered from memory —
+ * unless an event in that range was larger than a `largeShare` of the byte
+ * budget: such an event keeps its place (so positions stay contiguous) but
+ * not its body, and a resume across it is left to the log rather than let one
+ * row evict everything else.
  */
-export class RingBuffer<T extends Positioned> {
-  private readonly items: (T | undefined)[];
+export class RingBuffer<T extends Sized> {
+  private readonly slots: (Slot<T> | undefined)[];
   private start = 0;
   private count = 0;
+  private totalBytes = 0;
   private floorPosition: Position;
 
   constructor(
     readonly capacity: number,
     floor: Position,
+    readonly maxBytes = Number.POSITIVE_INFINITY,
+    private readonly largeShare = 1 / 8,
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('ring capacity must be a positive integer');
-    this.items = new Array<T | undefined>(capacity);
+    if (!(maxBytes > 0)) throw new RangeError('ring byte budget must be positive');
+    this.slots = new Array<Slot<T> | undefined>(capacity);
     this.floorPosition = floor;
   }
 
   get size(): number {
     return this.count;
+  }
+
+  /** Bytes of the events held. */
+  get bytes(): number {
+    return this.totalBytes;
   }
 
   /** The position before the oldest held event (everything after it is held). */
@@ -39,17 +60,17 @@ export class RingBuffer<T extends Positioned> {
     return this.count === 0 ? this.floorPosition : this.at(this.count - 1).position;
   }
 
-  /** Appends an event; ids must increase. Evicts the oldest when full. */
+  /** Appends an event; ids must increase. Evicts the oldest while over the count or the byte budget. */
   push(item: T): void {
     if (item.position <= this.head) throw new RangeError(`ring: event ${item.position} is not after ${this.head}`);
-    if (this.count === this.capacity) {
-      this.floorPosition = this.at(0).position;
-      this.items[this.start] = item;
-      this.start = (this.start + 1) % this.capacity;
-    } else {
-      this.items[(this.start + this.count) % this.capacity] = item;
-      this.count++;
+    const kept = item.bytes <= this.maxBytes * this.largeShare;
+    const slot: Slot<T> = { position: item.position, bytes: kept ? item.bytes : 0, item: kept ? item : undefined };
+    while (this.count > 0 && (this.count === this.capacity || this.totalBytes + slot.bytes > this.maxBytes)) {
+      this.evictOldest();
     }
+    this.slots[(this.start + this.count) % this.capacity] = slot;
+    this.count++;
+    this.totalBytes += slot.bytes;
   }
 
   /** True when `position` is the floor or the id of a held event. */
@@ -60,18 +81,32 @@ export class RingBuffer<T extends Positioned> {
   }
 
   /**
-   * Events after `position`, oldest first, or undefined when the ring cannot answer
-   * (position is older than the floor or newer than the head).
+   * Events after `position`, oldest first, or undefined when the ring cannot
+   * answer (position is older than the floor or newer than the head, or an
+   * event in the range was too large to keep).
    */
   after(position: Position): T[] | undefined {
     if (position < this.floorPosition || position > this.head) return undefined;
     const out: T[] = [];
-    for (let i = this.lowerBound(position + 1n); i < this.count; i++) out.push(this.at(i));
+    for (let i = this.lowerBound(position + 1n); i < this.count; i++) {
+      const { item } = this.at(i);
+      if (!item) return undefined;
+      out.push(item);
+    }
     return out;
   }
 
-  private at(i: number): T {
-    return this.items[(this.start + i) % this.capacity] as T;
+  private evictOldest(): void {
+    const oldest = this.at(0);
+    this.floorPosition = oldest.position;
+    this.totalBytes -= oldest.bytes;
+    this.slots[this.start] = undefined;
+    this.start = (this.start + 1) % this.capacity;
+    this.count--;
+  }
+
+  private at(i: number): Slot<T> {
+    return this.slots[(this.start + i) % this.capacity] as Slot<T>;
   }
 
   /** Index of the first held event with position >= target. */

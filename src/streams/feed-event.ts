@@ -31,6 +31,11 @@ export class FeedEvent {
     this.position = BigInt(event.id);
   }
 
+  /** What holding the event costs: the bytes of its full JSON frame (encoded now, as nearly every stream needs it). */
+  get bytes(): number {
+    return this.frame('full', 'json').length;
+  }
+
   frame(view: View, format: Format): Buffer {
     const key = `${view}:${format}`;
     let frame = this.frames.get(key);

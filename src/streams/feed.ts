@@ -28,7 +28,8 @@ export interface FeedOptions {
   maxAnonymous: number;
   maxAnonymousPerIp: number;
   slowClientMaxBytes: number;
-  maxPending: number;
+  /** Bytes of events the ring may hold. */
+  ringBytes: number;
   replayPage: number;
 }
 
@@ -62,7 +63,7 @@ export class Feed {
   private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: FeedOptions) {
-    this.ring = new RingBuffer<FeedEvent>(options.ringSize, options.from);
+    this.ring = new RingBuffer<FeedEvent>(options.ringSize, options.from, options.ringBytes);
   }
 
   /** Takes a decoded event from the listener (in commit order) to the ring and the streams. */
@@ -92,6 +93,11 @@ export class Feed {
     return this.ring.head;
   }
 
+  /** What the replay ring holds, for metrics. */
+  get ringUsage(): { events: number; bytes: number } {
+    return { events: this.ring.size, bytes: this.ring.bytes };
+  }
+
   /**
    * Admits a stream on `res` and brings it up to date: checks limits and the
    * filter (AppError before anything is written), writes the SSE headers,
@@ -118,7 +124,6 @@ export class Feed {
       ...(request.subject === undefined ? {} : { subject: request.subject }),
       ...(request.clientIp === undefined ? {} : { clientIp: request.clientIp }),
       maxBufferedBytes: this.options.slowClientMaxBytes,
-      maxPending: this.options.maxPending,
       onSent: this.onSent,
       onSlow: () => metrics.slowDisconnects.inc(),
     });

@@ -12,10 +12,11 @@ export interface SubscriberOptions {
   subject?: string;
   /** The client's address, counted for anonymous streams. */
   clientIp?: string;
-  /** Unsent bytes after which the client is cut off. */
+  /**
+   * Bytes after which the client is cut off: unsent bytes while live, and
+   * bytes of live events held while a replay is still being written.
+   */
   maxBufferedBytes: number;
-  /** Live events held while a replay is still being written. */
-  maxPending: number;
   /** Called for every event frame written. */
   onSent: (event: FeedEvent) => void;
   onSlow: () => void;
@@ -32,6 +33,7 @@ export class Subscriber {
   readonly view: View;
   position: Position = 0n;
   private pending: FeedEvent[] | null = [];
+  private pendingBytes = 0;
   private closedValue = false;
 
   constructor(
@@ -59,7 +61,10 @@ export class Subscriber {
   offer(event: FeedEvent): void {
     if (this.closedValue || event.position <= this.position) return;
     if (this.pending) {
-      if (this.pending.length >= this.options.maxPending) this.cutOff();
+      // A replay that cannot keep up with live traffic is cut off like a slow live stream:
+      // held events are bounded in bytes, and the client resumes from what it got.
+      this.pendingBytes += this.frameOf(event).length;
+      if (this.pendingBytes > this.options.maxBufferedBytes) this.cutOff();
       else this.pending.push(event);
       return;
     }
@@ -85,6 +90,7 @@ export class Subscriber {
     while (this.pending && this.pending.length > 0 && !this.closedValue) {
       const held = this.pending;
       this.pending = [];
+      this.pendingBytes = 0;
       for (const event of held) {
         if (this.closedValue) return;
         if (event.position > this.position && !this.send(event)) await this.drained();
@@ -121,10 +127,14 @@ export class Subscriber {
   }
 
   private send(event: FeedEvent): boolean {
-    const ok = this.write(event.frame(this.view, this.options.format));
+    const ok = this.write(this.frameOf(event));
     this.position = event.position;
     this.options.onSent(event);
     return ok;
+  }
+
+  private frameOf(event: FeedEvent): Buffer {
+    return event.frame(this.view, this.options.format);
   }
 
   /** The client cannot keep up: drop it; it resumes with Last-Event-ID and loses nothing. */
