@@ -83,6 +83,8 @@ export const configSchema = z.strictObject({
   /** Events read per query when the listener catches up and when a stream replays from the log. */
   CATCH_UP_BATCH: int(1, 1_000_000).default(1000),
   REPLAY_PAGE_SIZE: int(1, 1_000_000).default(500),
+  /** Streams replaying from the log at once; more wait their turn, so replays cannot starve the pool. */
+  MAX_CONCURRENT_REPLAYS: int(1, 10_000).default(4),
   PRUNE_INTERVAL_MS: int(1000, 86_400_000).default(60_000),
   /** Events deleted per pruning transaction, so writers never wait on it. */
   PRUNE_BATCH: int(1, 1_000_000).default(5000),

@@ -209,6 +209,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       slowClientMaxBytes: config.SLOW_CLIENT_MAX_BYTES,
       ringBytes: config.REPLAY_BUFFER_BYTES,
       replayPage: config.REPLAY_PAGE_SIZE,
+      maxReplays: config.MAX_CONCURRENT_REPLAYS,
     });
     listener.on('event', feed.publish);
     metrics.gauge('pgfeed_connections', 'Open event streams.', () => feed.registry.size);

@@ -20,6 +20,14 @@ export async function logHead(sql: Queryable): Promise<Position> {
 
 export type PositionStatus = 'ok' | 'expired' | 'unknown';
 
+/** The events one stream may see and asked for. */
+export interface LogFilter {
+  companyId: string;
+  userId?: string;
+  entities?: ReadonlySet<string>;
+  keys?: ReadonlySet<string>;
+}
+
 /** The durable event log, `pgfeed.events`, read in id order (= commit order). */
 export class EventLog {
   constructor(
@@ -31,17 +39,22 @@ export class EventLog {
     return logHead(this.sql);
   }
 
-  /** Events after `from`, optionally one company's, at most `limit`. */
-  async readAfter(from: Position, limit: number, companyId?: string): Promise<ChangeEvent[]> {
+  /**
+   * Events after `from`, at most `limit`: all of them (catch-up), or only
+   * those a stream may see and asked for (replay), so a replay never reads
+   * rows it would drop.
+   */
+  async readAfter(from: Position, limit: number, only?: LogFilter): Promise<ChangeEvent[]> {
     const after = formatPosition(from);
-    const rows =
-      companyId === undefined
-        ? await this.sql<{ e: unknown }[]>`
-            select pgfeed.event_json(e) as e from pgfeed.events e
-             where e.id > ${after}::bigint order by e.id limit ${limit}`
-        : await this.sql<{ e: unknown }[]>`
-            select pgfeed.event_json(e) as e from pgfeed.events e
-             where e.company_id = ${companyId} and e.id > ${after}::bigint order by e.id limit ${limit}`;
+    const sql = this.sql;
+    const rows = await sql<{ e: unknown }[]>`
+      select pgfeed.event_json(e) as e from pgfeed.events e
+       where e.id > ${after}::bigint
+         ${only ? sql`and e.company_id = ${only.companyId}` : sql``}
+         ${only?.userId !== undefined ? sql`and e.user_id = ${only.userId}` : sql``}
+         ${only?.entities ? sql`and e.entity = any(${[...only.entities]}::text[])` : sql``}
+         ${only?.keys ? sql`and e.key = any(${[...only.keys]}::text[])` : sql``}
+       order by e.id limit ${limit}`;
     return rows.map((r) => toChangeEvent(r.e, this.entities));
   }
 

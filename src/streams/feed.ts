@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { AppError } from '../errors';
 import type { EntityCatalog } from '../events/catalog';
-import type { EventLog } from '../events/log';
+import type { EventLog, LogFilter } from '../events/log';
 import { type Position, formatPosition, parsePosition } from '../events/position';
 import { RingBuffer } from '../events/ring';
 import type { ChangeEvent, ResetData } from '../events/schema';
@@ -10,6 +10,7 @@ import { FeedEvent, type Format, type Presentation } from './feed-event';
 import { type Filter, type Scope, matches } from './filter';
 import { Registry } from './registry';
 import { SSE_PING, sseRetry } from './sse';
+import { Slots } from './slots';
 import { Subscriber } from './subscriber';
 
 export interface FeedOptions {
@@ -31,6 +32,8 @@ export interface FeedOptions {
   /** Bytes of events the ring may hold. */
   ringBytes: number;
   replayPage: number;
+  /** Streams replaying from the log at once; the others wait their turn. */
+  maxReplays: number;
 }
 
 /** What a stream asks for, as the route parsed it from the request and its token. */
@@ -60,10 +63,12 @@ export interface StreamRequest {
 export class Feed {
   readonly registry = new Registry();
   private readonly ring: RingBuffer<FeedEvent>;
+  private readonly replaySlots: Slots;
   private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: FeedOptions) {
     this.ring = new RingBuffer<FeedEvent>(options.ringSize, options.from, options.ringBytes);
+    this.replaySlots = new Slots(options.maxReplays);
   }
 
   /** Takes a decoded event from the listener (in commit order) to the ring and the streams. */
@@ -230,6 +235,9 @@ export class Feed {
           if (status === 'ok') {
             metrics.replayHits.inc({ source: 'log' });
             replayed = await this.replayFromLog(s, from);
+            // Everything up to registration is committed, so the log read above reached past it:
+            // events in between were not for this stream.
+            s.cover(registeredAt);
           } else {
             reset = {
               reason: status,
@@ -248,24 +256,35 @@ export class Feed {
     s.sendReady({ lastEventId: formatPosition(s.position), replayed });
   }
 
+  /**
+   * Replays from the log what the stream may see and asked for, filtered in
+   * SQL, a page at a time; at most `maxReplays` streams read the log at once.
+   */
   private async replayFromLog(s: Subscriber, from: Position): Promise<number> {
-    const page = this.options.replayPage;
+    const { page, log } = { page: this.options.replayPage, log: this.options.log };
+    const { scope, entities, keys } = s.filter;
+    const only: LogFilter = {
+      companyId: scope.companyId,
+      ...(scope.kind === 'user' ? { userId: scope.userId } : {}),
+      ...(entities ? { entities } : {}),
+      ...(keys ? { keys } : {}),
+    };
     let replayed = 0;
     let after = from;
-    for (;;) {
-      const events = await this.options.log.readAfter(after, page, s.filter.scope.companyId);
-      for (const e of events) {
-        if (s.closed) return replayed;
-        const event = new FeedEvent(e, this.options.presentation);
-        if (matches(s.filter, e)) {
+    await this.replaySlots.run(async () => {
+      for (;;) {
+        const events = await log.readAfter(after, page, only);
+        for (const e of events) {
+          if (s.closed) return;
+          const event = new FeedEvent(e, this.options.presentation);
           await s.replay(event);
           replayed++;
+          after = event.position;
         }
-        s.cover(event.position);
-        after = event.position;
+        if (events.length < page) return;
       }
-      if (events.length < page) return replayed;
-    }
+    });
+    return replayed;
   }
 }
 
