@@ -14,9 +14,10 @@ const logLines: string[] = [];
 beforeAll(async () => {
   db = await freshDatabase();
   await seedTwoCompanies(db.sql);
+  // Tokens up to 60 days: one test needs a stream that outlives a timer's longest wait.
   server = await startService(
     db.url,
-    { LOG_LEVEL: 'debug' },
+    { LOG_LEVEL: 'debug', MAX_TOKEN_TTL: '60d' },
     {
       ...domain,
       logger: createLogger('debug', { write: (line: string) => void logLines.push(line) }),

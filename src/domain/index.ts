@@ -4,7 +4,8 @@
  * API and pages. It uses pgfeed exactly as any application would.
  */
 import path from 'node:path';
-import type { MigrationSet, RouteContext } from '../index';
+import { Router } from 'express';
+import { type MigrationSet, type RouteContext, perMinuteLimit } from '../index';
 import { DOMAIN_ENTITIES } from './entities';
 import { apiRoutes } from './routes/api';
 import { pageRoutes } from './routes/pages';
@@ -18,5 +19,10 @@ export function domainMigrations(): MigrationSet {
 
 export const domain = {
   entities: DOMAIN_ENTITIES,
-  routes: (ctx: RouteContext) => [apiRoutes(ctx), pageRoutes(ctx)],
+  routes: (ctx: RouteContext) => [
+    apiRoutes(ctx),
+    // Anyone may load the public page: it is rate-limited like the streams.
+    Router().use('/public', perMinuteLimit(ctx.config.RATE_LIMIT_PER_MINUTE)),
+    pageRoutes(ctx),
+  ],
 };

@@ -1,5 +1,5 @@
 import type { TransactionSql } from 'postgres';
-import type { RouteContext } from '../index';
+import { AppError, type RouteContext } from '../index';
 import { rowsOf } from './rows';
 
 type Row = Record<string, unknown>;
@@ -44,4 +44,61 @@ export async function readSnapshots<E extends TableEntity>(
     return items;
   });
   return { items: result, lastEventId };
+}
+
+/** A page of one company's rows of an entity: the rows after the cursor, in the entity's order. */
+export interface SnapshotPage {
+  items: Row[];
+  /** Subscribe from here to get every change not reflected in `items`. */
+  lastEventId: string;
+  /** The cursor of the next page (`?after=`), or null on the last page. */
+  next: string | null;
+}
+
+/**
+ * Keyset pagination: `after` carries the order columns of the previous page's
+ * last row, so a page is one index range read however deep it is. Each page
+ * is its own snapshot with its own exact lastEventId; subscribing from the
+ * first page's and applying whole rows converges on the final state.
+ */
+export async function readPage(
+  ctx: Pick<RouteContext, 'snapshot'>,
+  companyId: string,
+  entity: TableEntity,
+  page: { limit: number; after?: string },
+): Promise<SnapshotPage> {
+  const { table, order } = TABLES[entity];
+  const columns = order as unknown as string[];
+  const after = page.after === undefined ? undefined : decodeCursor(page.after, columns);
+  const { result, lastEventId } = await ctx.snapshot(
+    (tx) => tx<{ row: Row }[]>`
+      select to_jsonb(t) as row from ${tx(table)} t
+       where company_id = ${companyId}
+       ${after ? tx`and (${tx(columns)}) > (select ${tx(columns)} from jsonb_populate_record(null::${tx(table)}, ${tx.json(after)}))` : tx``}
+       order by ${tx(columns)} limit ${page.limit + 1}`,
+  );
+  const rows = result.slice(0, page.limit);
+  const last = rows.at(-1)?.row;
+  const next = result.length > page.limit && last ? encodeCursor(Object.fromEntries(columns.map((c) => [c, last[c]]))) : null;
+  return { items: rowsOf(rows), lastEventId, next };
+}
+
+function encodeCursor(values: Row): string {
+  return Buffer.from(JSON.stringify(values), 'utf8').toString('base64url');
+}
+
+/** The cursor's order-column values; a 400 when it is not one of ours. */
+function decodeCursor(cursor: string, columns: string[]): Record<string, string | number> {
+  const invalid = () => new AppError('invalid_query', 'query parameter after: must be the `next` cursor of a previous page');
+  let values: unknown;
+  try {
+    values = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw invalid();
+  }
+  if (typeof values !== 'object' || values === null || Array.isArray(values)) throw invalid();
+  const keys = Object.keys(values);
+  const scalar = (v: unknown) => typeof v === 'string' || typeof v === 'number';
+  if (keys.length !== columns.length || !columns.every((c) => scalar((values as Row)[c]))) throw invalid();
+  return values as Record<string, string | number>;
 }

@@ -157,7 +157,7 @@ export class Feed {
       const allowed = this.options.presentation.entities.publicNames();
       const hidden = (request.entities ?? []).filter((e) => !allowed.includes(e));
       if (hidden.length > 0) {
-        throw new AppError('invalid_query', `public streams carry only ${allowed.join(', ')}; not ${hidden.join(', ')}`);
+        throw new AppError('invalid_query', `public streams carry only ${LIST.format(allowed)}, not ${LIST.format(hidden)}`);
       }
       filter.entities = new Set(request.entities ?? allowed);
     } else if (request.entities) {
@@ -287,6 +287,8 @@ export class Feed {
     return replayed;
   }
 }
+
+const LIST = new Intl.ListFormat('en', { type: 'conjunction' });
 
 /**
  * Ends the stream when the token expires: the client must come back with a

@@ -113,3 +113,10 @@ test('OPS_PORT moves /readyz and /metrics off the public port', async () => {
   expect((await fetch(`${server.opsUrl}/readyz`)).status).toBe(200);
   expect(await (await fetch(`${server.opsUrl}/metrics`)).text()).toMatch(/^pgfeed_connections /m);
 });
+
+test('the anonymous public page is rate-limited like the streams', async () => {
+  const server = await service({ RATE_LIMIT_PER_MINUTE: 2 });
+  const statuses = [];
+  for (let i = 0; i < 3; i++) statuses.push((await fetch(`${server.url}/public/acme`)).status);
+  expect(statuses).toEqual([200, 200, 429]);
+});

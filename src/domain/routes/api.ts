@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { AppError, type Claims, type Role, type RouteContext, parseBody, parseId, rowId } from '../../index';
-import { entityOfPath, readSnapshots } from '../snapshots';
+import { AppError, type Claims, type Role, type RouteContext, parseBody, parseId, parseQuery, rowId } from '../../index';
+import { entityOfPath, readPage } from '../snapshots';
 import { adjustStock, bookSeats, cancelBooking, checkOut, returnCheckout, setBookingHalted } from '../writes';
 
 const bookingBody = z.strictObject({ seats: z.number().int().min(1).max(1000), channel: z.enum(['cashier', 'online']) });
@@ -24,6 +24,18 @@ const checkoutBody = z.strictObject({
     .optional(),
 });
 
+/** Snapshot pages: at most 1000 rows each. */
+const pageQuery = z.object({
+  limit: z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(1000))
+    .default(1000),
+  after: z.string().max(2000).optional(),
+  access_token: z.string().optional(),
+});
+
 function allow(claims: Claims, roles: Role[]): void {
   if (!roles.includes(claims.role)) throw new AppError('forbidden', `this needs the role ${roles.join(' or ')}`);
 }
@@ -40,8 +52,8 @@ export function apiRoutes(ctx: RouteContext): Router {
     const claims = await ctx.authenticate(req);
     if (claims.company !== companyId) throw new AppError('forbidden', 'this token is not for that company');
     allow(claims, ['admin', 'cashier']);
-    const { items, lastEventId } = await readSnapshots(ctx, companyId, [entity]);
-    res.json({ items: items[entity], lastEventId });
+    const { limit, after } = parseQuery(req, pageQuery);
+    res.json(await readPage(ctx, companyId, entity, { limit, ...(after === undefined ? {} : { after }) }));
   });
 
   router.post('/trips/:id/bookings', async (req, res) => {

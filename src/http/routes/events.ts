@@ -1,11 +1,11 @@
 import { Router, type Request } from 'express';
-import { rateLimit } from 'express-rate-limit';
 import { z } from 'zod';
 import { AppError } from '../../errors';
 import type { ServiceMetrics } from '../../metrics';
 import type { Feed, StreamRequest } from '../../streams/feed';
 import type { Scope } from '../../streams/filter';
 import type { Auth, Claims } from '../auth';
+import { perMinuteLimit } from '../rate-limit';
 import { commaList, parseId, parseQuery, single } from '../params';
 
 const streamQuery = z.object({
@@ -29,21 +29,7 @@ export function eventRoutes(deps: EventRoutesDeps): Router {
   const { auth, feed, metrics } = deps;
   const router = Router();
 
-  router.use(
-    rateLimit({
-      windowMs: 60_000,
-      limit: deps.rateLimitPerMinute,
-      standardHeaders: 'draft-7',
-      legacyHeaders: false,
-      handler: (req, res, next) => {
-        metrics.rejected.inc({ reason: 'rate_limited' });
-        const reset = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
-        const seconds = reset ? Math.max(1, Math.ceil((reset.getTime() - Date.now()) / 1000)) : 60;
-        res.setHeader('Retry-After', String(seconds));
-        next(new AppError('rate_limited', 'too many stream connection attempts; retry later'));
-      },
-    }),
-  );
+  router.use(perMinuteLimit(deps.rateLimitPerMinute, () => metrics.rejected.inc({ reason: 'rate_limited' })));
 
   /** The request's stream parameters; `Last-Event-ID` (header) wins over `lastEventId`. */
   function streamRequest(req: Request, query: StreamQuery, scope: Scope, claims: Claims | undefined): StreamRequest {
