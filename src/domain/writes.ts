@@ -7,17 +7,53 @@ type Row = Record<string, unknown>;
 /** The largest value of PostgreSQL's int. */
 const INT_MAX = 2_147_483_647;
 
+/** A write's result; `replayed` when it is the stored answer to an earlier request with the same Idempotency-Key. */
+export interface Written {
+  row: Row;
+  replayed: boolean;
+}
+
+/** An Idempotency-Key, whose it is, and what the request asked (so a key reused for another request is refused). */
+export interface Idempotency {
+  subject: string;
+  key: string;
+  fingerprint: string;
+}
+
+/** How long a key's answer is kept. */
+const IDEMPOTENCY_WINDOW = '24 hours';
+
 /**
  * One write transaction under TimeZone UTC. The guarded UPDATEs below keep
  * CHECK constraints from firing; if another application's write still trips
  * one (a race the guards cannot see), the answer is a 409, not a 500.
+ *
+ * With an Idempotency-Key the key is claimed in the same transaction as the
+ * write and the answer stored with it: a retry (or a concurrent twin, which
+ * waits on the key's row) gets that answer instead of writing again, and a
+ * write that fails leaves no claim behind.
  */
-async function write(sql: Sql, fn: (tx: TransactionSql) => Promise<Row>): Promise<Row> {
+async function write(sql: Sql, once: Idempotency | undefined, fn: (tx: TransactionSql) => Promise<Row>): Promise<Written> {
   try {
     return (await sql.begin(async (tx) => {
       await utc(tx);
-      return fn(tx);
-    })) as Row;
+      if (!once) return { row: await fn(tx), replayed: false };
+      await tx`delete from idempotency_keys where created_at < now() - ${IDEMPOTENCY_WINDOW}::interval`;
+      const [claimed] = await tx`
+        insert into idempotency_keys (subject, key, fingerprint) values (${once.subject}, ${once.key}, ${once.fingerprint})
+        on conflict do nothing returning 1`;
+      if (!claimed) {
+        const [earlier] = await tx<{ fingerprint: string; response: Row }[]>`
+          select fingerprint, response from idempotency_keys where subject = ${once.subject} and key = ${once.key}`;
+        if (earlier?.fingerprint !== once.fingerprint) {
+          throw new AppError('conflict', 'this Idempotency-Key was used for a different request');
+        }
+        return { row: earlier.response, replayed: true };
+      }
+      const row = await fn(tx);
+      await tx`update idempotency_keys set response = ${tx.json(row as never)} where subject = ${once.subject} and key = ${once.key}`;
+      return { row, replayed: false };
+    })) as Written;
   } catch (err) {
     if ((err as { code?: unknown }).code === PG.checkViolation) {
       throw new AppError('conflict', 'the change would break a constraint of the row', { cause: err });
@@ -35,8 +71,9 @@ const one = (rows: readonly { row: Row }[]): Row | undefined => rowsOf(rows)[0];
 export async function bookSeats(
   sql: Sql,
   input: { companyId: string; tripId: string; userId: string; seats: number; channel: 'cashier' | 'online' },
-): Promise<Row> {
-  return write(sql, async (tx) => {
+  once?: Idempotency,
+): Promise<Written> {
+  return write(sql, once, async (tx) => {
     const [trip] = await tx<{ available_slots: number; booking_halted: boolean }[]>`
       select available_slots, booking_halted from trips where id = ${input.tripId} and company_id = ${input.companyId}`;
     if (!trip) throw new AppError('not_found', 'no such trip');
@@ -64,8 +101,12 @@ export async function bookSeats(
 }
 
 /** Cancels a booking and gives its seats back; `onlyUser` restricts it to that user's own bookings. */
-export async function cancelBooking(sql: Sql, input: { companyId: string; bookingId: string; onlyUser?: string }): Promise<Row> {
-  return write(sql, async (tx) => {
+export async function cancelBooking(
+  sql: Sql,
+  input: { companyId: string; bookingId: string; onlyUser?: string },
+  once?: Idempotency,
+): Promise<Written> {
+  return write(sql, once, async (tx) => {
     const [b] = await tx<{ status: string; user_id: string | null }[]>`
       select status, user_id from bookings where id = ${input.bookingId} and company_id = ${input.companyId} for update`;
     if (!b || (input.onlyUser !== undefined && b.user_id !== input.onlyUser)) throw new AppError('not_found', 'no such booking');
@@ -78,8 +119,12 @@ export async function cancelBooking(sql: Sql, input: { companyId: string; bookin
   });
 }
 
-export async function setBookingHalted(sql: Sql, input: { companyId: string; tripId: string; halted: boolean }): Promise<Row> {
-  return write(sql, async (tx) => {
+export async function setBookingHalted(
+  sql: Sql,
+  input: { companyId: string; tripId: string; halted: boolean },
+  once?: Idempotency,
+): Promise<Written> {
+  return write(sql, once, async (tx) => {
     const trip = await tx<{ row: Row }[]>`
       update trips set booking_halted = ${input.halted} where id = ${input.tripId} and company_id = ${input.companyId}
       returning to_jsonb(trips.*) as row`;
@@ -89,8 +134,12 @@ export async function setBookingHalted(sql: Sql, input: { companyId: string; tri
 }
 
 /** Adds `delta` to a stock item's quantity; never below what is reserved. */
-export async function adjustStock(sql: Sql, input: { companyId: string; itemId: string; delta: number }): Promise<Row> {
-  return write(sql, async (tx) => {
+export async function adjustStock(
+  sql: Sql,
+  input: { companyId: string; itemId: string; delta: number },
+  once?: Idempotency,
+): Promise<Written> {
+  return write(sql, once, async (tx) => {
     const [exists] = await tx`select 1 from stock_items where id = ${input.itemId} and company_id = ${input.companyId}`;
     if (!exists) throw new AppError('not_found', 'no such stock item');
     // Checked in bigint, so a sum past the int column's range is a 409, not an overflow.
@@ -109,8 +158,9 @@ export async function adjustStock(sql: Sql, input: { companyId: string; itemId: 
 export async function checkOut(
   sql: Sql,
   input: { companyId: string; itemId: string; userId: string; dueAt: string | undefined },
-): Promise<Row> {
-  return write(sql, async (tx) => {
+  once?: Idempotency,
+): Promise<Written> {
+  return write(sql, once, async (tx) => {
     const [user] = await tx`select 1 from users where id = ${input.userId} and company_id = ${input.companyId}`;
     if (!user) throw new AppError('not_found', 'no such user');
     const [exists] = await tx`select 1 from stock_items where id = ${input.itemId} and company_id = ${input.companyId}`;
@@ -127,8 +177,12 @@ export async function checkOut(
 }
 
 /** Returns a checked-out unit. */
-export async function returnCheckout(sql: Sql, input: { companyId: string; checkoutId: string }): Promise<Row> {
-  return write(sql, async (tx) => {
+export async function returnCheckout(
+  sql: Sql,
+  input: { companyId: string; checkoutId: string },
+  once?: Idempotency,
+): Promise<Written> {
+  return write(sql, once, async (tx) => {
     const [c] = await tx<{ status: string; item_id: string }[]>`
       select status, item_id from checkouts where id = ${input.checkoutId} and company_id = ${input.companyId} for update`;
     if (!c) throw new AppError('not_found', 'no such checkout');

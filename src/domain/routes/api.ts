@@ -1,8 +1,18 @@
-import { Router } from 'express';
+import { createHash } from 'node:crypto';
+import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import { AppError, type Claims, type Role, type RouteContext, parseBody, parseId, parseQuery, rowId } from '../../index';
 import { entityOfPath, readPage } from '../snapshots';
-import { adjustStock, bookSeats, cancelBooking, checkOut, returnCheckout, setBookingHalted } from '../writes';
+import {
+  type Idempotency,
+  type Written,
+  adjustStock,
+  bookSeats,
+  cancelBooking,
+  checkOut,
+  returnCheckout,
+  setBookingHalted,
+} from '../writes';
 
 const bookingBody = z.strictObject({ seats: z.number().int().min(1).max(1000), channel: z.enum(['cashier', 'online']) });
 const tripPatch = z.strictObject({ bookingHalted: z.boolean() });
@@ -36,6 +46,29 @@ const pageQuery = z.object({
   access_token: z.string().optional(),
 });
 
+const idempotencyKey = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1 to 255 visible ASCII characters');
+
+/**
+ * The request's Idempotency-Key, if any, bound to the token's subject and to
+ * what the request asks: the same key with another request is refused.
+ */
+function idempotency(req: Request, claims: Claims): Idempotency | undefined {
+  const header = req.headers['idempotency-key'];
+  if (header === undefined) return undefined;
+  const key = idempotencyKey.safeParse(header);
+  if (!key.success) throw new AppError('invalid_params', `Idempotency-Key ${key.error.issues[0]?.message ?? 'is invalid'}`);
+  const fingerprint = createHash('sha256')
+    .update(`${req.method} ${req.originalUrl.split('?')[0]} ${JSON.stringify(req.body ?? null)}`)
+    .digest('hex');
+  return { subject: `${claims.company}/${claims.sub}`, key: key.data, fingerprint };
+}
+
+/** Sends a write's row; a replayed answer says so in `Idempotent-Replayed`. */
+function send(res: Response, status: number, written: Written): void {
+  if (written.replayed) res.setHeader('Idempotent-Replayed', 'true');
+  res.status(status).json(written.row);
+}
+
 function allow(claims: Claims, roles: Role[]): void {
   if (!roles.includes(claims.role)) throw new AppError('forbidden', `this needs the role ${roles.join(' or ')}`);
 }
@@ -61,14 +94,26 @@ export function apiRoutes(ctx: RouteContext): Router {
     const claims = await ctx.authenticate(req);
     const body = parseBody(req, bookingBody);
     if (claims.role === 'customer' && body.channel !== 'online') throw new AppError('forbidden', 'customers book online');
-    res.status(201).json(await bookSeats(sql, { companyId: claims.company, tripId, userId: claims.sub, ...body }));
+    send(
+      res,
+      201,
+      await bookSeats(sql, { companyId: claims.company, tripId, userId: claims.sub, ...body }, idempotency(req, claims)),
+    );
   });
 
   router.post('/bookings/:id/cancel', async (req, res) => {
     const bookingId = parseId(req.params.id);
     const claims = await ctx.authenticate(req);
     const onlyUser = claims.role === 'customer' ? claims.sub : undefined;
-    res.json(await cancelBooking(sql, { companyId: claims.company, bookingId, ...(onlyUser ? { onlyUser } : {}) }));
+    send(
+      res,
+      200,
+      await cancelBooking(
+        sql,
+        { companyId: claims.company, bookingId, ...(onlyUser ? { onlyUser } : {}) },
+        idempotency(req, claims),
+      ),
+    );
   });
 
   router.patch('/trips/:id', async (req, res) => {
@@ -76,7 +121,11 @@ export function apiRoutes(ctx: RouteContext): Router {
     const claims = await ctx.authenticate(req);
     allow(claims, ['admin']);
     const body = parseBody(req, tripPatch);
-    res.json(await setBookingHalted(sql, { companyId: claims.company, tripId, halted: body.bookingHalted }));
+    send(
+      res,
+      200,
+      await setBookingHalted(sql, { companyId: claims.company, tripId, halted: body.bookingHalted }, idempotency(req, claims)),
+    );
   });
 
   router.post('/stock/:id/adjust', async (req, res) => {
@@ -84,21 +133,21 @@ export function apiRoutes(ctx: RouteContext): Router {
     const claims = await ctx.authenticate(req);
     allow(claims, ['admin', 'cashier']);
     const body = parseBody(req, adjustBody);
-    res.json(await adjustStock(sql, { companyId: claims.company, itemId, delta: body.delta }));
+    send(res, 200, await adjustStock(sql, { companyId: claims.company, itemId, delta: body.delta }, idempotency(req, claims)));
   });
 
   router.post('/checkouts', async (req, res) => {
     const claims = await ctx.authenticate(req);
     allow(claims, ['admin', 'cashier']);
     const body = parseBody(req, checkoutBody);
-    res.status(201).json(await checkOut(sql, { companyId: claims.company, ...body, dueAt: body.dueAt }));
+    send(res, 201, await checkOut(sql, { companyId: claims.company, ...body, dueAt: body.dueAt }, idempotency(req, claims)));
   });
 
   router.post('/checkouts/:id/return', async (req, res) => {
     const checkoutId = parseId(req.params.id);
     const claims = await ctx.authenticate(req);
     allow(claims, ['admin', 'cashier']);
-    res.json(await returnCheckout(sql, { companyId: claims.company, checkoutId }));
+    send(res, 200, await returnCheckout(sql, { companyId: claims.company, checkoutId }, idempotency(req, claims)));
   });
 
   return Router().use('/api', router);
