@@ -51,6 +51,7 @@ test("each page's lastEventId is exact: a change between pages is delivered from
     token,
     lastEventId: first.body.lastEventId,
   });
+  await s.waitFor((f) => f.json?.key === 'pg-025');
   expect(s.events().map((f) => [f.json.key, f.json.changes?.availableSlots])).toEqual([['pg-025', 3]]);
   s.close();
 });

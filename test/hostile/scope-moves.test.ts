@@ -4,7 +4,7 @@
  */
 import type { Pgfeed } from '../../src/service';
 import type { TestDatabase } from '../support/db';
-import { closeService, serviceOnFreshDatabase, tokenFor } from '../support/service';
+import { caughtUp, closeService, serviceOnFreshDatabase, tokenFor } from '../support/service';
 import { type OpenStream, openLiveStream } from '../support/stream';
 
 let db: TestDatabase;
@@ -17,6 +17,7 @@ const seen = (s: OpenStream) => s.events().map((f) => [f.event, f.json.key, f.js
 test('a trip moved to another company: acme sees it leave, globex sees it arrive', async () => {
   await db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
                values ('mv-1', 'acme', 'A-B', '2026-12-24T08:00:00Z', 10, 10)`;
+  await caughtUp(server, db.sql); // streams open after the insert reached the instance: it is not theirs to see
   const acme = await openLiveStream(`${server.url}/events/company/acme`, {
     token: await tokenFor(server, 'alice', 'acme', 'admin'),
   });
@@ -48,6 +49,7 @@ test('a booking reassigned to another customer: the old one sees a delete, the n
   await db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
                values ('mv-2', 'acme', 'A-B', '2026-12-24T08:00:00Z', 10, 10)`;
   await db.sql`insert into bookings (id, trip_id, company_id, user_id, seats, channel) values ('bk-mv', 'mv-2', 'acme', 'cora', 1, 'online')`;
+  await caughtUp(server, db.sql);
   const cora = await openLiveStream(`${server.url}/events/user`, { token: await tokenFor(server, 'cora', 'acme', 'customer') });
   const cody = await openLiveStream(`${server.url}/events/user`, { token: await tokenFor(server, 'cody', 'acme', 'customer') });
   const company = await openLiveStream(`${server.url}/events/company/acme?entities=booking`, {
@@ -74,6 +76,7 @@ test('a booking reassigned to another customer: the old one sees a delete, the n
 
 test('a changed key removes the old row and creates the new one', async () => {
   await db.sql`insert into stock_items (id, company_id, sku, name, quantity) values ('old-key', 'acme', 'MV', 'Thing', 3)`;
+  await caughtUp(server, db.sql);
   const acme = await openLiveStream(`${server.url}/events/company/acme?entities=stock`, {
     token: await tokenFor(server, 'alice', 'acme', 'admin'),
   });
