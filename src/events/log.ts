@@ -41,7 +41,9 @@ export class EventLog {
              where e.id > ${after}::bigint order by e.id limit ${limit}`
         : await this.sql<{ e: unknown }[]>`
             select pgfeed.event_json(e) as e from pgfeed.events e
-             where e.company_id = ${companyId} and e.id > ${after}::bigint order by e.id limit ${limit}`;
+             where e.id > ${after}::bigint
+               and (e.company_id = ${companyId} or (e.company_id is null and e.op in ('truncate', 'reset')))
+             order by e.id limit ${limit}`;
     return rows.map((r) => toChangeEvent(r.e, this.entities));
   }
 

@@ -5,9 +5,12 @@ import type { Logger } from '../log';
 import { type EventRoutesDeps, eventRoutes } from './routes/events';
 import { opsRoutes } from './routes/ops';
 import type { Listener } from '../listener/listener';
+import type { Capture } from '../capture';
 
 export type AppDeps = EventRoutesDeps & {
   listener: Listener;
+  /** Reported by /readyz (which path fills the log; in wal mode, whether this instance is the capturer). */
+  capture?: Capture;
   logger: Logger;
   maxBodyBytes: number;
   /** The application's own routers (its API, pages), mounted after the core's. */

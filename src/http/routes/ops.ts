@@ -1,19 +1,23 @@
 import { Router } from 'express';
+import type { Capture } from '../../capture';
 import { formatPosition } from '../../events/position';
 import type { Listener } from '../../listener/listener';
 import type { ServiceMetrics } from '../../metrics';
 
 /** /healthz, /readyz and /metrics. */
-export function opsRoutes(deps: { listener: Listener; metrics: ServiceMetrics }): Router {
-  const { listener, metrics } = deps;
+export function opsRoutes(deps: { listener: Listener; metrics: ServiceMetrics; capture?: Capture }): Router {
+  const { listener, metrics, capture } = deps;
   const router = Router();
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
   router.get('/readyz', (_req, res) => {
-    res
-      .status(listener.ready ? 200 : 503)
-      .json({ ready: listener.ready, listener: listener.state, position: formatPosition(listener.position) });
+    res.status(listener.ready ? 200 : 503).json({
+      ready: listener.ready,
+      listener: listener.state,
+      position: formatPosition(listener.position),
+      capture: capture?.status(),
+    });
   });
   router.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
