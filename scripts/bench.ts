@@ -17,6 +17,7 @@ import { now } from './bench/clock';
 import { loadBenchParams } from './bench/params';
 import type { LatencyStats, PoolReport } from './bench/pool';
 import { PoolProcess } from './bench/pool-process';
+import { type CaptureCase, type WritersResult, runWriters } from './bench/capture-cost';
 import { TRIPS_PER_COMPANY, writeBurst, writeSteady, type Written } from './bench/writers';
 
 const P = loadBenchParams(process.env);
@@ -91,6 +92,10 @@ async function main(): Promise<void> {
   cleanups.push(() => admin.end({ timeout: 2 }));
   const [versionRow] = await admin<{ version: string }[]>`select current_setting('server_version') as version`;
   const version = versionRow?.version;
+  if (P.BENCH_ONLY === 'writers') {
+    await writersScenario(adminUrl);
+    return finish(started, version, database);
+  }
   const dbName = `pgfeed_bench_${Date.now()}`;
   await admin.unsafe(`create database ${dbName}`);
   cleanups.push(() => admin.unsafe(`drop database if exists ${dbName} with (force)`));
@@ -121,6 +126,7 @@ async function main(): Promise<void> {
       MAX_CONNECTIONS_PER_USER: 1_000_000,
       RATE_LIMIT_PER_MINUTE: 10_000_000,
       MAX_CONNECTIONS: 1_000_000,
+      CAPTURE: P.BENCH_CAPTURE,
     },
   });
   cleanups.push(() => server.close());
@@ -305,6 +311,40 @@ async function main(): Promise<void> {
       'pgfeed changesPerSecond = changes / (first write started → last client received the last change), every client receiving every change exactly once in id order; writerCommitsPerSecond is how fast the writers alone committed (the ceiling here); polling only shows the states it happens to read',
   });
 
+  await writersScenario(adminUrl);
+  return finish(started, version, database);
+}
+
+/** 4. What capture costs writers: none vs trigger vs wal, on fresh databases of the same server. */
+async function writersScenario(adminUrl: string): Promise<void> {
+  const cases: CaptureCase[] = ['none', 'trigger', 'wal'];
+  const out: Partial<Record<CaptureCase, WritersResult>> = {};
+  for (const c of cases) {
+    out[c] = await runWriters(adminUrl, `pgfeed_bench_w_${c}_${Date.now()}`, c, P.BENCH_WRITERS, P.BENCH_WRITERS_SECONDS);
+  }
+  const base = out.none!;
+  const vsNone = (r: WritersResult) => ({
+    transactionsPerSecond: ratio(r.transactionsPerSecond, base.transactionsPerSecond),
+    p50: ratio(r.commitLatencyMs.p50, base.commitLatencyMs.p50),
+    p99: ratio(r.commitLatencyMs.p99, base.commitLatencyMs.p99),
+  });
+  emit('writers', {
+    params: { writers: P.BENCH_WRITERS, seconds: P.BENCH_WRITERS_SECONDS, rows: 1000 },
+    none: base,
+    trigger: out.trigger,
+    wal: out.wal,
+    ratio: { trigger: vsNone(out.trigger!), wal: vsNone(out.wal!) },
+    zeroLoss: {
+      trigger: out.trigger!.events === out.trigger!.commitLatencyMs.count,
+      wal: out.wal!.events === out.wal!.commitLatencyMs.count,
+    },
+    units: 'transactions per second; commit latency in ms (UPDATE of one random row of 1000, autocommit); ratios to no capture',
+    notes:
+      'each case on a fresh database of the same server, in the order none, trigger, wal; events = log rows written for the writes (one per commit expected); wal captureCatchUpMs = last commit → capturer has appended everything',
+  });
+}
+
+async function finish(started: number, version: string | undefined, database: string): Promise<void> {
   const seconds = round((now() - started) / 1000, 1);
   await cleanup();
   const dir = path.resolve(__dirname, '..', 'bench', 'results');

@@ -92,6 +92,17 @@ export const configSchema = z.strictObject({
   MAX_BODY_BYTES: int(1024, 16_777_216).default(65_536),
   /** SIGTERM to exit: streams end, connections close, the database pool drains within this. */
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(9000),
+  /** How changes reach the log: row triggers + NOTIFY (any PostgreSQL), or logical replication (wal_level=logical). */
+  CAPTURE: z.enum(['trigger', 'wal']).default('trigger'),
+  /** CAPTURE=wal: the replication slot (default pgfeed_<database>). */
+  CAPTURE_SLOT: z
+    .string()
+    .regex(/^[a-z0-9_]{1,63}$/, 'must be 1 to 63 lowercase letters, digits or underscores')
+    .optional(),
+  /** CAPTURE=wal: changes appended per transaction. */
+  CAPTURE_BATCH: int(1, 1_000_000).default(5000),
+  /** CAPTURE=wal: how often a standby instance tries to take over the slot. */
+  CAPTURE_TAKEOVER_MS: int(50, 600_000).default(1000),
   DATA_DIR: z.string().min(1).default('./.data/pg'),
   EMBEDDED_PG_PORT: int(1, 65535).default(54329),
   DB_POOL_SIZE: int(1, 1000).default(10),

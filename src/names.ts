@@ -6,3 +6,5 @@ export const LISTENER_APPLICATION_NAME = 'pgfeed-listener';
 export const POOL_APPLICATION_NAME = 'pgfeed';
 /** Advisory lock held while migrating, so two instances starting at once do not race. */
 export const MIGRATION_LOCK_KEY = 7049221830150010n;
+/** application_name of the WAL capturer's replication connection. */
+export const CAPTURE_APPLICATION_NAME = 'pgfeed-capture';

@@ -5,6 +5,7 @@ import type postgres from 'postgres';
 import { type Config, type ConfigInput, parseConfig } from './config';
 import { connect, type Sql } from './db/connect';
 import { migrate } from './db/migrate';
+import { type Capture, type CaptureStatus, createCapture } from './capture';
 import { EntityCatalog } from './events/catalog';
 import { type EntityDefinition, EntityRegistry } from './events/entity';
 import { EventLog, logHead } from './events/log';
@@ -62,6 +63,8 @@ export interface PgfeedStatus {
   position: string;
   /** Open streams. */
   streams: number;
+  /** How the log is filled; in wal mode, whether this instance holds the slot. */
+  capture: CaptureStatus;
 }
 
 interface PgfeedEvents {
@@ -86,6 +89,7 @@ export class Pgfeed extends EventEmitter<PgfeedEvents> {
       http: HttpServer;
       ops: HttpServer | undefined;
       listener: Listener;
+      capture: Capture;
       feed: Feed;
       auth: Auth;
       metrics: ReturnType<typeof createMetrics>;
@@ -108,6 +112,7 @@ export class Pgfeed extends EventEmitter<PgfeedEvents> {
       listener: listener.state,
       position: formatPosition(listener.position),
       streams: feed.registry.size,
+      capture: this.parts.capture.status(),
     };
   }
 
@@ -173,10 +178,9 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       const applied = await migrate(sql);
       if (applied.length > 0) logger.info({ applied }, 'migrated');
     }
-    for (const e of entities.all()) {
-      await sql`select pgfeed.watch(${e.table}::regclass, company_column => ${e.companyColumn ?? 'company_id'},
-        user_column => ${e.userColumn ?? null}, key_column => ${e.keyColumn ?? 'id'}, entity => ${e.name})`;
-    }
+    const capture = createCapture({ config, databaseUrl: options.databaseUrl, sql, entities, logger, metrics });
+    stops.push(() => capture.stop());
+    await capture.start();
 
     const log = new EventLog(sql, entities);
     const from = await log.head();
@@ -240,6 +244,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       feed,
       metrics,
       listener,
+      capture,
       logger,
       rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
       maxBodyBytes: config.MAX_BODY_BYTES,
@@ -259,7 +264,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
     const ops =
       config.OPS_PORT === undefined
         ? undefined
-        : new HttpServer(createOpsApp({ listener, metrics, logger }), {
+        : new HttpServer(createOpsApp({ listener, metrics, logger, capture }), {
             port: config.OPS_PORT,
             host: config.HOST,
             beforeClose: () => {},
@@ -271,7 +276,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
 
     let closing: Promise<void> | undefined;
     const handle = new Pgfeed(
-      { config, http, ops, listener, feed, auth, metrics },
+      { config, http, ops, listener, capture, feed, auth, metrics },
       () => (closing ??= stopAll(config.SHUTDOWN_TIMEOUT_MS)),
     );
     logger.info({ port: http.port }, 'listening');

@@ -1,7 +1,7 @@
 import type { Pgfeed } from '../src/service';
 import { freshDatabase, type TestDatabase } from './support/db';
 import { seedTwoCompanies } from './support/fixtures';
-import { startService, tokenFor } from './support/service';
+import { captured, startService, tokenFor } from './support/service';
 import { type OpenStream, openStream } from './support/stream';
 
 let db: TestDatabase;
@@ -147,11 +147,13 @@ describe('bad input is a clear error and changes nothing', () => {
     ['delta fractional', '/stock/i1/adjust', { delta: 1.5 }],
     ['dueAt not a date', '/checkouts', { itemId: 'i1', userId: 'cora', dueAt: 'tomorrow' }],
   ])('%s → 400 invalid_body', async (_name, path, body) => {
+    await captured(db.sql);
     const before = await db.sql`select count(*)::int as n from pgfeed.events`;
     const r = await call('POST', path, cashier, body);
     expect(r.status).toBe(400);
     expect(r.body.error.code).toBe('invalid_body');
     expect(Array.isArray(r.body.error.issues)).toBe(true);
+    await captured(db.sql);
     expect(await db.sql`select count(*)::int as n from pgfeed.events`).toEqual(before);
   });
 
@@ -190,6 +192,7 @@ describe('bad input is a clear error and changes nothing', () => {
 
 describe('ids, ownership and constraints', () => {
   test('an id longer than 200 characters → 400 invalid_params, nothing written', async () => {
+    await captured(db.sql);
     const before = await db.sql`select count(*)::int as n from pgfeed.events`;
     const long = 'x'.repeat(201);
     expect(await call('POST', `/trips/${long}/bookings`, cashier, { seats: 1, channel: 'cashier' })).toMatchObject({
@@ -197,6 +200,7 @@ describe('ids, ownership and constraints', () => {
       body: { error: { code: 'invalid_params' } },
     });
     expect((await call('POST', `/bookings/${long}/cancel`, cashier)).status).toBe(400);
+    await captured(db.sql);
     expect(await db.sql`select count(*)::int as n from pgfeed.events`).toEqual(before);
   });
 

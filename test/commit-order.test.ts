@@ -1,7 +1,7 @@
 import { connect } from '../src/db/connect';
 import type { Pgfeed } from '../src/service';
 import type { TestDatabase } from './support/db';
-import { closeService, serviceOnFreshDatabase, startService, tokenFor } from './support/service';
+import { captured, closeService, serviceOnFreshDatabase, startService, tokenFor } from './support/service';
 import { openStream } from './support/stream';
 
 let db: TestDatabase;
@@ -74,6 +74,7 @@ test('ids are in commit order across many interleaved transactions', async () =>
     }
     const commitOrder = conns.map((_, i) => i).sort((x, y) => ((x * 7 + 3) % 20) - ((y * 7 + 3) % 20));
     for (const i of commitOrder) await conns[i]!`commit`;
+    await captured(db.sql);
     const rows = await db.sql<{ key: string }[]>`select key from pgfeed.events where key like 'order-%' order by id`;
     expect(rows.map((r) => r.key)).toEqual(commitOrder.map((i) => `order-${i}`));
   } finally {

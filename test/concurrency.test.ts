@@ -1,7 +1,7 @@
 import { connect } from '../src/db/connect';
 import type { Pgfeed } from '../src/service';
 import { freshDatabase, type TestDatabase } from './support/db';
-import { caughtUp, startService, tokenFor } from './support/service';
+import { captured, caughtUp, startService, tokenFor } from './support/service';
 import { type Frame, openStream } from './support/stream';
 import { seededRandom } from './support/toolkit';
 
@@ -64,6 +64,7 @@ test(`hundreds of concurrent writers, random disconnects and resumes on two inst
       sees: (e) => e.company_id === u.company && e.user_id === u.id,
     });
   }
+  await captured(db.sql);
   const [{ head } = { head: '0' }] = await db.sql<
     { head: string }[]
   >`select coalesce(max(id), 0)::text as head from pgfeed.events`;

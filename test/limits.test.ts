@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { Pgfeed } from '../src/service';
 import { freshDatabase, type TestDatabase } from './support/db';
 import { seedTwoCompanies } from './support/fixtures';
-import { metric, reached, startService, tokenFor } from './support/service';
+import { captured, metric, reached, startService, tokenFor } from './support/service';
 import { openLiveStream, openStream } from './support/stream';
 import { eventually } from './support/eventually';
 
@@ -75,6 +75,7 @@ test('connection attempts faster than the rate limit get 429 with Retry-After', 
 test('a client that stops reading is cut off, and resumes with Last-Event-ID losing nothing', async () => {
   const server = await service({ SLOW_CLIENT_MAX_BYTES: 64 * 1024 });
   const token = await tokenFor(server, 'alice', 'acme', 'admin');
+  await captured(db.sql);
   const [head] = await db.sql<{ id: string }[]>`select coalesce(max(id), 0)::text as id from pgfeed.events`;
   const from = head?.id ?? '0';
 
@@ -94,6 +95,7 @@ test('a client that stops reading is cut off, and resumes with Last-Event-ID los
   await eventually(async () => (await metric(server, 'pgfeed_slow_client_disconnects_total')) === 1, { timeoutMs: 20_000 });
   await eventually(() => server.status().streams === 0);
   stalled.destroy();
+  await captured(db.sql);
   const [last] = await db.sql<{ id: string }[]>`select max(id)::text as id from pgfeed.events`;
   await reached(server, BigInt(last?.id ?? '0'), 20_000);
 

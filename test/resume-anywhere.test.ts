@@ -4,7 +4,7 @@ import { EventLog } from '../src/events/log';
 import { freshDatabase, type TestDatabase } from './support/db';
 import { seedTwoCompanies, tripWriter } from './support/fixtures';
 import { eventually } from './support/eventually';
-import { caughtUp, metric, startService, tokenFor } from './support/service';
+import { captured, caughtUp, metric, startService, tokenFor } from './support/service';
 import { type OpenStream, openLiveStream, openStream } from './support/stream';
 
 let db: TestDatabase;
@@ -141,6 +141,7 @@ describe('a resume that cannot be answered says reset, then goes on live', () =>
 test('the background pruner deletes events older than EVENT_RETENTION and moves the horizon', async () => {
   const server = await service({ EVENT_RETENTION: 300_000, PRUNE_INTERVAL_MS: 1000 });
   await writeTrips(2);
+  await captured(db.sql);
   const [head] = await db.sql<{ id: string }[]>`select max(id)::text as id from pgfeed.events`;
   // Age exactly these events (and everything before them) past the 5-minute retention.
   await db.sql`update pgfeed.events set committed_at = committed_at - interval '10 minutes' where id <= ${head!.id}::bigint`;

@@ -17,6 +17,13 @@ export const benchParams = z
     BENCH_INGEST_WRITERS: int(4),
     BENCH_POLL_MS: int(3000, 100),
     BENCH_TIMEOUT_SECONDS: int(600, 10),
+    /** The capture path of the pgfeed instance in the latency, fan-out and ingest scenarios. */
+    BENCH_CAPTURE: z.enum(['trigger', 'wal']).default('trigger'),
+    /** writers: concurrent one-row writers and how long they write, per capture case. */
+    BENCH_WRITERS: int(16),
+    BENCH_WRITERS_SECONDS: int(10),
+    /** Run only this scenario. */
+    BENCH_ONLY: z.enum(['writers']).optional(),
     BENCH_DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   })
   .strict();

@@ -4,6 +4,7 @@
  * pollers and records, per marker (a trip route written by the benchmark),
  * when each client first saw it. Driven by messages from scripts/bench.ts.
  */
+import { type LatencyStats, stats } from './stats';
 import http from 'node:http';
 import { createParser } from 'eventsource-parser';
 import postgres from 'postgres';
@@ -15,12 +16,7 @@ export type PoolCommand =
   | { cmd: 'report'; commits: Record<string, number> }
   | { cmd: 'stop' };
 
-export interface LatencyStats {
-  count: number;
-  p50: number;
-  p99: number;
-  max: number;
-}
+export type { LatencyStats } from './stats';
 
 export interface PoolReport {
   latency: LatencyStats;
@@ -124,13 +120,6 @@ async function startPollers(databaseUrl: string, companies: string[], count: num
       closers.push(() => clearInterval(timer));
     }, Math.random() * intervalMs);
   }
-}
-
-function stats(values: number[]): LatencyStats {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-  const round = (v: number) => Math.round(v * 10) / 10; // 0.1 ms: finer than the clock deserves
-  return { count: sorted.length, p50: round(at(0.5)), p99: round(at(0.99)), max: round(sorted.at(-1) ?? NaN) };
 }
 
 function report(commits: Record<string, number>): PoolReport {

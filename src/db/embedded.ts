@@ -43,6 +43,8 @@ export async function startEmbedded(options: { dir: string; port: number; persis
     // PostgreSQL refuses to run as root; as root, run it as a `postgres` user
     // (created if missing) that owns the data directory.
     createPostgresUser: process.getuid?.() === 0,
+    // Logical replication (CAPTURE=wal) works out of the box; trigger capture does not mind.
+    postgresFlags: ['-c', 'wal_level=logical', '-c', 'max_replication_slots=64', '-c', 'max_wal_senders=64'],
     onLog: () => {},
     onError: () => {},
   });

@@ -2,7 +2,16 @@ import { z } from 'zod';
 import type { EntityRegistry } from './entity';
 import { type ChangeEvent, type NotificationPayload, type Op, notificationPayload, storedEvent } from './schema';
 
-const TYPE_SUFFIX: Record<Op, string> = { insert: 'created', update: 'updated', delete: 'deleted' };
+const TYPE_SUFFIX: Record<Op, string> = {
+  insert: 'created',
+  update: 'updated',
+  delete: 'deleted',
+  truncate: 'truncated',
+  reset: 'reset',
+};
+
+/** Records that belong to no company and reach every stream (see `op`). */
+export const isBroadcast = (op: Op) => op === 'truncate' || op === 'reset';
 
 /** snake_case → camelCase, for column names. */
 export function camelCase(name: string): string {
@@ -44,14 +53,14 @@ export function toChangeEvent(input: unknown, entities: EntityRegistry): ChangeE
   if (!parsed.success) throw new DecodeError(`event: ${z.prettifyError(parsed.error)}`);
   const s = parsed.data;
   const row = camelKeys(s.row);
-  const schema = entities.get(s.entity)?.row;
+  const schema = isBroadcast(s.op) ? undefined : entities.get(s.entity)?.row;
   if (schema) {
     const checked = schema.safeParse(row);
     if (!checked.success) throw new DecodeError(`event ${s.id} (${s.entity}) row: ${z.prettifyError(checked.error)}`);
   }
   return {
     id: s.id,
-    type: `${s.entity}.${TYPE_SUFFIX[s.op]}`,
+    type: s.op === 'reset' ? 'reset' : `${s.entity}.${TYPE_SUFFIX[s.op]}`,
     entity: s.entity,
     op: s.op,
     companyId: s.company_id,

@@ -47,13 +47,15 @@ export class EventLog {
   async readAfter(from: Position, limit: number, only?: LogFilter): Promise<ChangeEvent[]> {
     const after = formatPosition(from);
     const sql = this.sql;
+    // TRUNCATE and reset records (wal capture) belong to no company and reach every stream
+    // that carries their entity (reset: every stream), as `matches` decides live.
     const rows = await sql<{ e: unknown }[]>`
       select pgfeed.event_json(e) as e from pgfeed.events e
        where e.id > ${after}::bigint
-         ${only ? sql`and e.company_id = ${only.companyId}` : sql``}
-         ${only?.userId !== undefined ? sql`and e.user_id = ${only.userId}` : sql``}
-         ${only?.entities ? sql`and e.entity = any(${[...only.entities]}::text[])` : sql``}
-         ${only?.keys ? sql`and e.key = any(${[...only.keys]}::text[])` : sql``}
+         ${only ? sql`and (e.company_id = ${only.companyId} or (e.company_id is null and e.op in ('truncate', 'reset')))` : sql``}
+         ${only?.userId !== undefined ? sql`and (e.user_id = ${only.userId} or e.op in ('truncate', 'reset'))` : sql``}
+         ${only?.entities ? sql`and (e.entity = any(${[...only.entities]}::text[]) or e.op = 'reset')` : sql``}
+         ${only?.keys ? sql`and (e.key = any(${[...only.keys]}::text[]) or e.op in ('truncate', 'reset'))` : sql``}
        order by e.id limit ${limit}`;
     return rows.map((r) => toChangeEvent(r.e, this.entities));
   }

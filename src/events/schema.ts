@@ -6,7 +6,13 @@ export const eventId = z.string().regex(/^[1-9]\d{0,18}$/, 'must be a positive d
 /** A position as the wire carries it: an event id, or 0 for "before the first event". */
 export const positionText = z.string().regex(/^(0|[1-9]\d{0,18})$/, 'must be a decimal event id');
 
-export const op = z.enum(['insert', 'update', 'delete']);
+/**
+ * insert, update, delete: a row changed. truncate (wal capture only): every row
+ * of the entity's table is gone. reset: the log misses changes (the capture
+ * slot was lost); streams turn it into `event: reset`. Neither of the last two
+ * belongs to a company: they reach every stream.
+ */
+export const op = z.enum(['insert', 'update', 'delete', 'truncate', 'reset']);
 export type Op = z.infer<typeof op>;
 
 /** An event as the log stores it and NOTIFY carries it (snake_case): `pgfeed.event_json`. */
@@ -26,7 +32,10 @@ export type StoredEvent = z.infer<typeof storedEvent>;
 /** A NOTIFY payload too big for the 8000-byte limit: only the id; the row is read from pgfeed.events. */
 export const largeEventHint = z.object({ id: eventId, large: z.literal(true) });
 
-export const notificationPayload = z.union([largeEventHint, storedEvent]);
+/** A batch appended by the WAL capturer: the log holds new events up to `through`. */
+export const throughHint = z.object({ through: eventId });
+
+export const notificationPayload = z.union([largeEventHint, throughHint, storedEvent]);
 export type NotificationPayload = z.infer<typeof notificationPayload>;
 
 /** The event as streams deliver it (the `data:` of a frame). */
@@ -56,6 +65,6 @@ export const readyData = z.object({ lastEventId: positionText.nullable(), replay
 export type ReadyData = z.infer<typeof readyData>;
 
 /** `event: reset` data. */
-export const resetReason = z.enum(['malformed', 'unknown', 'expired']);
+export const resetReason = z.enum(['malformed', 'unknown', 'expired', 'capture_gap']);
 export const resetData = z.object({ reason: resetReason, message: z.string().optional() });
 export type ResetData = z.infer<typeof resetData>;

@@ -5,9 +5,12 @@ import type { Logger } from '../log';
 import { type EventRoutesDeps, eventRoutes } from './routes/events';
 import { healthRoute, opsRoutes } from './routes/ops';
 import type { Listener } from '../listener/listener';
+import type { Capture } from '../capture';
 
 export type AppDeps = EventRoutesDeps & {
   listener: Listener;
+  /** Reported by /readyz (which path fills the log; in wal mode, whether this instance is the capturer). */
+  capture?: Capture;
   logger: Logger;
   maxBodyBytes: number;
   /** Serve /readyz and /metrics here (else they are on the ops port, `createOpsApp`). */
@@ -32,7 +35,7 @@ export function createApp(deps: AppDeps): Express {
 }
 
 /** The app of the separate operations port (OPS_PORT): /healthz, /readyz, /metrics only. */
-export function createOpsApp(deps: Pick<AppDeps, 'listener' | 'metrics' | 'logger'>): Express {
+export function createOpsApp(deps: Pick<AppDeps, 'listener' | 'metrics' | 'logger' | 'capture'>): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(accessLog(deps.logger));

@@ -255,6 +255,10 @@ export class Listener extends EventEmitter<ListenerEvents> {
   private async handle(payload: string): Promise<void> {
     try {
       const parsed = parseNotification(payload);
+      if ('through' in parsed) {
+        if (BigInt(parsed.through) > this.positionValue) await this.catchUp();
+        return;
+      }
       const position = BigInt(parsed.id);
       if (position <= this.positionValue) return; // already emitted (caught up)
       if ('large' in parsed) {

@@ -1,6 +1,6 @@
 import type { EntityRegistry } from '../events/entity';
 import type { Position } from '../events/position';
-import type { ChangeEvent } from '../events/schema';
+import type { ChangeEvent, ResetData } from '../events/schema';
 import type { RowRenderer } from './html';
 import { sseFrame } from './sse';
 
@@ -39,6 +39,12 @@ export class FeedEvent {
   frame(view: View, format: Format): Buffer {
     const key = `${view}:${format}`;
     let frame = this.frames.get(key);
+    if (!frame && this.event.op === 'reset') {
+      // The log misses changes here: every stream says reset and goes on live.
+      const data: ResetData = { reason: 'capture_gap', message: 'changes were lost by capture; refetch snapshots' };
+      frame = sseFrame({ id: this.event.id, event: 'reset', data: JSON.stringify(data) });
+      this.frames.set(key, frame);
+    }
     if (!frame) {
       const shown = view === 'public' ? this.publicEvent() : this.event;
       const data = format === 'json' ? JSON.stringify(shown) : this.presentation.renderer.fragment(shown).text;
@@ -52,6 +58,7 @@ export class FeedEvent {
   private publicEvent(): ChangeEvent {
     const { entities } = this.presentation;
     const e = this.event;
+    if (e.op === 'truncate') return { ...e, userId: null };
     const row = entities.publicRow(e.entity, e.row) ?? {};
     const changes = e.changes && entities.publicChanges(e.entity, row, e.changes);
     return { ...e, userId: null, row, changes };

@@ -17,6 +17,10 @@ export interface Filter {
 /** True when a subscriber with this filter may and wants to see the event. */
 export function matches(filter: Filter, event: ChangeEvent): boolean {
   const { scope } = filter;
+  // A reset reaches every stream; a TRUNCATE every stream that carries its entity.
+  if (event.op === 'reset') return true;
+  if (event.op === 'truncate')
+    return (scope.kind !== 'public' || !!filter.entities) && (filter.entities?.has(event.entity) ?? true);
   if (event.companyId !== scope.companyId) return false;
   if (scope.kind === 'user' && event.userId !== scope.userId) return false;
   // A public stream carries only the entities named for it: never everything by default.

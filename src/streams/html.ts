@@ -60,6 +60,7 @@ export class RowRenderer {
   fragment(event: ChangeEvent): Html {
     const id = rowDomId(event.entity, event.key);
     if (event.op === 'delete') return html`<div id="${id}" hx-swap-oob="delete"></div>`;
+    if (event.op === 'truncate') return html`<div hx-swap-oob="innerHTML:#${listDomId(event.entity)}"></div>`;
     const row = this.row(event.entity, event.key, event.row, { eventId: event.id, oob: event.op === 'update' });
     if (event.op === 'insert') return html`<div hx-swap-oob="beforeend:#${listDomId(event.entity)}">${row}</div>`;
     return row;

@@ -1,3 +1,4 @@
+import { isBroadcast } from '../events/decode';
 import type { FeedEvent } from './feed-event';
 import { matches } from './filter';
 import type { Subscriber } from './subscriber';
@@ -60,7 +61,11 @@ export class Registry {
 
   /** Offers an event to every stream that may see it. */
   dispatch(event: FeedEvent): void {
-    const { companyId, userId } = event.event;
+    const { companyId, userId, op } = event.event;
+    if (isBroadcast(op)) {
+      for (const s of this.all) if (matches(s.filter, event.event)) s.offer(event);
+      return;
+    }
     if (companyId === null) return;
     this.offerAll(this.byCompany.get(companyId), event);
     if (userId !== null) this.offerAll(this.byUser.get(userKey(companyId, userId)), event);

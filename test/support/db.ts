@@ -47,6 +47,17 @@ async function createDatabase(template: string): Promise<TestDatabase> {
     drop: async () => {
       await sql.end({ timeout: 5 });
       const a = connect(adminUrl, { max: 1 });
+      // A database with a replication slot (CAPTURE=wal) cannot be dropped.
+      await a`select pg_terminate_backend(active_pid) from pg_replication_slots where database = ${name} and active`;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await a`select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = ${name}`;
+          break;
+        } catch (error) {
+          if (attempt > 50) throw error;
+          await new Promise((r) => setTimeout(r, 100)); // the terminated walsender still holds it
+        }
+      }
       await a.unsafe(`drop database if exists ${name} with (force)`);
       await a.end();
     },

@@ -8,8 +8,13 @@ import type { Sql } from '../../src/db/connect';
 import { freshDatabase, type TestDatabase } from './db';
 import { seedTwoCompanies } from './fixtures';
 import { metricValue } from './toolkit';
+import { eventually } from './eventually';
+import { SYNC_PREFIX } from '../../src/capture/wal/capturer';
 
 export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
+
+/** The capture path every test's service uses: PGFEED_TEST_CAPTURE=wal runs the suite on logical replication. */
+export const TEST_CAPTURE: 'trigger' | 'wal' = process.env.PGFEED_TEST_CAPTURE === 'wal' ? 'wal' : 'trigger';
 
 /**
  * The demo domain's pgfeed on a free port against `databaseUrl`, quiet unless
@@ -24,7 +29,15 @@ export async function startService(
     databaseUrl,
     logger: createLogger((process.env.PGFEED_TEST_LOG as LogLevel | undefined) ?? 'silent'),
     ...options,
-    config: { PORT: 0, HOST: '127.0.0.1', JWT_SECRET: TEST_JWT_SECRET, LISTENER_PING_MS: 500, ...config },
+    config: {
+      PORT: 0,
+      HOST: '127.0.0.1',
+      JWT_SECRET: TEST_JWT_SECRET,
+      LISTENER_PING_MS: 500,
+      CAPTURE: TEST_CAPTURE,
+      CAPTURE_TAKEOVER_MS: 200,
+      ...config,
+    },
   });
 }
 
@@ -35,6 +48,7 @@ export function tokenFor(server: Pgfeed, sub: string, company: string, role: Rol
 
 /** Resolves once `server` has delivered everything committed so far in `sql`'s database (event-driven, no polling). */
 export async function caughtUp(server: Pgfeed, sql: Sql, timeoutMs = 10_000): Promise<void> {
+  await captured(sql, timeoutMs);
   const [row] = await sql<{ id: string }[]>`select coalesce(max(id), 0)::text as id from pgfeed.events`;
   await reached(server, BigInt(row?.id ?? '0'), timeoutMs);
 }
@@ -93,4 +107,21 @@ export async function serviceOnFreshDatabase(
 export async function closeService(server: Pgfeed | undefined, db: TestDatabase | undefined): Promise<void> {
   await server?.close();
   await db?.drop();
+}
+
+/**
+ * Resolves once everything committed so far in `sql`'s database is in the log.
+ * At once with trigger capture (events are written at commit); with wal capture,
+ * once the capturer has applied a marker committed now.
+ */
+export async function captured(sql: Sql, timeoutMs = 20_000): Promise<void> {
+  if (TEST_CAPTURE !== 'wal') return;
+  const [mark] = await sql<{ lsn: string }[]>`select pg_logical_emit_message(true, ${SYNC_PREFIX}, '')::text as lsn`;
+  await eventually(
+    async () => {
+      const [r] = await sql<{ done: boolean }[]>`select applied_lsn >= ${mark!.lsn}::pg_lsn as done from pgfeed.capture`;
+      return r?.done === true;
+    },
+    { timeoutMs, what: 'capture of everything committed' },
+  );
 }

@@ -78,8 +78,15 @@ export async function openStream(
     close: () => controller.abort(),
     waitFor(pred, { timeoutMs = 10_000, from = 0 } = {}) {
       return new Promise<Frame>((resolve, reject) => {
+        // Frames only append: each check looks at the new ones (and the last, for predicates on the whole stream),
+        // so waiting through 50 000 events stays linear.
+        let scanned = from;
         const check = () => {
-          const hit = frames.slice(from).find(pred);
+          let hit: Frame | undefined;
+          for (let i = Math.max(from, Math.min(scanned, frames.length - 1)); i < frames.length && !hit; i++) {
+            if (pred(frames[i]!)) hit = frames[i];
+          }
+          scanned = frames.length;
           if (hit) return done(() => resolve(hit));
           if (finished)
             done(() =>

@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import type { Capture } from '../../capture';
 import { formatPosition } from '../../events/position';
 import type { Listener } from '../../listener/listener';
 import type { ServiceMetrics } from '../../metrics';
@@ -11,14 +12,17 @@ export function healthRoute(): Router {
 }
 
 /** /healthz, /readyz and /metrics. */
-export function opsRoutes(deps: { listener: Listener; metrics: ServiceMetrics }): Router {
-  const { listener, metrics } = deps;
+export function opsRoutes(deps: { listener: Listener; metrics: ServiceMetrics; capture?: Capture }): Router {
+  const { listener, metrics, capture } = deps;
   const router = Router();
   router.use(healthRoute());
   router.get('/readyz', (_req, res) => {
-    res
-      .status(listener.ready ? 200 : 503)
-      .json({ ready: listener.ready, listener: listener.state, position: formatPosition(listener.position) });
+    res.status(listener.ready ? 200 : 503).json({
+      ready: listener.ready,
+      listener: listener.state,
+      position: formatPosition(listener.position),
+      capture: capture?.status(),
+    });
   });
   router.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());

@@ -1,0 +1,35 @@
+import type { Config } from '../config';
+import type { Sql } from '../db/connect';
+import type { EntityRegistry } from '../events/entity';
+import type { Logger } from '../log';
+import type { ServiceMetrics } from '../metrics';
+import type { Capture } from './capture';
+import { TriggerCapture } from './trigger';
+import { defaultSlotName } from './wal/slot';
+import { WalCapture } from './wal/wal-capture';
+
+export type { Capture, CaptureMode, CaptureStatus } from './capture';
+export { CaptureSetupError } from './wal/slot';
+
+/** The capture path CAPTURE names. */
+export function createCapture(deps: {
+  config: Config;
+  databaseUrl: string;
+  sql: Sql;
+  entities: EntityRegistry;
+  logger: Logger;
+  metrics: ServiceMetrics;
+}): Capture {
+  const { config, databaseUrl, sql, entities, logger, metrics } = deps;
+  if (config.CAPTURE === 'trigger') return new TriggerCapture(sql, entities);
+  return new WalCapture({
+    databaseUrl,
+    sql,
+    entities,
+    logger,
+    metrics,
+    slot: config.CAPTURE_SLOT ?? defaultSlotName(databaseUrl),
+    batch: config.CAPTURE_BATCH,
+    takeoverMs: config.CAPTURE_TAKEOVER_MS,
+  });
+}

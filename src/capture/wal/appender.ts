@@ -1,0 +1,56 @@
+import type { Sql } from '../../db/connect';
+import type { Position } from '../../events/position';
+import { formatLsn, parseLsn } from './pgoutput';
+
+/** One decoded row change (or a table's TRUNCATE), its place in the WAL and its rows as record literals. */
+export interface Change {
+  /** Commit LSN of its transaction, and its number (1, 2, ...) within it. */
+  lsn: bigint;
+  seq: number;
+  relationId: number;
+  op: 'insert' | 'update' | 'delete' | 'truncate';
+  newRow: string | null;
+  oldRow: string | null;
+  committedAt: Date;
+}
+
+/** A position in the slot's stream: every change up to (lsn, seq) is applied; seq ALL: the whole transaction. */
+export interface WalPosition {
+  lsn: bigint;
+  seq: number;
+}
+export const ALL = 2_147_483_647;
+
+export const after = (a: WalPosition, b: WalPosition) => a.lsn > b.lsn || (a.lsn === b.lsn && a.seq > b.seq);
+
+/** Where the log says the capturer has got to. */
+export async function appliedPosition(sql: Sql): Promise<WalPosition> {
+  const [r] = await sql<{ lsn: string; seq: number }[]>`select applied_lsn::text as lsn, applied_seq as seq from pgfeed.capture`;
+  return { lsn: parseLsn(r?.lsn ?? '0/0'), seq: r?.seq ?? 0 };
+}
+
+/**
+ * Appends a batch in one transaction (pgfeed.wal_append: skip what the log
+ * holds, ids in order, events, applied position, one NOTIFY). Returns the
+ * newest id written, if any.
+ */
+export async function append(
+  sql: Sql,
+  changes: readonly Change[],
+  done: WalPosition,
+  doneAt: Date | null,
+): Promise<Position | null> {
+  const col = <T>(f: (c: Change) => T) => changes.map(f);
+  const [r] = await sql<{ id: string | null }[]>`
+    select pgfeed.wal_append(
+      ${sql.array(col((c) => formatLsn(c.lsn)))}::text[]::pg_lsn[],
+      ${sql.array(col((c) => String(c.seq)))}::text[]::int[],
+      ${sql.array(col((c) => String(c.relationId)))}::text[]::oid[],
+      ${sql.array(col((c) => c.op))}::text[],
+      ${sql.array(col((c) => c.newRow))}::text[],
+      ${sql.array(col((c) => c.oldRow))}::text[],
+      ${sql.array(col((c) => c.committedAt.toISOString()))}::text[]::timestamptz[],
+      ${formatLsn(done.lsn)}::pg_lsn, ${done.seq}::int, ${doneAt?.toISOString() ?? null}::timestamptz
+    )::text as id`;
+  return r?.id == null ? null : BigInt(r.id);
+}

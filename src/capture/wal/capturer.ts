@@ -1,0 +1,304 @@
+import { EventEmitter } from 'node:events';
+import type { Sql } from '../../db/connect';
+import type { Logger } from '../../log';
+import { ALL, type Change, type WalPosition, after, append, appliedPosition } from './appender';
+import { type Message, type Relation, type Value, formatLsn, recordLiteral } from './pgoutput';
+import { ReplicationStream } from './replication';
+import { PG_OBJECT_IN_USE, ensureSlot, slotState } from './slot';
+
+/** standby: another instance holds the slot (this one tries again every takeoverMs); capturing: this one holds it. */
+export type CapturerRole = 'idle' | 'standby' | 'capturing' | 'stopped';
+
+export interface CapturerOptions {
+  databaseUrl: string;
+  /** The query pool: appends and slot checks. */
+  sql: Sql;
+  slot: string;
+  publication: string;
+  logger: Logger;
+  /** Changes per append transaction (a bigger transaction is split, its position kept per change). */
+  batch: number;
+  /** How often a standby tries to take the slot, and the wait after a failure. */
+  takeoverMs: number;
+  /** Called when the slot had to be re-created: changes in between are lost and every client must refetch. */
+  onSlotLost(reason: string): Promise<void>;
+}
+
+type Queued = Change | { commit: true; lsn: bigint; endLsn: bigint; committedAt: Date; sync: boolean };
+
+/**
+ * A transaction that emits a logical message with this prefix
+ * (`pg_logical_emit_message(true, 'pgfeed.sync', '')`) moves pgfeed.capture's
+ * applied position past it even though it changes no watched row: a way to
+ * wait until everything committed before it is in the log.
+ */
+export const SYNC_PREFIX = 'pgfeed.sync';
+
+const sleep = (ms: number, signal: Promise<void>) => Promise.race([new Promise<void>((r) => setTimeout(r, ms).unref()), signal]);
+
+const STATUS_INTERVAL_MS = 5000;
+
+/**
+ * The WAL capturer. Every instance in wal mode runs one; the slot admits one
+ * streaming connection at a time, so exactly one captures and the others
+ * retry every `takeoverMs` (PostgreSQL frees the slot as soon as the holder's
+ * connection dies). The holder decodes committed transactions in commit order
+ * and appends them to the log in batches; it confirms a transaction to the
+ * slot only after the batch holding its end committed, so a crash replays
+ * it, and wal_append skips what the log already holds.
+ */
+export class Capturer extends EventEmitter<{ role: [CapturerRole] }> {
+  private roleValue: CapturerRole = 'idle';
+  private loop: Promise<void> | undefined;
+  private stream: ReplicationStream | undefined;
+  private readonly stopping: Promise<void>;
+  private signalStop!: () => void;
+  private lagSince: Date | null = null;
+
+  constructor(private readonly options: CapturerOptions) {
+    super();
+    this.stopping = new Promise((resolve) => (this.signalStop = resolve));
+  }
+
+  get role(): CapturerRole {
+    return this.roleValue;
+  }
+
+  /** Seconds since the oldest change this capturer has received but not yet appended committed (0 when none). */
+  lagSeconds(): number {
+    return this.lagSince ? Math.max(0, (Date.now() - this.lagSince.getTime()) / 1000) : 0;
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.setRole('stopped');
+    this.signalStop();
+    await this.stream?.close();
+    await this.loop;
+  }
+
+  private stopped(): boolean {
+    return this.roleValue === 'stopped';
+  }
+
+  private setRole(role: CapturerRole): void {
+    if (this.roleValue === role || this.stopped()) return;
+    this.roleValue = role;
+    this.emit('role', role);
+  }
+
+  private async run(): Promise<void> {
+    const { logger, takeoverMs } = this.options;
+    let quietFailures = 0;
+    while (this.roleValue !== 'stopped') {
+      try {
+        await this.capture();
+        quietFailures = 0;
+      } catch (error) {
+        if (this.stopped()) break;
+        if ((error as { code?: string }).code === PG_OBJECT_IN_USE) {
+          this.setRole('standby');
+        } else {
+          this.setRole('standby');
+          // A failing slot or append is logged; a busy slot is the normal state of a standby.
+          if (quietFailures++ < 3 || quietFailures % 30 === 0) logger.warn({ err: error }, 'capture:error');
+        }
+      }
+      if (this.stopped()) break;
+      await sleep(takeoverMs * (0.75 + Math.random() / 2), this.stopping);
+    }
+  }
+
+  /** Holds the slot until the connection ends; throws when it cannot take it. */
+  private async capture(): Promise<void> {
+    const { sql, slot, logger } = this.options;
+    const state = await slotState(sql, slot);
+    if (state !== 'ok') await this.recreate(state === 'lost' ? 'invalidated' : 'missing');
+
+    const session = new Session(this.options, await appliedPosition(sql), (since) => (this.lagSince = since));
+    const ended = new Promise<unknown>((resolve) => (session.onEnd = resolve));
+    const stream = await ReplicationStream.open(this.options.databaseUrl, slot, this.options.publication, session);
+    if (this.stopped()) {
+      await stream.close();
+      return;
+    }
+    session.attach(stream);
+    this.stream = stream;
+    this.setRole('capturing');
+    logger.info({ slot, from: formatLsn(session.applied.lsn) }, 'capture:started');
+    const error = await ended;
+    this.stream = undefined;
+    this.lagSince = null;
+    await session.drain();
+    await stream.close();
+    if (this.stopped()) return;
+    this.setRole('standby');
+    logger.warn({ err: error }, 'capture:lost');
+  }
+
+  private async recreate(reason: 'invalidated' | 'missing'): Promise<void> {
+    const { sql, slot, logger } = this.options;
+    // Only a lost slot is dropped, and only the instance that creates the new
+    // one reports the gap, so instances racing here do it once.
+    await sql`select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = ${slot} and wal_status = 'lost'`;
+    if (!(await ensureSlot(sql, slot))) return;
+    logger.error(
+      { slot, reason },
+      `capture: replication slot ${reason}; re-created it. Changes committed meanwhile are not in the log: every stream gets a reset`,
+    );
+    await this.options.onSlotLost(reason);
+  }
+}
+
+/** One streaming session: decode, queue, append in batches, confirm. */
+class Session {
+  onEnd: (error: unknown) => void = () => {};
+  private stream: ReplicationStream | undefined;
+  private readonly relations = new Map<number, Relation>();
+  private readonly queue: Queued[] = [];
+  private tx: { lsn: bigint; seq: number; committedAt: Date; sync: boolean } | undefined;
+  private flushing: Promise<void> | undefined;
+  private confirmed = 0n;
+  private failed = false;
+  private paused = false;
+  private readonly status: NodeJS.Timeout;
+
+  constructor(
+    private readonly options: CapturerOptions,
+    /** What the log held when the session started: changes up to it are skipped. */
+    readonly applied: WalPosition,
+    private readonly lag: (since: Date | null) => void,
+  ) {
+    // The walsender drops a client that stays silent for wal_sender_timeout.
+    this.status = setInterval(() => this.stream?.confirm(this.confirmed), STATUS_INTERVAL_MS);
+    this.status.unref();
+  }
+
+  attach(stream: ReplicationStream): void {
+    this.stream = stream;
+  }
+
+  message(m: Message): void {
+    switch (m.tag) {
+      case 'relation':
+        this.relations.set(m.relation.id, m.relation);
+        return;
+      case 'begin':
+        this.tx = { lsn: m.finalLsn, seq: 0, committedAt: m.commitTime, sync: false };
+        return;
+      case 'insert':
+        return this.push(m.relationId, 'insert', this.literal(m.new), null);
+      case 'update':
+        return this.push(m.relationId, 'update', this.literal(m.new, m.old), m.old && this.literal(m.old));
+      case 'delete':
+        return this.push(m.relationId, 'delete', null, m.old && this.literal(m.old));
+      case 'truncate':
+        for (const id of m.relationIds) this.push(id, 'truncate', null, null);
+        return;
+      case 'message':
+        if (this.tx && m.prefix === SYNC_PREFIX) this.tx.sync = true;
+        return;
+      case 'commit': {
+        const tx = this.tx;
+        this.tx = undefined;
+        if (!tx) return;
+        this.queue.push({ commit: true, lsn: tx.lsn, endLsn: m.endLsn, committedAt: tx.committedAt, sync: tx.sync });
+        this.kick();
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  keepalive(walEnd: bigint, replyRequested: boolean): void {
+    // With nothing received and unapplied, everything before walEnd that
+    // concerns pgfeed is in the log: confirm it, so the slot does not hold
+    // WAL written by other databases or unwatched tables.
+    if (!this.tx && this.queue.length === 0 && !this.flushing && walEnd > this.confirmed) this.confirmed = walEnd;
+    if (replyRequested || walEnd === this.confirmed) this.stream?.confirm(this.confirmed);
+  }
+
+  end(error?: unknown): void {
+    clearInterval(this.status);
+    this.onEnd(error);
+  }
+
+  /** Waits for the append in flight (a session that ends keeps nothing: the slot replays the rest). */
+  async drain(): Promise<void> {
+    this.failed = true;
+    await this.flushing;
+  }
+
+  private literal(values: Value[], fallback?: Value[] | null): string {
+    return recordLiteral(values, fallback);
+  }
+
+  private push(relationId: number, op: Change['op'], newRow: string | null, oldRow: string | null): void {
+    const tx = this.tx;
+    if (!tx) return;
+    tx.seq++;
+    if (!after({ lsn: tx.lsn, seq: tx.seq }, this.applied)) return; // the log holds it already
+    if (!this.relations.has(relationId)) throw new Error(`pgoutput: change of unknown relation ${relationId}`);
+    this.queue.push({ lsn: tx.lsn, seq: tx.seq, relationId, op, newRow, oldRow, committedAt: tx.committedAt });
+    if (this.queue.length === 1) this.lag(tx.committedAt);
+    if (this.queue.length >= this.options.batch) this.kick();
+    if (!this.paused && this.queue.length >= this.options.batch * 4) {
+      this.paused = true;
+      this.stream?.pause();
+    }
+  }
+
+  private kick(): void {
+    if (this.flushing || this.failed) return;
+    this.flushing = this.flush().finally(() => (this.flushing = undefined));
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0 && !this.failed) {
+      const changes: Change[] = [];
+      let done: WalPosition | undefined;
+      let doneAt: Date | null = null;
+      let ack: bigint | undefined;
+      let taken = 0;
+      let sync = false;
+      for (const item of this.queue) {
+        if ('commit' in item) {
+          sync ||= item.sync;
+          done = { lsn: item.lsn, seq: ALL };
+          doneAt = item.committedAt;
+          ack = item.endLsn;
+        } else {
+          if (changes.length >= this.options.batch) break;
+          changes.push(item);
+          done = { lsn: item.lsn, seq: item.seq };
+        }
+        taken++;
+      }
+      // Only whole transactions or full batches leave the queue: the rest of a transaction is still arriving.
+      if (ack === undefined && changes.length < this.options.batch) return;
+      try {
+        if (changes.length > 0 || sync) await append(this.options.sql, changes, done!, doneAt);
+      } catch (error) {
+        this.failed = true;
+        this.options.logger.error({ err: error }, 'capture: append failed');
+        this.onEnd(error);
+        return;
+      }
+      this.queue.splice(0, taken);
+      if (ack !== undefined && ack > this.confirmed) {
+        this.confirmed = ack;
+        this.stream?.confirm(ack);
+      }
+      const next = this.queue.find((q): q is Change => !('commit' in q));
+      this.lag(next?.committedAt ?? null);
+      if (this.paused && this.queue.length < this.options.batch) {
+        this.paused = false;
+        this.stream?.resume();
+      }
+    }
+  }
+}

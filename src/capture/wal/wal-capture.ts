@@ -1,0 +1,86 @@
+import { Gauge } from 'prom-client';
+import type { Sql } from '../../db/connect';
+import type { EntityRegistry } from '../../events/entity';
+import type { Logger } from '../../log';
+import type { ServiceMetrics } from '../../metrics';
+import { type Capture, type CaptureStatus, watchEntities } from '../capture';
+import { Capturer } from './capturer';
+import { checkPrerequisites, ensureSlot, slotLagBytes } from './slot';
+
+export interface WalCaptureOptions {
+  databaseUrl: string;
+  sql: Sql;
+  entities: EntityRegistry;
+  logger: Logger;
+  metrics: ServiceMetrics;
+  slot: string;
+  batch: number;
+  takeoverMs: number;
+}
+
+/**
+ * CAPTURE=wal: watched tables sit in a publication, and one instance at a
+ * time (the holder of the slot) appends their changes to the log.
+ */
+export class WalCapture implements Capture {
+  readonly mode = 'wal';
+  private capturer: Capturer | undefined;
+
+  constructor(private readonly options: WalCaptureOptions) {}
+
+  async start(): Promise<void> {
+    const { sql, entities, logger, metrics, slot } = this.options;
+    await checkPrerequisites(sql);
+    if (await ensureSlot(sql, slot)) logger.info({ slot }, 'capture: created replication slot');
+    await watchEntities(sql, entities, 'wal');
+    const [p] = await sql<{ name: string }[]>`select pgfeed.publication() as name`;
+    const capturer = new Capturer({
+      databaseUrl: this.options.databaseUrl,
+      sql,
+      slot,
+      publication: p!.name,
+      logger,
+      batch: this.options.batch,
+      takeoverMs: this.options.takeoverMs,
+      onSlotLost: async () => {
+        await sql`select pgfeed.wal_gap()`;
+      },
+    });
+    capturer.on('role', (role) => logger.info({ role, slot }, `capture:${role}`));
+    this.capturer = capturer;
+    const registers = [metrics.registry];
+    new Gauge({
+      name: 'pgfeed_capture_lag_bytes',
+      help: 'WAL the capture slot holds that pgfeed has not confirmed (the same on every instance).',
+      registers,
+      collect: async function () {
+        this.set(await slotLagBytes(sql, slot).catch(() => NaN));
+      },
+    });
+    new Gauge({
+      name: 'pgfeed_capture_lag_seconds',
+      help: 'Age of the oldest change the capturing instance has received but not yet appended (0 on standbys).',
+      registers,
+      collect() {
+        this.set(capturer.lagSeconds());
+      },
+    });
+    new Gauge({
+      name: 'pgfeed_capture_capturing',
+      help: '1 while this instance holds the replication slot and appends to the log.',
+      registers,
+      collect() {
+        this.set(capturer.role === 'capturing' ? 1 : 0);
+      },
+    });
+    capturer.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.capturer?.stop();
+  }
+
+  status(): CaptureStatus {
+    return { mode: 'wal', role: this.capturer?.role ?? 'idle', slot: this.options.slot };
+  }
+}

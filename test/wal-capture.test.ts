@@ -1,0 +1,232 @@
+/**
+ * What only CAPTURE=wal has: the capturer handing over when it dies, huge
+ * transactions, TRUNCATE, a lost slot, and rows that look exactly as the
+ * trigger path makes them. Runs with PGFEED_TEST_CAPTURE=wal (jest.config.ts:
+ * it needs a server with wal_level=logical); the rest of the suite runs in
+ * both modes.
+ */
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import path from 'node:path';
+import type { Pgfeed } from '../src/service';
+import type { TestDatabase } from './support/db';
+import { eventually } from './support/eventually';
+import {
+  TEST_JWT_SECRET,
+  captured,
+  caughtUp,
+  closeService,
+  serviceOnFreshDatabase,
+  startService,
+  tokenFor,
+} from './support/service';
+import { openStream } from './support/stream';
+import { freePort } from './support/toolkit';
+
+let db: TestDatabase;
+let server: Pgfeed | undefined;
+
+beforeAll(async () => ({ db, server } = await serviceOnFreshDatabase({ config: { CAPTURE: 'wal' } })));
+afterAll(() => closeService(server, db));
+
+const keysOf = async (like: string) =>
+  (await db.sql<{ key: string; op: string }[]>`select key, op from pgfeed.events where key like ${like} order by id`).map(
+    (r) => `${r.op}:${r.key}`,
+  );
+
+test('the capturing instance is killed mid-burst: another takes over within seconds, nothing lost or doubled', async () => {
+  // A second process becomes the capturer; this file's instance is then a standby.
+  await server!.close();
+  const port = await freePort();
+  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: path.resolve(__dirname, '..'),
+    env: {
+      PATH: process.env.PATH ?? '',
+      DATABASE_URL: db.url,
+      JWT_SECRET: TEST_JWT_SECRET,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      CAPTURE: 'wal',
+      LOG_LEVEL: 'warn',
+    },
+  });
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  try {
+    await eventually(
+      async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
+        return ((await r?.json()) as { capture?: { role?: string } } | undefined)?.capture?.role === 'capturing';
+      },
+      { timeoutMs: 20_000, what: 'the child instance capturing' },
+    );
+    server = await startService(db.url, { CAPTURE: 'wal', CAPTURE_TAKEOVER_MS: 200 });
+    expect(server.status().capture).toMatchObject({ mode: 'wal', role: 'standby' });
+    const token = await tokenFor(server, 'alice', 'acme', 'admin');
+    const stream = await openStream(`${server.url}/events/company/acme`, { token });
+    await stream.waitFor((f) => f.event === 'ready');
+
+    // Four writers commit one-row transactions; the capturer dies in the middle.
+    const committed: string[] = [];
+    let writing = true;
+    const writers = Array.from({ length: 4 }, async (_, w) => {
+      for (let i = 0; writing; i++) {
+        const key = `burst-${w}-${i}`;
+        await db.sql`insert into stock_items (id, company_id, sku, name, quantity) values (${key}, 'acme', ${key}, 'x', 1)`;
+        committed.push(key);
+      }
+    });
+    await eventually(() => committed.length >= 300, { what: '300 writes' });
+    child.kill('SIGKILL');
+    const killedAt = Date.now();
+    await eventually(() => exited, { what: 'the child exiting' });
+    await eventually(() => server!.status().capture.role === 'capturing', { timeoutMs: 10_000, what: 'takeover' });
+    const takeoverMs = Date.now() - killedAt;
+    await eventually(() => committed.length >= 600, { what: '600 writes' });
+    writing = false;
+    await Promise.all(writers);
+    await caughtUp(server, db.sql, 20_000);
+
+    // Every committed write is in the log exactly once, and the stream got each once, in log order.
+    const logged = await keysOf('burst-%');
+    expect(logged.sort()).toEqual(committed.map((k) => `insert:${k}`).sort());
+    const delivered = stream.events().map((f) => `${f.json.op}:${f.json.key}`);
+    expect(delivered).toEqual(await keysOf('burst-%'));
+    expect(takeoverMs).toBeLessThan(5000);
+    stream.close();
+  } finally {
+    child.kill('SIGKILL');
+  }
+}, 90_000);
+
+test('a transaction of 50 000 rows arrives whole, once, in order', async () => {
+  const token = await tokenFor(server!, 'alice', 'acme', 'admin');
+  const stream = await openStream(`${server!.url}/events/company/acme`, { token });
+  await stream.waitFor((f) => f.event === 'ready');
+  await db.sql`insert into stock_items (id, company_id, sku, name, quantity)
+               select 'big-' || lpad(g::text, 5, '0'), 'acme', 'SKU' || g, 'bulk', 1 from generate_series(1, 50000) g`;
+  await stream.waitFor((f) => f.json?.key === 'big-50000', { timeoutMs: 60_000 });
+  const keys = stream.events().map((f) => f.json.key as string);
+  expect(keys).toHaveLength(50_000);
+  expect(keys).toEqual(Array.from({ length: 50_000 }, (_, i) => `big-${String(i + 1).padStart(5, '0')}`));
+  const ids = stream.events().map((f) => BigInt(f.id!));
+  expect(ids.every((id, i) => i === 0 || id > ids[i - 1]!)).toBe(true);
+  stream.close();
+}, 90_000);
+
+test('TRUNCATE of a watched table reaches every stream that carries its entity', async () => {
+  const token = await tokenFor(server!, 'gina', 'globex', 'admin');
+  const stock = await openStream(`${server!.url}/events/company/globex?entities=stock`, { token });
+  const trips = await openStream(`${server!.url}/events/company/globex?entities=trip`, { token });
+  const pub = await openStream(`${server!.url}/events/public/globex?entities=stock`, {});
+  await Promise.all([stock, trips, pub].map((s) => s.waitFor((f) => f.event === 'ready')));
+  await db.sql`truncate checkouts, stock_items`;
+  const frame = await stock.waitFor((f) => f.event === 'stock.truncated');
+  expect(frame.json).toMatchObject({ entity: 'stock', op: 'truncate', companyId: null, row: {} });
+  await pub.waitFor((f) => f.event === 'stock.truncated');
+  await db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
+               values ('after-truncate', 'globex', 'T', '2026-12-24T08:00:00Z', 1, 1)`;
+  await trips.waitFor((f) => f.json?.key === 'after-truncate');
+  expect(trips.events().map((f) => f.event)).toEqual(['trip.created']);
+  [stock, trips, pub].forEach((s) => s.close());
+});
+
+test("a row that moves to another company leaves the old company's streams and enters the new one's", async () => {
+  await db.sql`insert into stock_items (id, company_id, sku, name, quantity) values ('mover', 'acme', 'MV', 'x', 3)`;
+  await caughtUp(server!, db.sql);
+  const acme = await openStream(`${server!.url}/events/company/acme`, {
+    token: await tokenFor(server!, 'alice', 'acme', 'admin'),
+  });
+  const globex = await openStream(`${server!.url}/events/company/globex`, {
+    token: await tokenFor(server!, 'gina', 'globex', 'admin'),
+  });
+  await Promise.all([acme, globex].map((s) => s.waitFor((f) => f.event === 'ready')));
+  await db.sql`update stock_items set company_id = 'globex', quantity = 4 where id = 'mover'`;
+  const gone = await acme.waitFor((f) => f.json?.key === 'mover');
+  const came = await globex.waitFor((f) => f.json?.key === 'mover');
+  expect(gone.json).toMatchObject({ type: 'stock.deleted', companyId: 'acme', row: { companyId: 'acme', quantity: 3 } });
+  expect(came.json).toMatchObject({ type: 'stock.created', companyId: 'globex', row: { companyId: 'globex', quantity: 4 } });
+  expect(BigInt(came.id!)).toBe(BigInt(gone.id!) + 1n);
+  [acme, globex].forEach((s) => s.close());
+});
+
+test('rows look exactly as the trigger path makes them, whatever their types', async () => {
+  await db.sql`
+    create table public.oddities (
+      id text primary key, company_id text not null, n numeric, big bigint, f float8, b boolean, j jsonb, arr int[],
+      tarr text[], ts timestamptz, d date, iv interval, u uuid, by bytea, txt text, nothing text, pt point
+    )`;
+  const insertRow = (id: string) => db.sql`
+    insert into oddities values (${id}, 'acme', 12345678901234567890.123456789, 9007199254740993, 0.1, true,
+      '{"a": [1, "two", {"three": null}], "b": 1.50}', '{1,2,NULL}', ${'{"a,b","c\\"d","e\\\\f",NULL,""}'},
+      '2026-11-22 10:00:00.123456+05:30', '2026-02-28', '1 day 02:03:04', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+      '\\xdeadbeef', ${'quote " backslash \\ comma , parens () braces {} newline \n tab \t ünïcødé'}, null, '(1.5,-2)')`;
+  const rowOf = async (id: string) => {
+    await captured(db.sql);
+    const [r] = await db.sql<
+      { row: Record<string, unknown> }[]
+    >`select row from pgfeed.events where key = ${id} and op = 'insert'`;
+    const { id: _id, ...rest } = r!.row;
+    return rest;
+  };
+  // The same row under each capture path (this database switches modes between them).
+  const trigger = await startService(db.url, { CAPTURE: 'trigger' });
+  try {
+    await db.sql`select pgfeed.watch('public.oddities')`;
+    await insertRow('by-trigger');
+    const byTrigger = await rowOf('by-trigger');
+    await trigger.close();
+    await server!.close();
+    server = await startService(db.url, { CAPTURE: 'wal' });
+    await insertRow('by-wal');
+    expect(await rowOf('by-wal')).toEqual(byTrigger);
+    expect(byTrigger).toMatchObject({ ts: '2026-11-22T04:30:00.123456+00:00', j: { b: 1.5 }, nothing: null });
+  } finally {
+    await trigger.close();
+  }
+});
+
+test('an UPDATE that changes nothing is no event', async () => {
+  await db.sql`insert into stock_items (id, company_id, sku, name, quantity) values ('same', 'acme', 'SM', 'x', 1)`;
+  await db.sql`update stock_items set quantity = 1 where id = 'same'`;
+  await db.sql`update stock_items set quantity = 2 where id = 'same'`;
+  await captured(db.sql);
+  expect(await keysOf('same')).toEqual(['insert:same', 'update:same']);
+});
+
+test('a lost slot is re-created and logged, and every stream, live or resuming from before, gets a reset', async () => {
+  const token = await tokenFor(server!, 'alice', 'acme', 'admin');
+  const live = await openStream(`${server!.url}/events/company/acme`, { token });
+  const ready = await live.waitFor((f) => f.event === 'ready');
+  const [slot] = await db.sql<
+    { slot_name: string }[]
+  >`select slot_name from pg_replication_slots where database = current_database()`;
+  // What a slot invalidated past max_slot_wal_keep_size also comes to: the capturer finds it gone (or lost).
+  await db.sql`select pg_terminate_backend(active_pid) from pg_replication_slots where slot_name = ${slot!.slot_name} and active`;
+  await eventually(
+    async () => {
+      try {
+        await db.sql`select pg_drop_replication_slot(${slot!.slot_name})`;
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { what: 'dropping the slot' },
+  );
+  const reset = await live.waitFor((f) => f.event === 'reset', { timeoutMs: 15_000 });
+  expect(reset.json).toMatchObject({ reason: 'capture_gap' });
+  expect(reset.id).toBeDefined();
+  await eventually(() => server!.status().capture.role === 'capturing', { what: 'capturing again' });
+  const [again] = await db.sql<
+    { n: number }[]
+  >`select count(*)::int as n from pg_replication_slots where slot_name = ${slot!.slot_name}`;
+  expect(again!.n).toBe(1);
+
+  // Capture goes on after the reset, and a client resuming from before the gap is told too.
+  await db.sql`insert into stock_items (id, company_id, sku, name, quantity) values ('after-gap', 'acme', 'AG', 'x', 1)`;
+  await live.waitFor((f) => f.json?.key === 'after-gap');
+  const resumed = await openStream(`${server!.url}/events/company/acme`, { token, lastEventId: ready.json.lastEventId });
+  await resumed.waitFor((f) => f.event === 'ready');
+  expect(resumed.frames.filter((f) => f.event !== 'ready').map((f) => f.event)).toEqual(['reset', 'stock.created']);
+  [live, resumed].forEach((s) => s.close());
+});
