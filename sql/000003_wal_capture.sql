@@ -230,11 +230,12 @@ begin
     ),
     moved as (
       select *, (n ->> cc) is distinct from (o ->> cc)
+                or (n ->> kc) is distinct from (o ->> kc)
                 or (uc is not null and (n ->> uc) is distinct from (o ->> uc)) as scope_changed
         from changes
     ),
     events as (
-      -- A row that leaves its company (or user) is a delete in the old scope
+      -- A row that leaves its company, user or key is a delete in the old scope
       -- and a create in the new one.
       select i, 1 as sub, 'delete' as op, at, entity, cc, uc, kc, o as row, null::jsonb as diff
         from moved where op = 'delete' or (op = 'update' and scope_changed)

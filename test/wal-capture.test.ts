@@ -59,8 +59,10 @@ test('the capturing instance is killed mid-burst: another takes over within seco
       },
       { timeoutMs: 20_000, what: 'the child instance capturing' },
     );
-    server = await startService(db.url, { CAPTURE: 'wal', CAPTURE_TAKEOVER_MS: 200 });
-    expect(server.status().capture).toMatchObject({ mode: 'wal', role: 'standby' });
+    // A client that stalls for a moment under a 50 000-row burst must not be cut off here (see limits.test.ts for that).
+    server = await startService(db.url, { CAPTURE: 'wal', CAPTURE_TAKEOVER_MS: 200, SLOW_CLIENT_MAX_BYTES: 67_108_864 });
+    expect(server.status().capture.mode).toBe('wal');
+    await eventually(() => server!.status().capture.role === 'standby', { what: 'this instance standing by' });
     const token = await tokenFor(server, 'alice', 'acme', 'admin');
     const stream = await openStream(`${server.url}/events/company/acme`, { token });
     await stream.waitFor((f) => f.event === 'ready');

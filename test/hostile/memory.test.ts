@@ -9,7 +9,7 @@ import type { Pgfeed } from '../../src/service';
 import { eventually } from '../support/eventually';
 import { freshDatabase, type TestDatabase } from '../support/db';
 import { seedTwoCompanies } from '../support/fixtures';
-import { caughtUp, metric, startService, tokenFor } from '../support/service';
+import { captured, caughtUp, metric, startService, tokenFor } from '../support/service';
 import { openLiveStream } from '../support/stream';
 
 let db: TestDatabase;
@@ -59,6 +59,7 @@ test('a stream that cannot take its replay while live events pile up is cut off,
   await insertTrips('backlog-', 3000, 4000); // ~12 MB to replay: far more than socket buffers
   const server = await service({ SLOW_CLIENT_MAX_BYTES: 65_536 });
   const token = await tokenFor(server, 'alice', 'acme', 'admin');
+  await captured(db.sql);
   const [first] = await db.sql<{ id: string }[]>`select min(id)::text as id from pgfeed.events where key = 'backlog-1'`;
   const from = (BigInt(first!.id) - 1n).toString();
   // A client that asks for the backlog and then reads nothing: the replay stalls on the socket.
