@@ -31,7 +31,7 @@ test('?access_token moves the token into an HttpOnly cookie and out of the URL',
   const page = await get('/dashboard', { Cookie: cookie.split(';')[0]! });
   expect(page.status).toBe(200);
   const html = await page.text();
-  expect(html).toContain('sse-connect="/events/company/acme?format=html&amp;lastEventId=');
+  expect(html).toMatch(/<main data-live-stream="\/events\/company\/acme\?format=html" data-live-last="\d+"/);
   expect(html).toContain(`id="${rowDomId('trip', 'x1')}"`);
   // Rows are escaped.
   expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
@@ -67,11 +67,12 @@ test('format=html fragments replace, append and remove the same elements the pag
   await s.waitFor((f) => f.event === 'trip.deleted');
   const [updated, created, deleted] = s.events().map((f) => f.data);
   expect(updated).toMatch(
-    new RegExp(`^<div id="${rowDomId('trip', 'x1')}" class="row trip" data-event-id="\\d+" hx-swap-oob="true">`),
+    new RegExp(`^<div id="${rowDomId('trip', 'x1')}" class="row trip" data-key="x1" data-event-id="\\d+" hx-swap-oob="true">`),
   );
-  expect(updated).toContain('data-col="available">7<');
+  expect(updated).toContain('data-col="seats left"><b class="num">7</b> of 10<');
   expect(updated).toContain('&lt;script&gt;');
-  expect(created).toMatch(new RegExp(`^<div hx-swap-oob="beforeend:#${listDomId('trip')}"><div id="${rowDomId('trip', 'x2')}"`));
+  // A created row goes first: live lists show the newest first.
+  expect(created).toMatch(new RegExp(`^<div hx-swap-oob="afterbegin:#${listDomId('trip')}"><div id="${rowDomId('trip', 'x2')}"`));
   expect(deleted).toBe(`<div id="${rowDomId('trip', 'x2')}" hx-swap-oob="delete"></div>`);
   s.close();
 });
