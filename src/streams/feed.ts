@@ -55,6 +55,8 @@ export class Feed {
   readonly registry = new Registry();
   private readonly ring: RingBuffer<FeedEvent>;
   private heartbeat: NodeJS.Timeout | undefined;
+  /** Set once shutdown ended the streams: no new ones. */
+  private ending = false;
 
   constructor(private readonly options: FeedOptions) {
     this.ring = new RingBuffer<FeedEvent>(options.ringSize, options.from);
@@ -72,8 +74,14 @@ export class Feed {
     this.heartbeat.unref();
   }
 
-  /** Ends every stream (shutdown): clients reconnect elsewhere with Last-Event-ID. */
+  /**
+   * Ends every stream (shutdown): clients reconnect elsewhere with Last-Event-ID.
+   * From then on new streams are refused: a browser reconnects at once over a
+   * kept-alive socket the closing server still serves, and that stream would
+   * hold the shutdown until its deadline.
+   */
   endStreams(): void {
+    this.ending = true;
     this.registry.forEach((s) => s.end());
   }
 
@@ -96,6 +104,10 @@ export class Feed {
    * delivery. The stream is unregistered when the response closes.
    */
   async open(res: ServerResponse, request: StreamRequest): Promise<void> {
+    if (this.ending) {
+      res.setHeader('Connection', 'close');
+      throw new AppError('not_ready', 'the service is shutting down; reconnect');
+    }
     const filter = await this.filterFor(request);
     this.admit(request.subject, res);
 
