@@ -208,3 +208,25 @@ test('seven dashboard tabs share one stream, all get live changes, and another t
   await eventually(() => server.status().streams === 1, { what: 'one shared stream again' });
   await first.context().close();
 });
+
+test('a form on a sister site (another port) that posts with the cookie is refused; nothing changes', async () => {
+  await db.sql`insert into bookings (id, trip_id, company_id, seats, channel) values ('target', 'bt1', 'acme', 1, 'online')`;
+  const page = await newPage(browser);
+  await signIn(page, '/cashier', 'carl', 'cashier');
+  // The sister site: same host, another port (cookies ignore ports, so SameSite=Lax sends the cookie).
+  const sister = `http://127.0.0.1:${server.port === 65535 ? 1 : server.port + 1}`;
+  await page.route(`${sister}/**`, (route) =>
+    route.fulfill({
+      contentType: 'text/html',
+      body: `<form method="post" action="${server.url}/api/bookings/target/cancel"><button>Win a prize</button></form>`,
+    }),
+  );
+  await page.goto(`${sister}/prize`);
+  const [response] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/cancel')), page.click('button')]);
+  expect((await response.request().allHeaders()).cookie).toMatch(/pgfeed_token=/); // the browser did send it
+  expect(response.status()).toBe(403);
+  expect(await response.json()).toMatchObject({ error: { code: 'cross_origin' } });
+  const [row] = await db.sql<{ status: string }[]>`select status from bookings where id = 'target'`;
+  expect(row?.status).toBe('confirmed');
+  await page.context().close();
+});
