@@ -21,6 +21,9 @@ beforeAll(async () => {
   }));
   browser = await launchBrowser();
 });
+afterEach(async () => {
+  await Promise.all(browser.contexts().map((c) => c.close()));
+});
 afterAll(async () => {
   await browser?.close();
   await closeService(server, db);
@@ -61,7 +64,6 @@ test('stopping the service turns the badge to reconnecting; restarting it on the
   await page.waitForSelector(`#${rowDomId('booking', 'while-down')}`);
   expect(await rowsOf(page, 'booking', 'while-down')).toBe(1);
   await page.waitForFunction(() => getComputedStyle(document.querySelector('.list')!).opacity === '1');
-  await page.context().close();
 });
 
 test('a hidden tab closes its stream; made visible, it shows every change it missed, once', async () => {
@@ -88,7 +90,6 @@ test('a hidden tab closes its stream; made visible, it shows every change it mis
   await showsSeats(page, 30);
   await page.waitForSelector(`#${rowDomId('booking', 'while-hidden')} .tag[data-v="cancelled"]`);
   expect(await rowsOf(page, 'booking', 'while-hidden')).toBe(1);
-  await page.context().close();
 });
 
 test('with /events blocked the page falls back to polling and says so, then returns to live when the stream works', async () => {
@@ -107,5 +108,4 @@ test('with /events blocked the page falls back to polling and says so, then retu
   await db.sql`insert into bookings (id, trip_id, company_id, seats, channel) values ('after-polling', 'c1', 'acme', 1, 'online')`;
   await page.waitForSelector(`#${rowDomId('booking', 'after-polling')}`);
   expect(await rowsOf(page, 'booking', 'after-polling')).toBe(1);
-  await page.context().close();
 });
