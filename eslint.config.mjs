@@ -15,7 +15,28 @@ export default tseslint.config(
   {
     // Scripts the pages load as they are: plain browser JavaScript.
     files: ['src/**/assets/*.js'],
-    languageOptions: { globals: { document: 'readonly', window: 'readonly', fetch: 'readonly', HTMLElement: 'readonly' } },
+    languageOptions: {
+      globals: Object.fromEntries(
+        [
+          'document',
+          'window',
+          'navigator',
+          'location',
+          'fetch',
+          'setTimeout',
+          'clearTimeout',
+          'setInterval',
+          'Element',
+          'HTMLElement',
+          'EventSource',
+          'BroadcastChannel',
+          'AbortController',
+          'DOMParser',
+          'CSS',
+          'Intl',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
   },
   {
     files: ['test/**/*.ts'],

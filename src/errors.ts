@@ -5,6 +5,7 @@ export const ERROR_STATUS = {
   invalid_query: 400,
   unauthorized: 401,
   forbidden: 403,
+  cross_origin: 403,
   not_found: 404,
   conflict: 409,
   rate_limited: 429,

@@ -3,12 +3,11 @@
  * DATABASE_URL it runs an embedded PostgreSQL in DATA_DIR, seeds a demo
  * company and prints the pages and ready-made tokens.
  */
-import { randomBytes } from 'node:crypto';
 import { type Config, ConfigError, loadConfig } from './config';
 import { connect } from './db/connect';
 import { type EmbeddedServer, startEmbedded } from './db/embedded';
 import { migrate } from './db/migrate';
-import { demoBanner, domain, domainMigrations, seedDemo } from './domain';
+import { demoBanner, demoSecret, domain, domainMigrations, seedDemo } from './domain';
 import { createLogger } from './log';
 import { startPgfeed } from './service';
 
@@ -38,7 +37,9 @@ async function main(): Promise<void> {
     logger.info({ dir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT }, 'embedded postgres started');
   }
   const demo = config.DEMO ?? embedded !== undefined;
-  const jwtSecret = config.JWT_SECRET ?? randomBytes(32).toString('hex');
+  // Without DATABASE_URL there is an embedded cluster, hence DATA_DIR (with DATABASE_URL, JWT_SECRET is required).
+  const kept = config.JWT_SECRET ? undefined : demoSecret(config.DATA_DIR);
+  const jwtSecret = config.JWT_SECRET ?? kept!.secret;
 
   const sql = connect(databaseUrl, { max: 1 });
   await migrate(sql);
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
     migrate: false,
   });
 
-  if (seeded) process.stdout.write(await demoBanner(server, databaseUrl, seeded, config.JWT_SECRET ? undefined : jwtSecret));
+  if (seeded) process.stdout.write(await demoBanner(server, databaseUrl, seeded, kept));
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -31,7 +31,7 @@ test('?access_token moves the token into an HttpOnly cookie and out of the URL',
   const page = await get('/dashboard', { Cookie: cookie.split(';')[0]! });
   expect(page.status).toBe(200);
   const html = await page.text();
-  expect(html).toContain('sse-connect="/events/company/acme?format=html&amp;lastEventId=');
+  expect(html).toMatch(/<main data-live-stream="\/events\/company\/acme\?format=html" data-live-last="\d+"/);
   expect(html).toContain(`id="${rowDomId('trip', 'x1')}"`);
   // Rows are escaped.
   expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
@@ -67,11 +67,12 @@ test('format=html fragments replace, append and remove the same elements the pag
   await s.waitFor((f) => f.event === 'trip.deleted');
   const [updated, created, deleted] = s.events().map((f) => f.data);
   expect(updated).toMatch(
-    new RegExp(`^<div id="${rowDomId('trip', 'x1')}" class="row trip" data-event-id="\\d+" hx-swap-oob="true">`),
+    new RegExp(`^<div id="${rowDomId('trip', 'x1')}" class="row trip" data-key="x1" data-event-id="\\d+" hx-swap-oob="true">`),
   );
-  expect(updated).toContain('data-col="available">7<');
+  expect(updated).toContain('data-col="seats left"><b class="num">7</b> of 10<');
   expect(updated).toContain('&lt;script&gt;');
-  expect(created).toMatch(new RegExp(`^<div hx-swap-oob="beforeend:#${listDomId('trip')}"><div id="${rowDomId('trip', 'x2')}"`));
+  // A created row goes first: live lists show the newest first.
+  expect(created).toMatch(new RegExp(`^<div hx-swap-oob="afterbegin:#${listDomId('trip')}"><div id="${rowDomId('trip', 'x2')}"`));
   expect(deleted).toBe(`<div id="${rowDomId('trip', 'x2')}" hx-swap-oob="delete"></div>`);
   s.close();
 });
@@ -89,4 +90,46 @@ test('row element ids cannot collide with each other or with a list', () => {
   expect(new Set(ids).size).toBe(keys.length);
   expect(ids).not.toContain(listDomId('trip'));
   for (const id of ids) expect(id).toMatch(/^[A-Za-z][\w-]*$/);
+});
+
+test('every page runs under a CSP without unsafe-inline: no inline script, style or handler, assets served locally', async () => {
+  const admin = await tokenFor(server, 'alice', 'acme', 'admin');
+  const cashier = await tokenFor(server, 'carl', 'acme', 'cashier');
+  const customer = await tokenFor(server, 'cora', 'acme', 'customer');
+  const pages = [
+    await get('/'),
+    await get('/dashboard', { Cookie: `pgfeed_token=${admin}` }),
+    await get('/cashier', { Cookie: `pgfeed_token=${cashier}` }),
+    await get('/public/acme'),
+    await get('/dashboard'), // sign in
+    await get('/dashboard', { Cookie: `pgfeed_token=${customer}` }), // forbidden
+    await get(`/dashboard?access_token=${cashier}`, { Cookie: `pgfeed_token=${admin}` }), // switch user?
+  ];
+  for (const res of pages) {
+    const html = await res.text();
+    expect(html).toContain('<link rel="stylesheet" href="/assets/pgfeed.css">');
+    expect(html).not.toMatch(/<style/i);
+    expect(html).not.toMatch(/\sstyle=/i);
+    expect(html).not.toMatch(/\son[a-z]+=/i);
+    for (const [, attrs] of html.matchAll(/<script([^>]*)>/gi)) expect(attrs).toMatch(/^ src="\/assets\/[\w.-]+\.js" defer$/);
+    expect(html).not.toMatch(/<script[^>]*>[^<]+<\/script>/i);
+  }
+  for (const asset of ['/assets/pgfeed.css', '/assets/live.js', '/assets/portal.js']) expect((await get(asset)).status).toBe(200);
+});
+
+test('the index links the dashboard, the cashier and the public page; the public page says whether booking is open', async () => {
+  const admin = await tokenFor(server, 'alice', 'acme', 'admin');
+  const index = await (await get('/', { Cookie: `pgfeed_token=${admin}` })).text();
+  expect(index).toContain('href="/dashboard"');
+  expect(index).toContain('href="/cashier"');
+  expect(index).toContain('href="/public/acme"');
+  const anonymous = await (await get('/')).text();
+  expect(anonymous).toContain('<form class="inline" method="get" action="/public">');
+  const redirect = await get('/public?company=acme');
+  expect(redirect.headers.get('location')).toBe('/public/acme');
+
+  await db.sql`update trips set booking_halted = true where id = 'x1'`;
+  const html = await (await get('/public/acme')).text();
+  expect(html).toContain('data-col="booking"><b class="tag" data-v="halted">halted</b>');
+  await db.sql`update trips set booking_halted = false where id = 'x1'`;
 });

@@ -1,11 +1,23 @@
-import { defineEntity } from '../index';
+import { defineEntity, html } from '../index';
 import { type PublicStock, type PublicTrip, type StockRow, bookingRow, checkoutRow, stockRow, tripRow } from './schema';
 
 type Row = Record<string, unknown>;
 
 const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
-/** Minutes precision, UTC, as the pages show times until they render local time. */
-const when = (v: unknown) => (typeof v === 'string' ? v.slice(0, 16).replace('T', ' ') : '');
+
+/**
+ * A time: UTC to the minute, saying so; the pages' script rewrites it in the
+ * reader's zone (`datetime` keeps the instant).
+ */
+const when = (v: unknown) =>
+  typeof v === 'string' && v !== '' ? html`<time datetime="${v}">${v.slice(0, 16).replace('T', ' ')} UTC</time>` : '—';
+
+/** A reference to another row, shown as its id until the page's script finds its label (route, name). */
+const ref = (kind: string, id: unknown) =>
+  typeof id === 'string' ? html`<span class="ref" data-ref="${kind}:${id}">${id}</span>` : '—';
+
+/** A state word the pages style and select on (`[data-v=halted]`). */
+const tag = (v: string) => html`<b class="tag" data-v="${v}">${v.replace('_', ' ')}</b>`;
 
 /** Units of an item that can still be checked out. */
 export function available(row: Pick<StockRow, 'quantity' | 'reserved'>): number {
@@ -30,9 +42,8 @@ export const trip = defineEntity({
   cells: (r: Row) => [
     ['route', r.route],
     ['departs', when(r.departsAt)],
-    ['capacity', r.capacity],
-    ['available', r.availableSlots],
-    ['booking', r.bookingHalted ? 'halted' : 'open'],
+    ['seats left', html`<b class="num">${r.availableSlots}</b> of ${r.capacity}`],
+    ['booking', tag(r.bookingHalted ? 'halted' : 'open')],
   ],
 });
 
@@ -42,11 +53,12 @@ export const booking = defineEntity({
   userColumn: 'user_id',
   row: bookingRow,
   cells: (r: Row) => [
-    ['booking', r.id],
-    ['trip', r.tripId],
+    ['route', ref('trip', r.tripId)],
     ['seats', r.seats],
+    ['status', tag(String(r.status))],
     ['channel', r.channel],
-    ['status', r.status],
+    ['by', ref('user', r.userId)],
+    ['booked', when(r.createdAt)],
   ],
 });
 
@@ -74,9 +86,10 @@ export const checkout = defineEntity({
   userColumn: 'user_id',
   row: checkoutRow,
   cells: (r: Row) => [
-    ['item', r.itemId],
-    ['user', r.userId],
-    ['status', r.status],
+    ['item', ref('stock', r.itemId)],
+    ['who', ref('user', r.userId)],
+    ['status', tag(String(r.status))],
+    ['since', when(r.checkedOutAt)],
     ['due', when(r.dueAt)],
   ],
 });

@@ -10,7 +10,7 @@ import { DOMAIN_ENTITIES } from './entities';
 import { apiRoutes } from './routes/api';
 import { pageRoutes } from './routes/pages';
 
-export { demoBanner, seedDemo } from './seed';
+export { demoBanner, demoSecret, seedDemo } from './seed';
 
 /** The domain's tables; the record of what was applied lives beside them. */
 export function domainMigrations(): MigrationSet {

@@ -1,3 +1,6 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Sql } from 'postgres';
 import type { Pgfeed } from '../index';
 
@@ -46,12 +49,30 @@ export async function seedDemo(sql: Sql) {
   return { companyId: company.id, users };
 }
 
+/**
+ * The demo's JWT secret, kept in a file in `dir` (DATA_DIR, beside the embedded
+ * cluster's data) so the links `npm start` printed and the cookies they set
+ * stay valid after a restart. Created on first use, readable by its owner only.
+ */
+export function demoSecret(dir: string): { secret: string; file: string } {
+  const file = path.join(dir, 'pgfeed-demo-jwt-secret');
+  try {
+    const kept = readFileSync(file, 'utf8').trim();
+    if (kept.length >= 32) return { secret: kept, file };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const secret = randomBytes(32).toString('hex');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  return { secret, file };
+}
+
 /** What `npm start` prints for the demo: the pages with ready-made tokens, and something to try. */
 export async function demoBanner(
   server: Pgfeed,
   databaseUrl: string,
   seeded: Awaited<ReturnType<typeof seedDemo>>,
-  generatedSecret: string | undefined,
+  keptSecret: { file: string } | undefined,
 ): Promise<string> {
   const tokens: Record<string, string> = {};
   for (const u of seeded.users) {
@@ -61,9 +82,7 @@ export async function demoBanner(
     '',
     'pgfeed demo is running.',
     `  database:   ${databaseUrl}`,
-    ...(generatedSecret
-      ? [`  JWT_SECRET: ${generatedSecret}   (generated; set JWT_SECRET to keep tokens valid across restarts)`]
-      : []),
+    ...(keptSecret ? [`  JWT_SECRET: kept in ${keptSecret.file} (links and cookies survive a restart)`] : []),
     `  dashboard:  ${server.url}/dashboard?access_token=${tokens.admin}`,
     `  cashier:    ${server.url}/cashier?access_token=${tokens.cashier}`,
     `  public:     ${server.url}/public/${seeded.companyId}`,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Router } from 'express';
 import { AppError } from '../errors';
 import type { Logger } from '../log';
+import { sameOriginWrites } from './csrf';
 import { type EventRoutesDeps, eventRoutes } from './routes/events';
 import { healthRoute, opsRoutes } from './routes/ops';
 import type { Listener } from '../listener/listener';
@@ -27,6 +28,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(accessLog(deps.logger));
   app.use(deps.opsHere ? opsRoutes(deps) : healthRoute());
   app.use('/events', eventRoutes(deps));
+  app.use(sameOriginWrites());
   app.use(express.json({ limit: deps.maxBodyBytes }));
   for (const router of deps.routers) app.use(router);
   app.use((_req, _res, next) => next(new AppError('not_found', 'no such route')));

@@ -91,7 +91,8 @@ export function tokenOf(req: Request): string | undefined {
   return q;
 }
 
-function readCookie(header: string | undefined, name: string): string | undefined {
+/** The value of cookie `name` in a Cookie header. */
+export function readCookie(header: string | undefined, name: string): string | undefined {
   if (!header) return undefined;
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');

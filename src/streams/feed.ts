@@ -65,6 +65,8 @@ export class Feed {
   private readonly ring: RingBuffer<FeedEvent>;
   private readonly replaySlots: Slots;
   private heartbeat: NodeJS.Timeout | undefined;
+  /** Set once shutdown ended the streams: no new ones. */
+  private ending = false;
 
   constructor(private readonly options: FeedOptions) {
     this.ring = new RingBuffer<FeedEvent>(options.ringSize, options.from, options.ringBytes);
@@ -83,8 +85,14 @@ export class Feed {
     this.heartbeat.unref();
   }
 
-  /** Ends every stream (shutdown): clients reconnect elsewhere with Last-Event-ID. */
+  /**
+   * Ends every stream (shutdown): clients reconnect elsewhere with Last-Event-ID.
+   * From then on new streams are refused: a browser reconnects at once over a
+   * kept-alive socket the closing server still serves, and that stream would
+   * hold the shutdown until its deadline.
+   */
   endStreams(): void {
+    this.ending = true;
     this.registry.forEach((s) => s.end());
   }
 
@@ -112,6 +120,10 @@ export class Feed {
    * delivery. The stream is unregistered when the response closes.
    */
   async open(res: ServerResponse, request: StreamRequest): Promise<void> {
+    if (this.ending) {
+      res.setHeader('Connection', 'close');
+      throw new AppError('not_ready', 'the service is shutting down; reconnect');
+    }
     const filter = await this.filterFor(request);
     this.admit(request, res);
 

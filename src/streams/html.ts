@@ -41,28 +41,32 @@ export class RowRenderer {
     return html`<div class="row head">${labels.map((label) => html`<span class="cell">${label}</span>`)}</div>`;
   }
 
-  /** One row; `eventId` marks a row that arrived live (the pages highlight it). */
+  /**
+   * One row; `data-key` carries the row's key for page scripts (actions on the
+   * row). `eventId` marks a row that arrived live (the pages highlight it).
+   */
   row(entity: string, key: string, row: Row, options: { eventId?: string; oob?: boolean } = {}): Html {
     const cells = this.cells(entity, row).map(
       ([label, value]) => html`<span class="cell" data-col="${label}">${value as unknown}</span>`,
     );
     const eventId = options.eventId === undefined ? '' : html` data-event-id="${options.eventId}"`;
     const oob = options.oob ? html` hx-swap-oob="true"` : '';
-    return html`<div id="${rowDomId(entity, key)}" class="row ${entity}"${eventId}${oob}>${cells}</div>`;
+    return html`<div id="${rowDomId(entity, key)}" class="row ${entity}" data-key="${key}"${eventId}${oob}>${cells}</div>`;
   }
 
   /**
    * The `format=html` data of an event: an out-of-band swap for htmx's SSE
    * extension. An update replaces the row's element, a delete removes it, and
-   * a create is appended to the entity's list, with the same
-   * markup the pages render, so a live row looks exactly like a loaded one.
+   * a create goes first in the entity's list (live lists show the newest
+   * first, where it is seen), with the same markup the pages render, so a
+   * live row looks exactly like a loaded one.
    */
   fragment(event: ChangeEvent): Html {
     const id = rowDomId(event.entity, event.key);
     if (event.op === 'delete') return html`<div id="${id}" hx-swap-oob="delete"></div>`;
     if (event.op === 'truncate') return html`<div hx-swap-oob="innerHTML:#${listDomId(event.entity)}"></div>`;
     const row = this.row(event.entity, event.key, event.row, { eventId: event.id, oob: event.op === 'update' });
-    if (event.op === 'insert') return html`<div hx-swap-oob="beforeend:#${listDomId(event.entity)}">${row}</div>`;
+    if (event.op === 'insert') return html`<div hx-swap-oob="afterbegin:#${listDomId(event.entity)}">${row}</div>`;
     return row;
   }
 }

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import sparticuz from '@sparticuz/chromium';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import { type Browser, type BrowserContextOptions, type Page, chromium } from 'playwright-core';
 
 const execFileAsync = promisify(execFile);
 
@@ -100,8 +100,15 @@ export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({ executablePath, headless: true, chromiumSandbox: false, args: [...args, ...COMMON_ARGS] });
 }
 
-/** A page in a context of its own (own cookies and storage); close it with `page.context().close()`. */
-export async function newPage(browser: Browser, viewport?: { width: number; height: number }): Promise<Page> {
-  const context = await browser.newContext({ viewport }); // Playwright's default is 1280×720
+/**
+ * A page in a context of its own (own cookies and storage); close it with `page.context().close()`.
+ * `options` adds context settings (e.g. `hasTouch`, `isMobile` for a phone).
+ */
+export async function newPage(
+  browser: Browser,
+  viewport?: { width: number; height: number },
+  options: BrowserContextOptions = {},
+): Promise<Page> {
+  const context = await browser.newContext({ viewport, ...options }); // Playwright's default is 1280×720
   return context.newPage();
 }

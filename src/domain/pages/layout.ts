@@ -1,51 +1,75 @@
-import { type Html, type RowRenderer, html, listDomId, trustedHtml } from '../../index';
+import { type Html, type RowRenderer, html, listDomId } from '../../index';
 import { DOMAIN_ENTITIES } from '../entities';
 
-const STYLE = trustedHtml(`
-body{font:15px/1.4 system-ui,sans-serif;margin:2rem;color:#1d2330;background:#f6f7f9}
-h1{font-size:1.4rem}h2{font-size:1.05rem;margin:1.5rem 0 .4rem}
-.list{background:#fff;border:1px solid #dde1e7;border-radius:6px;overflow:hidden}
-.row{display:grid;grid-template-columns:repeat(5,minmax(6rem,1fr));padding:.35rem .7rem;border-top:1px solid #eef0f3}
-.row.head{font-weight:600;background:#eef1f5;border-top:0}
-.row[data-event-id]{animation:flash 1.2s ease-out}
-@keyframes flash{from{background:#fff3b0}to{background:transparent}}
-.sale{display:flex;align-items:center;gap:.6rem}.sale .row{flex:1}
-button{padding:.3rem .7rem;border:1px solid #2b6cb0;background:#2b6cb0;color:#fff;border-radius:4px;cursor:pointer}
-.muted{color:#6b7280}#status{font-size:.85rem}
-`);
+/** What a live page streams: the stream (without its position), the position its rows reflect, who reads it. */
+export interface Live {
+  /** `/events/...?format=html...` without `lastEventId`. */
+  stream: string;
+  lastEventId: string;
+  /** Tabs with the same key share one stream (src/domain/pages/assets/live.js); the stream and the reader. */
+  shareKey: string;
+}
 
-/** A whole page around `body`; `scripts` are URLs of static scripts to load after it. */
-export function page(title: string, body: Html, scripts: string[] = []): string {
+// htmx must not inject its indicator <style> or evaluate strings: the pages run under a CSP without 'unsafe-inline'.
+const HTMX_CONFIG = '{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false}';
+
+/**
+ * A whole page: stylesheet and scripts are static files under /assets (no
+ * inline script, style or handler). A live page gets the connection badge and
+ * the stream's settings on <main>, which /assets/live.js reads.
+ */
+export function page(title: string, body: Html, options: { live?: Live; scripts?: string[] } = {}): string {
+  const { live, scripts = [] } = options;
+  const events = DOMAIN_ENTITIES.flatMap((e) => ['created', 'updated', 'deleted'].map((t) => `${e.name}.${t}`)).join(',');
+  const main = live
+    ? html`<main data-live-stream="${live.stream}" data-live-last="${live.lastEventId}" data-live-events="${events}" data-live-share="${live.shareKey}">`
+    : html`<main>`;
+  const all = live ? ['/assets/htmx.min.js', '/assets/live.js', ...scripts] : scripts;
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${title} · pgfeed</title><style>${STYLE}</style>
-<script src="/assets/htmx.min.js"></script><script src="/assets/sse.js"></script></head>
-<body>${body}${scripts.map((src) => html`<script src="${src}"></script>`)}</body></html>`.text;
+<meta name="htmx-config" content="${HTMX_CONFIG}">
+<title>${title} · pgfeed</title><link rel="stylesheet" href="/assets/pgfeed.css">
+${all.map((src) => html`<script src="${src}" defer></script>`)}</head>
+<body><header class="top"><a class="home" href="/">pgfeed</a>${live ? badge() : ''}</header>
+${main}${body}</main>
+<div id="announce" class="sr-only" aria-live="polite"></div></body></html>`.text;
+}
+
+/** The connection badge; live.js keeps it true (connecting, live, reconnecting, offline, paused, polling). */
+function badge(): Html {
+  return html`<div id="live" class="badge" data-state="connecting" role="status"><span class="dot" aria-hidden="true"></span><span class="state">connecting…</span><span class="last"></span></div>`;
 }
 
 type Keyed = { key: string; row: Record<string, unknown> };
 
-/** A titled list of rows with the id that live fragments append to. */
-export function list(
-  renderer: RowRenderer,
-  entity: string,
-  title: string,
-  rows: Keyed[],
-  wrap?: (row: Html, key: string) => Html,
-): Html {
-  const items = rows.map(({ key, row }) => {
-    const shown = renderer.row(entity, key, row);
-    return wrap ? wrap(shown, key) : shown;
-  });
-  return html`<h2>${title}</h2><div class="list">${renderer.header(entity, rows[0]?.row)}<div id="${listDomId(entity)}">${items}</div></div>`;
+export interface ListOptions {
+  /** Controls shown beside every row (live rows get them too, from a <template>). */
+  actions?: Html;
+  /** Counts only rows matching this selector (e.g. `[data-v=checked_out]`), with `unit` after the number. */
+  count?: { of?: string; unit?: string };
+  /** Shown while the list is empty. */
+  empty?: string;
 }
 
 /**
- * The element that holds the EventSource: every event of the domain's
- * entities is applied by its out-of-band swap; the sink itself shows nothing.
+ * A titled section with a list of rows that live fragments update (the list's
+ * id is `listDomId`); the heading carries the count live.js keeps current.
  */
-export function liveSink(streamUrl: string): Html {
-  const names = DOMAIN_ENTITIES.flatMap((e) => ['created', 'updated', 'deleted'].map((t) => `${e.name}.${t}`)).join(',');
-  return html`<div hx-ext="sse" sse-connect="${streamUrl}"><div sse-swap="${names}" hx-swap="none"></div></div>
-    <p id="status" class="muted">live: changes appear as they commit</p>`;
+export function list(renderer: RowRenderer, entity: string, title: string, rows: Keyed[], options: ListOptions = {}): Html {
+  const { actions, count = {}, empty = 'Nothing here yet.' } = options;
+  const id = listDomId(entity);
+  const items = rows.map(({ key, row }) => {
+    const shown = renderer.row(entity, key, row);
+    return actions ? html`<div class="item">${shown}<div class="actions">${actions}</div></div>` : shown;
+  });
+  const counted = count.of ? '' : String(rows.length);
+  return html`<section class="section ${entity}" aria-labelledby="h-${entity}">
+<h2 id="h-${entity}">${title} <span class="count"><span data-count="${id}"${count.of ? html` data-count-of="${count.of}"` : ''}>${counted}</span>${count.unit ? ` ${count.unit}` : ''}</span></h2>
+<div class="list${actions ? ' has-actions' : ''}">${renderer.header(entity, rows[0]?.row)}<div id="${id}" class="rows" data-list="${entity}"${actions ? html` data-actions="actions-${entity}"` : ''}>${items}</div><p class="empty">${empty}</p></div>
+${actions ? html`<template id="actions-${entity}">${actions}</template>` : ''}</section>`;
+}
+
+/** Names for ids the rows refer to (`data-ref="user:cora"`), which live.js shows instead of the id. */
+export function labels(entries: { ref: string; label: string }[]): Html {
+  return html`<div id="labels" hidden>${entries.map((e) => html`<data value="${e.ref}">${e.label}</data>`)}</div>`;
 }

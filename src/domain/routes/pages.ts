@@ -1,127 +1,144 @@
 import path from 'node:path';
-import express, { Router, type Request, type Response } from 'express';
-import { AppError, type Claims, type Html, type RouteContext, TOKEN_COOKIE, html, parseId } from '../../index';
-import { list, liveSink, page } from '../pages/layout';
+import express, { Router, type Response } from 'express';
+import { type Claims, type Html, type RouteContext, TOKEN_COOKIE, html, parseId, readCookie } from '../../index';
+import { type Live, labels, list, page } from '../pages/layout';
+import { sendPage, signedIn, switchSession } from '../pages/session';
 import { readSnapshots } from '../snapshots';
 
 type Row = Record<string, unknown>;
 const keyed = (items: Row[]) => items.map((row) => ({ key: String(row.id), row }));
 
-/** The demo pages: /dashboard (admin), /cashier, /public/:companyId, and the assets they load. */
+/** Recent activity the pages show: newest first, this many. */
+const RECENT = { booking: 50, checkout: 100 };
+
+/** The demo pages: / (index), /dashboard, /cashier, /public/:companyId, the session switch, and their assets. */
 export function pageRoutes(ctx: RouteContext): Router {
-  const { renderer } = ctx;
+  const { renderer, sql } = ctx;
   const router = Router();
 
   router.get('/assets/htmx.min.js', (_req, res) => res.sendFile(require.resolve('htmx.org/dist/htmx.min.js')));
   router.get('/assets/sse.js', (_req, res) => res.sendFile(require.resolve('htmx-ext-sse/sse.js')));
   router.use('/assets', express.static(path.join(__dirname, '..', 'pages', 'assets'), { index: false }));
 
-  router.get('/', (_req, res) => {
-    res.type('html').send(
+  router.get('/', async (req, res) => {
+    const token = readCookie(req.headers.cookie, TOKEN_COOKIE);
+    const claims = token === undefined ? undefined : await ctx.verify(token).catch(() => undefined);
+    const publicLink = claims
+      ? html`<a href="/public/${encodeURIComponent(claims.company)}">Public availability of ${claims.company}</a>`
+      : html`<form class="inline" method="get" action="/public">
+          <label>Public availability of company <input name="company" required size="10" autocomplete="off" /></label>
+          <button type="submit">Show</button>
+        </form>`;
+    sendPage(
+      res,
+      200,
       page(
         'pgfeed',
         html`<h1>pgfeed</h1>
           <p>PostgreSQL changes as live Server-Sent Event streams.</p>
-          <ul>
-            <li><a href="/dashboard">Dashboard</a> (admin or cashier token)</li>
-            <li><a href="/cashier">Cashier</a></li>
-            <li>Public availability: <code>/public/&lt;companyId&gt;</code></li>
+          <ul class="links">
+            <li><a href="/dashboard">Dashboard</a>: trips, stock, checkouts and bookings as they change (admin or cashier)</li>
+            <li><a href="/cashier">Cashier</a>: sell and cancel seats, halt trips, check items out and in, adjust stock</li>
+            <li>${publicLink}: what anyone may see, no sign-in</li>
           </ul>
           <p class="muted">
-            Open a page once with <code>?access_token=&lt;JWT&gt;</code>; it is kept in an HttpOnly cookie.
-            <code>npm start</code> prints ready-made links.
+            ${claims ? `Signed in as ${claims.sub} (${claims.role} at ${claims.company}). ` : ''}Open a page once with
+            <code>?access_token=&lt;JWT&gt;</code>; it is kept in an HttpOnly cookie. <code>npm start</code> prints
+            ready-made links.
           </p>`,
       ),
     );
   });
 
-  /** Reads the token from `?access_token` (then moves it into the cookie) or from the cookie. */
-  async function signedIn(req: Request, res: Response): Promise<Claims | undefined> {
-    const fromQuery = req.query.access_token;
-    if (typeof fromQuery === 'string') {
-      const claims = await ctx.verify(fromQuery).catch(() => undefined);
-      if (claims) {
-        res.cookie(TOKEN_COOKIE, fromQuery, {
-          httpOnly: true,
-          sameSite: 'lax',
-          path: '/',
-          maxAge: Math.max(0, claims.exp * 1000 - Date.now()),
-        });
-        res.redirect(303, req.path); // the token leaves the address bar and history
-        return undefined;
-      }
-    }
-    try {
-      return await ctx.authenticate(req);
-    } catch (error) {
-      if (!(error instanceof AppError)) throw error;
-      res
-        .status(401)
-        .type('html')
-        .send(
-          page(
-            'Sign in',
-            html`<h1>Sign in</h1>
-              <p>
-                ${error.message}. Open this page with <code>?access_token=&lt;JWT&gt;</code> (see <code>npm start</code>'s
-                output).
-              </p>`,
-          ),
-        );
-      return undefined;
-    }
-  }
+  router.post('/session', express.urlencoded({ extended: false, limit: '16kb' }), (req, res) => switchSession(ctx, req, res));
 
   function staffOnly(res: Response, claims: Claims): boolean {
     if (claims.role === 'admin' || claims.role === 'cashier') return true;
-    res
-      .status(403)
-      .type('html')
-      .send(
-        page(
-          'Forbidden',
-          html`<h1>Forbidden</h1>
-            <p>This page is for admins and cashiers.</p>`,
-        ),
-      );
+    sendPage(
+      res,
+      403,
+      page(
+        'Forbidden',
+        html`<h1>Forbidden</h1>
+          <p>This page is for admins and cashiers; this browser is signed in as ${claims.sub} (${claims.role}).</p>`,
+      ),
+    );
     return false;
   }
 
-  const stream = (scope: string, companyId: string, query: string, lastEventId: string) =>
-    `/events/${scope}/${encodeURIComponent(companyId)}?format=html${query}&lastEventId=${lastEventId}`;
+  /** The live settings of a company page; tabs of one reader and one stream share it. */
+  const companyLive = (claims: Claims, lastEventId: string): Live => {
+    const stream = `/events/company/${encodeURIComponent(claims.company)}?format=html`;
+    return { stream, lastEventId, shareKey: `${stream}|${claims.sub}|${claims.role}` };
+  };
+
+  /** Names for the people rows refer to; trips and items are named by the page's own rows. */
+  async function people(companyId: string): Promise<{ id: string; name: string; role: string }[]> {
+    return sql<{ id: string; name: string; role: string }[]>`
+      select id, name, role from users where company_id = ${companyId} order by name, id limit 500`;
+  }
 
   router.get('/dashboard', async (req, res) => {
-    const claims = await signedIn(req, res);
+    const claims = await signedIn(ctx, req, res);
     if (!claims || !staffOnly(res, claims)) return;
     // One snapshot for all lists, and the stream resumes exactly where it was taken.
-    const snap = await readSnapshots(ctx, claims.company, ['trip', 'stock', 'booking']);
-    res.type('html').send(
+    const snap = await readSnapshots(ctx, claims.company, ['trip', 'stock', 'checkout', 'booking'], RECENT);
+    const users = await people(claims.company);
+    sendPage(
+      res,
+      200,
       page(
         'Dashboard',
         html`<h1>${claims.company} · dashboard</h1>
-          ${liveSink(stream('company', claims.company, '', snap.lastEventId))}
-          ${list(renderer, 'trip', 'Trips', keyed(snap.items.trip))} ${list(renderer, 'stock', 'Stock', keyed(snap.items.stock))}
-          ${list(renderer, 'booking', 'Bookings', keyed(snap.items.booking))}`,
+          <p class="muted">Times in your zone. <a href="/cashier">Cashier</a> · <a href="/public/${encodeURIComponent(claims.company)}">public page</a></p>
+          <div class="grid">
+            ${list(renderer, 'trip', 'Trips', keyed(snap.items.trip), { empty: 'No trips.' })}
+            ${list(renderer, 'stock', 'Stock', keyed(snap.items.stock), { empty: 'No items.' })}
+            ${list(renderer, 'checkout', 'Checkouts', keyed(snap.items.checkout), {
+              count: { of: '[data-v=checked_out]', unit: 'out' },
+              empty: 'Nothing checked out.',
+            })}
+            ${list(renderer, 'booking', 'Recent bookings', keyed(snap.items.booking), { empty: 'No bookings yet.' })}
+          </div>
+          ${labels(users.map((u) => ({ ref: `user:${u.id}`, label: u.name })))}`,
+        { live: companyLive(claims, snap.lastEventId) },
       ),
     );
   });
 
   router.get('/cashier', async (req, res) => {
-    const claims = await signedIn(req, res);
+    const claims = await signedIn(ctx, req, res);
     if (!claims || !staffOnly(res, claims)) return;
-    const snap = await readSnapshots(ctx, claims.company, ['trip']);
-    const sell = (row: Html, key: string) =>
-      html`<div class="sale">${row}<button type="button" data-sell="${key}">Sell 1 seat</button></div>`;
-    res.type('html').send(
+    const snap = await readSnapshots(ctx, claims.company, ['trip', 'stock', 'checkout', 'booking'], RECENT);
+    const users = await people(claims.company);
+    const customers = users.filter((u) => u.role === 'customer');
+    sendPage(
+      res,
+      200,
       page(
         'Cashier',
         html`<h1>${claims.company} · cashier</h1>
-          ${liveSink(stream('company', claims.company, '&entities=trip', snap.lastEventId))}
-          ${list(renderer, 'trip', 'Trips', keyed(snap.items.trip), sell)}
-          <p id="sale-result" class="muted"></p>`,
-        ['/assets/cashier.js'],
+          <p class="muted">Signed in as ${claims.sub} (${claims.role}). Times in your zone. <a href="/dashboard">Dashboard</a></p>
+          ${list(renderer, 'trip', 'Trips', keyed(snap.items.trip), { actions: tripActions(claims), empty: 'No trips.' })}
+          ${list(renderer, 'booking', 'Recent bookings', keyed(snap.items.booking), {
+            actions: html`<button type="button" class="secondary" data-act="cancel">Cancel booking</button>${message()}`,
+            empty: 'No bookings yet.',
+          })}
+          ${list(renderer, 'stock', 'Stock', keyed(snap.items.stock), { actions: stockActions(customers), empty: 'No items.' })}
+          ${list(renderer, 'checkout', 'Checkouts', keyed(snap.items.checkout), {
+            actions: html`<button type="button" data-act="return">Check in</button>${message()}`,
+            count: { of: '[data-v=checked_out]', unit: 'out' },
+            empty: 'Nothing checked out.',
+          })}
+          ${labels(users.map((u) => ({ ref: `user:${u.id}`, label: u.name })))}`,
+        { live: companyLive(claims, snap.lastEventId), scripts: ['/assets/portal.js'] },
       ),
     );
+  });
+
+  router.get('/public', (req, res) => {
+    const company = typeof req.query.company === 'string' ? req.query.company.trim() : '';
+    res.redirect(303, company ? `/public/${encodeURIComponent(company)}` : '/');
   });
 
   router.get('/public/:companyId', async (req, res) => {
@@ -129,16 +146,48 @@ export function pageRoutes(ctx: RouteContext): Router {
     const snap = await readSnapshots(ctx, companyId, ['trip', 'stock']);
     const project = (entity: 'trip' | 'stock', items: Row[]) =>
       items.map((row) => ({ key: String(row.id), row: ctx.entities.publicRow(entity, row) ?? {} }));
+    const stream = `/events/public/${encodeURIComponent(companyId)}?format=html`;
     res.type('html').send(
       page(
         'Availability',
         html`<h1>${companyId} · availability</h1>
-          ${liveSink(stream('public', companyId, '', snap.lastEventId))}
-          ${list(renderer, 'trip', 'Trips', project('trip', snap.items.trip))}
-          ${list(renderer, 'stock', 'Stock', project('stock', snap.items.stock))}`,
+          <p class="muted">Seats and items as they are now. Times in your zone.</p>
+          ${list(renderer, 'trip', 'Trips', project('trip', snap.items.trip), { empty: 'No trips.' })}
+          ${list(renderer, 'stock', 'Items', project('stock', snap.items.stock), { empty: 'No items.' })}`,
+        { live: { stream, lastEventId: snap.lastEventId, shareKey: stream } },
       ),
     );
   });
 
   return router;
+}
+
+/** Where a control's result or refusal is said, next to it. */
+const message = () => html`<output class="msg" aria-live="polite"></output>`;
+
+function tripActions(claims: Claims): Html {
+  const admin =
+    claims.role === 'admin'
+      ? html`<button type="button" class="secondary" data-act="halt">Halt booking</button
+          ><button type="button" class="secondary" data-act="resume">Resume booking</button>`
+      : '';
+  return html`<label class="qty">Seats <input type="number" name="seats" min="1" max="1000" value="1" inputmode="numeric" /></label
+    ><button type="button" data-act="sell">Sell</button>${admin}${message()}`;
+}
+
+function stockActions(customers: { id: string; name: string }[]): Html {
+  return html`<label class="qty">Units <input type="number" name="units" min="1" value="1" inputmode="numeric" /></label
+    ><button type="button" class="secondary" data-act="add">Add</button
+    ><button type="button" class="secondary" data-act="remove">Remove</button>
+    <span class="checkout-to"
+      ><label>To <select name="customer">${customers.map((c) => html`<option value="${c.id}">${c.name}</option>`)}</select></label
+      ><label>for
+        <select name="days">
+          <option value="1">1 day</option>
+          <option value="7" selected>7 days</option>
+          <option value="14">14 days</option>
+          <option value="">no due date</option>
+        </select></label
+      ><button type="button" data-act="checkout">Check out</button></span
+    >${message()}`;
 }
