@@ -24,6 +24,9 @@ export function entityOfPath(path: string): TableEntity | undefined {
   return (Object.keys(TABLES) as TableEntity[]).find((e) => TABLES[e].path === path);
 }
 
+/** The most rows of one entity a page renders: past it, the page says so and the API pages through the rest. */
+export const PAGE_ROWS = 500;
+
 async function rowsOfCompany(tx: TransactionSql, entity: TableEntity, companyId: string, newest?: number): Promise<Row[]> {
   const { table, order } = TABLES[entity];
   if (newest !== undefined) {
@@ -36,26 +39,33 @@ async function rowsOfCompany(tx: TransactionSql, entity: TableEntity, companyId:
   }
   return rowsOf(
     await tx<{ row: Row }[]>`
-      select to_jsonb(t) as row from ${tx(table)} t where company_id = ${companyId} order by ${tx(order as unknown as string[])}`,
+      select to_jsonb(t) as row from ${tx(table)} t where company_id = ${companyId}
+       order by ${tx(order as unknown as string[])} limit ${PAGE_ROWS + 1}`,
   );
 }
 
 /**
  * One company's rows of each entity and the log position they reflect, from one
- * snapshot. An entity given in `newest` comes newest first, at most that many rows.
+ * snapshot: at most PAGE_ROWS of each (`more` says when there were more), or,
+ * for an entity given in `newest`, that many rows newest first.
  */
 export async function readSnapshots<E extends TableEntity>(
   ctx: Pick<RouteContext, 'snapshot'>,
   companyId: string,
   entities: readonly E[],
   newest: Partial<Record<E, number>> = {},
-): Promise<{ items: Record<E, Row[]>; lastEventId: string }> {
+): Promise<{ items: Record<E, Row[]>; more: Record<E, boolean>; lastEventId: string }> {
   const { result, lastEventId } = await ctx.snapshot(async (tx) => {
     const items = {} as Record<E, Row[]>;
-    for (const e of entities) items[e] = await rowsOfCompany(tx, e, companyId, newest[e]);
-    return items;
+    const more = {} as Record<E, boolean>;
+    for (const e of entities) {
+      const rows = await rowsOfCompany(tx, e, companyId, newest[e]);
+      more[e] = rows.length > PAGE_ROWS;
+      items[e] = rows.slice(0, PAGE_ROWS);
+    }
+    return { items, more };
   });
-  return { items: result, lastEventId };
+  return { ...result, lastEventId };
 }
 
 /** A page of one company's rows of an entity: the rows after the cursor, in the entity's order. */

@@ -67,3 +67,11 @@ test.each([
   expect(status).toBe(400);
   expect(['invalid_query', 'invalid_params']).toContain(body.error.code);
 });
+
+test('the anonymous public page renders a bounded number of rows, and says so', async () => {
+  await db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
+               select 'bulk-' || g, 'acme', 'R', '2027-01-01T00:00:00Z', 10, 10 from generate_series(1, 600) g`;
+  const page = await (await fetch(`${server.url}/public/acme`)).text();
+  expect(page.match(/class="row trip"/g)?.length).toBe(500);
+  expect(page).toContain('Only the first 500 are shown here.');
+});

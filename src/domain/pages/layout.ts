@@ -49,6 +49,8 @@ export interface ListOptions {
   count?: { of?: string; unit?: string };
   /** Shown while the list is empty. */
   empty?: string;
+  /** The page shows only the first rows of a longer list (the API pages through all of them). */
+  more?: boolean;
 }
 
 /**
@@ -56,7 +58,7 @@ export interface ListOptions {
  * id is `listDomId`); the heading carries the count live.js keeps current.
  */
 export function list(renderer: RowRenderer, entity: string, title: string, rows: Keyed[], options: ListOptions = {}): Html {
-  const { actions, count = {}, empty = 'Nothing here yet.' } = options;
+  const { actions, count = {}, empty = 'Nothing here yet.', more = false } = options;
   const id = listDomId(entity);
   const items = rows.map(({ key, row }) => {
     const shown = renderer.row(entity, key, row);
@@ -65,7 +67,7 @@ export function list(renderer: RowRenderer, entity: string, title: string, rows:
   const counted = count.of ? '' : String(rows.length);
   return html`<section class="section ${entity}" aria-labelledby="h-${entity}">
 <h2 id="h-${entity}">${title} <span class="count"><span data-count="${id}"${count.of ? html` data-count-of="${count.of}"` : ''}>${counted}</span>${count.unit ? ` ${count.unit}` : ''}</span></h2>
-<div class="list${actions ? ' has-actions' : ''}">${renderer.header(entity, rows[0]?.row)}<div id="${id}" class="rows" data-list="${entity}"${actions ? html` data-actions="actions-${entity}"` : ''}>${items}</div><p class="empty">${empty}</p></div>
+<div class="list${actions ? ' has-actions' : ''}">${renderer.header(entity, rows[0]?.row)}<div id="${id}" class="rows" data-list="${entity}"${actions ? html` data-actions="actions-${entity}"` : ''}>${items}</div><p class="empty">${empty}</p>${more ? html`<p class="more">Only the first ${rows.length} are shown here.</p>` : ''}</div>
 ${actions ? html`<template id="actions-${entity}">${actions}</template>` : ''}</section>`;
 }
 

@@ -92,8 +92,8 @@ export function pageRoutes(ctx: RouteContext): Router {
         html`<h1>${claims.company} · dashboard</h1>
           <p class="muted">Times in your zone. <a href="/cashier">Cashier</a> · <a href="/public/${encodeURIComponent(claims.company)}">public page</a></p>
           <div class="grid">
-            ${list(renderer, 'trip', 'Trips', keyed(snap.items.trip), { empty: 'No trips.' })}
-            ${list(renderer, 'stock', 'Stock', keyed(snap.items.stock), { empty: 'No items.' })}
+            ${list(renderer, 'trip', 'Trips', keyed(snap.items.trip), { empty: 'No trips.', more: snap.more.trip })}
+            ${list(renderer, 'stock', 'Stock', keyed(snap.items.stock), { empty: 'No items.', more: snap.more.stock })}
             ${list(renderer, 'checkout', 'Checkouts', keyed(snap.items.checkout), {
               count: { of: '[data-v=checked_out]', unit: 'out' },
               empty: 'Nothing checked out.',
@@ -119,12 +119,12 @@ export function pageRoutes(ctx: RouteContext): Router {
         'Cashier',
         html`<h1>${claims.company} · cashier</h1>
           <p class="muted">Signed in as ${claims.sub} (${claims.role}). Times in your zone. <a href="/dashboard">Dashboard</a></p>
-          ${list(renderer, 'trip', 'Trips', keyed(snap.items.trip), { actions: tripActions(claims), empty: 'No trips.' })}
+          ${list(renderer, 'trip', 'Trips', keyed(snap.items.trip), { actions: tripActions(claims), empty: 'No trips.', more: snap.more.trip })}
           ${list(renderer, 'booking', 'Recent bookings', keyed(snap.items.booking), {
             actions: html`<button type="button" class="secondary" data-act="cancel">Cancel booking</button>${message()}`,
             empty: 'No bookings yet.',
           })}
-          ${list(renderer, 'stock', 'Stock', keyed(snap.items.stock), { actions: stockActions(customers), empty: 'No items.' })}
+          ${list(renderer, 'stock', 'Stock', keyed(snap.items.stock), { actions: stockActions(customers), empty: 'No items.', more: snap.more.stock })}
           ${list(renderer, 'checkout', 'Checkouts', keyed(snap.items.checkout), {
             actions: html`<button type="button" data-act="return">Check in</button>${message()}`,
             count: { of: '[data-v=checked_out]', unit: 'out' },
@@ -152,8 +152,8 @@ export function pageRoutes(ctx: RouteContext): Router {
         'Availability',
         html`<h1>${companyId} · availability</h1>
           <p class="muted">Seats and items as they are now. Times in your zone.</p>
-          ${list(renderer, 'trip', 'Trips', project('trip', snap.items.trip), { empty: 'No trips.' })}
-          ${list(renderer, 'stock', 'Items', project('stock', snap.items.stock), { empty: 'No items.' })}`,
+          ${list(renderer, 'trip', 'Trips', project('trip', snap.items.trip), { empty: 'No trips.', more: snap.more.trip })}
+          ${list(renderer, 'stock', 'Items', project('stock', snap.items.stock), { empty: 'No items.', more: snap.more.stock })}`,
         { live: { stream, lastEventId: snap.lastEventId, shareKey: stream } },
       ),
     );
