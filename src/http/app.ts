@@ -1,4 +1,5 @@
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import { isConnectionError } from '../db/errors';
 import { AppError } from '../errors';
 import type { Logger } from '../log';
 import { eventRoutes, type EventRoutesDeps } from './routes/events';
@@ -56,6 +57,9 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
           details: { issues: [] },
         },
       );
+    } else if (isConnectionError(err)) {
+      log.warn('database unavailable', { error: err, method: req.method, path: req.path });
+      error = new AppError('not_ready', 'the database is not reachable; retry shortly', { cause: err });
     } else {
       log.error('request failed', { error: err, method: req.method, path: req.path });
       error = new AppError('internal', 'internal error');
