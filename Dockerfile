@@ -13,7 +13,9 @@ FROM node:20-bookworm-slim
 ENV NODE_ENV=production PORT=8080
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+COPY patches ./patches
+# --ignore-scripts skips the postinstall, so the driver patch (patches/README.md) is applied here.
+RUN npm ci --omit=dev --ignore-scripts && npx --no-install patch-package && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY sql ./sql
 USER node

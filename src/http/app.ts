@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Router } from 'express';
+import { isConnectionError } from '../db/errors';
 import { AppError } from '../errors';
 import type { Logger } from '../log';
 import { sameOriginWrites } from './csrf';
@@ -88,12 +89,18 @@ export function errorHandler(): ErrorRequestHandler {
     const log = res.locals.log as Logger;
     const error = asAppError(err);
     if (!error) log.error({ err, method: req.method, path: req.path }, 'request failed');
-    else if (!(err instanceof AppError)) log.warn({ err, method: req.method, path: req.path }, 'malformed request');
+    else if (!(err instanceof AppError)) {
+      log.warn(
+        { err, method: req.method, path: req.path },
+        error.code === 'not_ready' ? 'database unavailable' : 'malformed request',
+      );
+    }
     const shown = error ?? new AppError('internal', 'internal error', { cause: err });
     if (res.headersSent) {
       res.destroy();
       return;
     }
+    if (shown.code === 'not_ready') res.setHeader('Retry-After', '1');
     res.status(shown.status).json(shown.toJSON());
   };
 }
@@ -103,6 +110,8 @@ const PG_DATA_EXCEPTION = /^22/;
 
 function asAppError(err: unknown): AppError | undefined {
   if (err instanceof AppError) return err;
+  // The database went away mid-request (a restart, a failover): the client should retry.
+  if (isConnectionError(err)) return new AppError('not_ready', 'the database is not reachable; retry shortly', { cause: err });
   if (typeof err !== 'object' || err === null) return undefined;
   const e = err as { type?: unknown; status?: unknown; code?: unknown };
   // body-parser and the router (a path that is not valid percent-encoded UTF-8) raise http-errors.
