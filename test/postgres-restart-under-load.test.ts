@@ -10,8 +10,9 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connect, type Sql } from '../src/db/connect';
 import { migrate } from '../src/db/migrate';
+import { domainMigrations } from '../src/domain';
 import { Auth } from '../src/http/auth';
-import { freePort } from './support/database-server';
+import { freePort } from './support/toolkit';
 import { databaseUrl } from './support/db';
 import { seedTwoCompanies } from './support/fixtures';
 import { TEST_JWT_SECRET } from './support/service';
@@ -87,8 +88,8 @@ async function startPgfeedProcess(url: string): Promise<PgfeedProcess> {
       const lines = (pending + text).split('\n');
       pending = lines.pop() ?? '';
       for (const line of lines) {
-        if (line.includes('"level":"error","msg":"request failed"')) p.errorLines.push(line);
-        const m = /"msg":"listening","port":(\d+)/.exec(line);
+        if (line.includes('"level":"error"') && line.includes('"msg":"request failed"')) p.errorLines.push(line);
+        const m = /"port":(\d+),"msg":"listening"/.exec(line);
         if (m) resolve(Number(m[1]));
       }
     });
@@ -108,6 +109,7 @@ beforeAll(async () => {
   await admin.end();
   sql = connect(databaseUrl(url, 'feed'), { max: 2 });
   await migrate(sql);
+  await migrate(sql, domainMigrations());
   await seedTwoCompanies(sql);
   for (const id of ITEMS) {
     await sql`insert into stock_items (id, company_id, sku, name, quantity) values (${id}, 'acme', ${id}, 'Load', 0)`;
