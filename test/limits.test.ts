@@ -1,28 +1,23 @@
 import http from 'node:http';
-import type { Pgfeed } from '../src/service';
 import { freshDatabase, type TestDatabase } from './support/db';
 import { seedTwoCompanies } from './support/fixtures';
-import { captured, metric, reached, startService, tokenFor } from './support/service';
+import { captured, metric, reached, fleet, tokenFor } from './support/service';
 import { openLiveStream, openStream } from './support/stream';
 import { eventually } from './support/eventually';
 
 let db: TestDatabase;
-const servers: Pgfeed[] = [];
+const services = fleet(() => db.url);
 
 beforeAll(async () => {
   db = await freshDatabase();
   await seedTwoCompanies(db.sql);
 });
 afterAll(async () => {
-  await Promise.all(servers.map((s) => s.close()));
+  await services.stopAll();
   await db?.drop();
 });
 
-async function service(config: Parameters<typeof startService>[1]) {
-  const s = await startService(db.url, config);
-  servers.push(s);
-  return s;
-}
+const service = services.start;
 
 test('MAX_CONNECTIONS_PER_USER: one stream too many is a 429 with Retry-After', async () => {
   const server = await service({ MAX_CONNECTIONS_PER_USER: 2 });

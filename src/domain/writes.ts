@@ -148,7 +148,13 @@ export async function adjustStock(
        where id = ${input.itemId} and quantity::bigint + ${input.delta} between reserved and ${INT_MAX}
       returning to_jsonb(stock_items.*) as row`;
     if (item.length === 0) {
-      throw new AppError('conflict', `quantity would go below the reserved units or above ${INT_MAX}`);
+      const [now] = await tx<{ quantity: number }[]>`select quantity from stock_items where id = ${input.itemId}`;
+      throw new AppError(
+        'conflict',
+        (now?.quantity ?? 0) + input.delta > INT_MAX
+          ? `quantity would go above ${INT_MAX}`
+          : 'quantity would go below the reserved units',
+      );
     }
     return one(item)!;
   });

@@ -5,29 +5,24 @@
  * off, and resumes without loss.
  */
 import http from 'node:http';
-import type { Pgfeed } from '../../src/service';
 import { eventually } from '../support/eventually';
 import { freshDatabase, type TestDatabase } from '../support/db';
 import { seedTwoCompanies } from '../support/fixtures';
-import { captured, caughtUp, metric, startService, tokenFor } from '../support/service';
+import { captured, caughtUp, metric, fleet, tokenFor } from '../support/service';
 import { openLiveStream } from '../support/stream';
 
 let db: TestDatabase;
-const running: Pgfeed[] = [];
+const services = fleet(() => db.url);
 beforeAll(async () => {
   db = await freshDatabase();
   await seedTwoCompanies(db.sql);
 });
 afterAll(async () => {
-  await Promise.all(running.map((s) => s.close()));
+  await services.stopAll();
   await db?.drop();
 });
 
-async function service(config: Parameters<typeof startService>[1]) {
-  const s = await startService(db.url, config);
-  running.push(s);
-  return s;
-}
+const service = services.start;
 
 const insertTrips = (prefix: string, count: number, routeBytes: number) =>
   db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)

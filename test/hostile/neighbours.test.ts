@@ -9,12 +9,13 @@ import { SignJWT } from 'jose';
 import type { Pgfeed } from '../../src/service';
 import { freshDatabase, type TestDatabase } from '../support/db';
 import { seedTwoCompanies } from '../support/fixtures';
-import { TEST_JWT_SECRET, metric, startService, tokenFor } from '../support/service';
+import { TEST_JWT_SECRET, metric, fleet, tokenFor } from '../support/service';
 import { type OpenStream, openLiveStream } from '../support/stream';
 
 let db: TestDatabase;
-const running: Pgfeed[] = [];
+const services = fleet(() => db.url);
 const open: OpenStream[] = [];
+const raw: http.IncomingMessage[] = [];
 
 beforeAll(async () => {
   db = await freshDatabase();
@@ -22,22 +23,20 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   open.forEach((s) => s.close());
-  await Promise.all(running.map((s) => s.close()));
+  raw.forEach((r) => r.destroy());
+  await services.stopAll();
   await db?.drop();
 });
 
-async function service(config: Parameters<typeof startService>[1]) {
-  const s = await startService(db.url, config);
-  running.push(s);
-  return s;
-}
+const service = services.start;
 
 /** Opens a public stream from a given loopback address; resolves with the status. */
 function publicFrom(server: Pgfeed, localAddress: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.get(`${server.url}/events/public/acme`, { localAddress }, (res) => {
+    const req = http.get(`${server.url}/events/public/acme`, { localAddress, agent: false }, (res) => {
+      raw.push(res);
       resolve(res.statusCode ?? 0);
-      if (res.statusCode !== 200) res.resume();
+      res.resume();
     });
     req.on('error', reject);
   });

@@ -1,7 +1,7 @@
 /** Snapshots come in keyset pages of at most 1000 rows, each with its own exact lastEventId. */
 import type { Pgfeed } from '../../src/service';
 import type { TestDatabase } from '../support/db';
-import { closeService, serviceOnFreshDatabase, tokenFor } from '../support/service';
+import { captured, closeService, serviceOnFreshDatabase, tokenFor } from '../support/service';
 import { openLiveStream } from '../support/stream';
 
 let db: TestDatabase;
@@ -45,6 +45,7 @@ test('pages of 10 cover every row once, in order, and the last page says so', as
 test("each page's lastEventId is exact: a change between pages is delivered from the first page's", async () => {
   const first = await get('?limit=10');
   await db.sql`update trips set available_slots = 3 where id = 'pg-025'`;
+  await captured(db.sql); // in wal mode the log has it once capture has appended it
   const second = await get(`?limit=10&after=${first.body.next}`);
   expect(BigInt(second.body.lastEventId)).toBeGreaterThan(BigInt(first.body.lastEventId));
   const s = await openLiveStream(`${server.url}/events/company/acme?entities=trip`, {

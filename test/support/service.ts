@@ -125,3 +125,16 @@ export async function captured(sql: Sql, timeoutMs = 20_000): Promise<void> {
     { timeoutMs, what: 'capture of everything committed' },
   );
 }
+
+/** The services one test file starts on its database; `stopAll` (in afterAll) closes every one. */
+export function fleet(databaseUrl: () => string) {
+  const running: Pgfeed[] = [];
+  return {
+    async start(config: ConfigInput = {}): Promise<Pgfeed> {
+      const s = await startService(databaseUrl(), config);
+      running.push(s);
+      return s;
+    },
+    stopAll: () => Promise.all(running.map((s) => s.close())),
+  };
+}
