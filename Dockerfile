@@ -20,4 +20,4 @@ USER node
 EXPOSE 8080
 # DATABASE_URL and JWT_SECRET are required here (no embedded PostgreSQL in the image).
 # `npm start` runs through npm; node itself receives SIGTERM for a clean shutdown.
-CMD ["node", "dist/main.js"]
+CMD ["node", "dist/cli/index.js", "start"]
