@@ -151,7 +151,12 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
   const config = parseConfig({ ...options.config, DATABASE_URL: options.databaseUrl });
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
   const entities = new EntityRegistry(options.entities ?? []);
-  const auth = new Auth(config.JWT_SECRET ?? randomBytes(32).toString('hex'));
+  const auth = new Auth(
+    config.JWT_SECRET ?? randomBytes(32).toString('hex'),
+    config.JWKS_URL === undefined
+      ? undefined
+      : { url: config.JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, cooldownMs: config.JWKS_COOLDOWN_MS },
+  );
   const metrics = createMetrics();
   const sql = connect(options.databaseUrl, { max: config.DB_POOL_SIZE, onQuery: () => metrics.dbQueries.inc() });
   // Each part started pushes its stop; stopping runs them newest first.
@@ -234,6 +239,8 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       logger,
       rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
       maxBodyBytes: config.MAX_BODY_BYTES,
+      corsOrigins: config.CORS_ORIGINS,
+      trustProxy: config.TRUST_PROXY,
       routers: options.routes?.(context) ?? [],
     });
     const http = new HttpServer(app, { port: config.PORT, host: config.HOST, beforeClose: () => feed.endStreams() });

@@ -61,7 +61,7 @@ describe('a bad configuration stops the process with exit code 2 and one line na
     [
       'JWT_SECRET missing with DATABASE_URL',
       { DATABASE_URL: 'postgres://localhost/x' },
-      /^invalid configuration: JWT_SECRET is required/,
+      /^invalid configuration: JWT_SECRET \(or JWKS_URL\) is required/,
     ],
   ])('%s', async (_name, env, line) => {
     const { code, stderr, stdout } = await finish(pgfeed(['start'], env));

@@ -16,8 +16,8 @@ import { type Command, RUNNING } from './command';
 
 function checkedConfig(env: NodeJS.ProcessEnv): Config {
   const config = loadConfig(env);
-  if (config.DATABASE_URL && !config.JWT_SECRET) {
-    throw new ConfigError('invalid configuration: JWT_SECRET is required when DATABASE_URL is set');
+  if (config.DATABASE_URL && !config.JWT_SECRET && !config.JWKS_URL) {
+    throw new ConfigError('invalid configuration: JWT_SECRET (or JWKS_URL) is required when DATABASE_URL is set');
   }
   if (!config.DATABASE_URL && !embeddedInstalled()) {
     throw new ConfigError(

@@ -35,6 +35,8 @@ export function eventRoutes(deps: EventRoutesDeps): Router {
       limit: deps.rateLimitPerMinute,
       standardHeaders: 'draft-7',
       legacyHeaders: false,
+      // Its checks print to the console, outside the JSON log; TRUST_PROXY (README) is where a proxy is configured.
+      validate: { xForwardedForHeader: false, trustProxy: false },
       handler: (req, res, next) => {
         metrics.rejected.inc({ reason: 'rate_limited' });
         const reset = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
