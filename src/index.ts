@@ -8,6 +8,7 @@ export { migrate, type MigrationSet } from './db/migrate';
 export { AppError, type ErrorCode, PG } from './errors';
 export { type Claims, type Role, TOKEN_COOKIE } from './http/auth';
 export { parseBody, parseId } from './http/params';
+export { type Operation, type OperationResponse, errorBody } from './http/openapi';
 export { Html, escapeHtml, html, trustedHtml } from './html';
 export { listDomId, rowDomId, type RowRenderer } from './streams/html';
 export { createLogger, type Logger } from './log';

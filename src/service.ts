@@ -13,11 +13,13 @@ import { Pruner } from './events/pruner';
 import type { ChangeEvent } from './events/schema';
 import { createApp } from './http/app';
 import { Auth, type Claims, type Role } from './http/auth';
+import { CORE_OPERATIONS, type Operation, openApiDocument } from './http/openapi';
 import { HttpServer } from './http/server';
 import { Listener, type ListenerState } from './listener/listener';
 import { createLogger, type Logger } from './log';
 import { createMetrics } from './metrics';
 import { Feed } from './streams/feed';
+import { asyncApiDocument } from './streams/asyncapi';
 import { RowRenderer } from './streams/html';
 
 /** What an application's routes get from pgfeed. */
@@ -47,6 +49,8 @@ export interface PgfeedOptions {
   entities?: readonly EntityDefinition[];
   /** The application's routes (API, pages), mounted after pgfeed's own. */
   routes?: (context: RouteContext) => Router[];
+  /** Descriptions of those routes for /openapi.json (pgfeed describes its own). */
+  operations?: Operation[];
   /** Settings (names as the environment's); the rest are defaults. The library never reads process.env. */
   config?: ConfigInput;
   /** A logger; default: JSON lines on stdout at LOG_LEVEL. */
@@ -140,6 +144,14 @@ async function snapshot<T>(
     out = { result, lastEventId: formatPosition(await logHead(tx)) };
   });
   return out!;
+}
+
+/** The OpenAPI and AsyncAPI documents of this service: pgfeed's routes and the application's, the registered entities' events. */
+function describe(entities: EntityRegistry, operations: Operation[]) {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { version } = require('../package.json') as { version: string };
+  const info = { title: 'pgfeed', version };
+  return { openapi: openApiDocument([...CORE_OPERATIONS, ...operations], info), asyncapi: asyncApiDocument(entities, info) };
 }
 
 /**
@@ -240,6 +252,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
       maxBodyBytes: config.MAX_BODY_BYTES,
       corsOrigins: config.CORS_ORIGINS,
+      documents: describe(entities, options.operations ?? []),
       trustProxy: config.TRUST_PROXY,
       routers: options.routes?.(context) ?? [],
     });

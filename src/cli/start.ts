@@ -58,6 +58,7 @@ async function serve(env: NodeJS.ProcessEnv, demoForced: boolean): Promise<numbe
       databaseUrl,
       entities: domain.entities,
       routes: domain.routes,
+      operations: domain.operations,
       config: { ...settings, JWT_SECRET: jwtSecret },
       logger,
       migrate: false,

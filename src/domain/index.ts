@@ -6,6 +6,7 @@
 import path from 'node:path';
 import type { MigrationSet, RouteContext } from '../index';
 import { DOMAIN_ENTITIES } from './entities';
+import { DOMAIN_OPERATIONS } from './openapi';
 import { apiRoutes } from './routes/api';
 import { pageRoutes } from './routes/pages';
 
@@ -19,4 +20,5 @@ export function domainMigrations(): MigrationSet {
 export const domain = {
   entities: DOMAIN_ENTITIES,
   routes: (ctx: RouteContext) => [apiRoutes(ctx), pageRoutes(ctx)],
+  operations: DOMAIN_OPERATIONS,
 };

@@ -14,6 +14,8 @@ export type AppDeps = EventRoutesDeps & {
   maxBodyBytes: number;
   /** Browser origins allowed by CORS (`*`: any); empty: same origin only. */
   corsOrigins: string[];
+  /** The API's descriptions, served as /openapi.json and /asyncapi.json. */
+  documents: { openapi: Record<string, unknown>; asyncapi: Record<string, unknown> };
   /** express's `trust proxy` setting. */
   trustProxy: boolean | number | string;
   /** The application's own routers (its API, pages), mounted after the core's. */

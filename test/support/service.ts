@@ -18,7 +18,7 @@ export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
 export async function startService(
   databaseUrl: string,
   config: ConfigInput = {},
-  options: Pick<PgfeedOptions, 'entities' | 'routes' | 'logger'> = domain,
+  options: Pick<PgfeedOptions, 'entities' | 'routes' | 'operations' | 'logger'> = domain,
 ): Promise<Pgfeed> {
   return startPgfeed({
     databaseUrl,

@@ -4,9 +4,9 @@ import { AppError, type Claims, type Role, type RouteContext, parseBody, parseId
 import { entityOfPath, readSnapshots } from '../snapshots';
 import { adjustStock, bookSeats, cancelBooking, checkOut, returnCheckout, setBookingHalted } from '../writes';
 
-const bookingBody = z.strictObject({ seats: z.number().int().min(1).max(1000), channel: z.enum(['cashier', 'online']) });
-const tripPatch = z.strictObject({ bookingHalted: z.boolean() });
-const adjustBody = z.strictObject({
+export const bookingBody = z.strictObject({ seats: z.number().int().min(1).max(1000), channel: z.enum(['cashier', 'online']) });
+export const tripPatch = z.strictObject({ bookingHalted: z.boolean() });
+export const adjustBody = z.strictObject({
   delta: z
     .number()
     .int()
@@ -14,7 +14,7 @@ const adjustBody = z.strictObject({
     .max(1_000_000)
     .refine((d) => d !== 0, 'must not be 0'),
 });
-const checkoutBody = z.strictObject({
+export const checkoutBody = z.strictObject({
   itemId: z.string().min(1).max(200),
   userId: z.string().min(1).max(200),
   dueAt: z.iso.datetime({ offset: true }).optional(),

@@ -3,9 +3,13 @@ import { formatPosition } from '../../events/position';
 import type { Listener } from '../../listener/listener';
 import type { ServiceMetrics } from '../../metrics';
 
-/** /healthz, /readyz and /metrics. */
-export function opsRoutes(deps: { listener: Listener; metrics: ServiceMetrics }): Router {
-  const { listener, metrics } = deps;
+/** /healthz, /readyz, /metrics, and the API's descriptions /openapi.json and /asyncapi.json. */
+export function opsRoutes(deps: {
+  listener: Listener;
+  metrics: ServiceMetrics;
+  documents: { openapi: Record<string, unknown>; asyncapi: Record<string, unknown> };
+}): Router {
+  const { listener, metrics, documents } = deps;
   const router = Router();
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -17,6 +21,12 @@ export function opsRoutes(deps: { listener: Listener; metrics: ServiceMetrics })
   });
   router.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  router.get('/openapi.json', (_req, res) => {
+    res.json(documents.openapi);
+  });
+  router.get('/asyncapi.json', (_req, res) => {
+    res.json(documents.asyncapi);
   });
   return router;
 }
