@@ -3,7 +3,17 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', '.data/', 'bench/results/'] },
+  {
+    ignores: [
+      'dist/',
+      'node_modules/',
+      'examples/*/node_modules/',
+      'examples/browser/public/app.js',
+      'coverage/',
+      '.data/',
+      'bench/results/',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -16,6 +26,23 @@ export default tseslint.config(
     // Scripts the pages load as they are: plain browser JavaScript.
     files: ['src/**/assets/*.js'],
     languageOptions: { globals: { document: 'readonly', window: 'readonly', fetch: 'readonly', HTMLElement: 'readonly' } },
+  },
+  {
+    // The examples: plain JavaScript as their users would write it.
+    files: ['examples/node/**/*.mjs', 'examples/browser/serve.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', fetch: 'readonly', URL: 'readonly' } },
+  },
+  {
+    files: ['examples/browser/src/**/*.js'],
+    languageOptions: {
+      globals: {
+        document: 'readonly',
+        location: 'readonly',
+        sessionStorage: 'readonly',
+        fetch: 'readonly',
+        URLSearchParams: 'readonly',
+      },
+    },
   },
   {
     files: ['test/**/*.ts'],
