@@ -3,7 +3,17 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', '.data/', 'bench/results/'] },
+  {
+    ignores: [
+      'dist/',
+      'node_modules/',
+      'examples/*/node_modules/',
+      'examples/browser/public/app.js',
+      'coverage/',
+      '.data/',
+      'bench/results/',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -36,6 +46,23 @@ export default tseslint.config(
           'Intl',
         ].map((name) => [name, 'readonly']),
       ),
+    },
+  },
+  {
+    // The examples: plain JavaScript as their users would write it.
+    files: ['examples/node/**/*.mjs', 'examples/browser/serve.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', fetch: 'readonly', URL: 'readonly' } },
+  },
+  {
+    files: ['examples/browser/src/**/*.js'],
+    languageOptions: {
+      globals: {
+        document: 'readonly',
+        location: 'readonly',
+        sessionStorage: 'readonly',
+        fetch: 'readonly',
+        URLSearchParams: 'readonly',
+      },
     },
   },
   {

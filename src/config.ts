@@ -49,6 +49,35 @@ const postgresUrl = z
  * and programmatic overrides (`startPgfeed({ config })`) go through this one
  * schema. The names are the environment variables'; docs/operations.md lists them.
  */
+const httpUrl = z
+  .string()
+  .trim()
+  .refine((v) => URL.canParse(v) && ['http:', 'https:'].includes(new URL(v).protocol), 'must be an http:// or https:// URL');
+
+/** "https://a.example, https://b.example" (or a list): each an origin, no path; `*` allows any. */
+const originList = z.union([z.string(), z.array(z.string())]).transform((value, ctx) => {
+  const items = (typeof value === 'string' ? value.split(',') : value).map((o) => o.trim()).filter(Boolean);
+  for (const origin of items) {
+    if (origin === '*') continue;
+    if (!URL.canParse(origin) || new URL(origin).origin !== origin) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be origins such as https://app.example.com (got ${JSON.stringify(origin)})`,
+      });
+      return z.NEVER;
+    }
+  }
+  return items;
+});
+
+/** express's `trust proxy`: true, false, a number of hops, or addresses and subnets ("loopback, 10.0.0.0/8"). */
+const trustProxy = z.union([z.boolean(), z.number().int().min(0), z.string()]).transform((value): boolean | number | string => {
+  if (typeof value !== 'string') return value;
+  const v = value.trim();
+  if (v === 'true' || v === 'false') return v === 'true';
+  return /^\d+$/.test(v) ? Number(v) : v;
+});
+
 export const configSchema = z.strictObject({
   DATABASE_URL: postgresUrl.optional(),
   PORT: int(0, 65535).default(8080),
@@ -108,6 +137,17 @@ export const configSchema = z.strictObject({
   DB_POOL_SIZE: int(1, 1000).default(10),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
   DEMO: bool.optional(),
+  /** Browser origins allowed to call the API and open streams (CORS); unset: same origin only. */
+  CORS_ORIGINS: originList.default([]),
+  /** Handed to express's `trust proxy`, so rate limits and logs see the client behind a proxy. */
+  TRUST_PROXY: trustProxy.default(false),
+  /** Your identity provider's JSON Web Key Set: RS256/ES256 tokens are verified against it, beside HS256 ones. */
+  JWKS_URL: httpUrl.optional(),
+  /** Required `iss` and `aud` of tokens verified by JWKS_URL. */
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).optional(),
+  /** Least time between two JWKS fetches; a token with an unknown `kid` triggers one (key rotation). */
+  JWKS_COOLDOWN_MS: int(0, 3_600_000).default(30_000),
 });
 
 export type Config = z.output<typeof configSchema>;

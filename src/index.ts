@@ -9,6 +9,7 @@ export { AppError, type ErrorCode, PG } from './errors';
 export { type Claims, type Role, TOKEN_COOKIE, readCookie } from './http/auth';
 export { parseBody, parseId, parseQuery, pgText, rowId } from './http/params';
 export { perMinuteLimit } from './http/rate-limit';
+export { type Operation, type OperationResponse, errorBody } from './http/openapi';
 export { Html, escapeHtml, html, trustedHtml } from './html';
 export { listDomId, rowDomId, type RowRenderer } from './streams/html';
 export { createLogger, type Logger } from './log';

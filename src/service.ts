@@ -14,11 +14,13 @@ import { Pruner } from './events/pruner';
 import type { ChangeEvent } from './events/schema';
 import { createApp, createOpsApp } from './http/app';
 import { Auth, type Claims, type Role } from './http/auth';
+import { CORE_OPERATIONS, type Operation, openApiDocument } from './http/openapi';
 import { HttpServer } from './http/server';
 import { Listener, type ListenerState } from './listener/listener';
 import { createLogger, type Logger } from './log';
 import { createMetrics } from './metrics';
 import { Feed } from './streams/feed';
+import { asyncApiDocument } from './streams/asyncapi';
 import { RowRenderer } from './streams/html';
 
 /** What an application's routes get from pgfeed. */
@@ -48,6 +50,8 @@ export interface PgfeedOptions {
   entities?: readonly EntityDefinition[];
   /** The application's routes (API, pages), mounted after pgfeed's own. */
   routes?: (context: RouteContext) => Router[];
+  /** Descriptions of those routes for /openapi.json (pgfeed describes its own). */
+  operations?: Operation[];
   /** Settings (names as the environment's); the rest are defaults. The library never reads process.env. */
   config?: ConfigInput;
   /** A logger; default: JSON lines on stdout at LOG_LEVEL. */
@@ -151,6 +155,14 @@ async function snapshot<T>(
   return out!;
 }
 
+/** The OpenAPI and AsyncAPI documents of this service: pgfeed's routes and the application's, the registered entities' events. */
+function describe(entities: EntityRegistry, operations: Operation[]) {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { version } = require('../package.json') as { version: string };
+  const info = { title: 'pgfeed', version };
+  return { openapi: openApiDocument([...CORE_OPERATIONS, ...operations], info), asyncapi: asyncApiDocument(entities, info) };
+}
+
 /**
  * Starts pgfeed in-process: for the service's own `npm start` and for other
  * people's integration tests. One owner starts the parts in order (pool,
@@ -160,7 +172,19 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
   const config = parseConfig({ ...options.config, DATABASE_URL: options.databaseUrl });
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
   const entities = new EntityRegistry(options.entities ?? []);
-  const auth = new Auth(config.JWT_SECRET ?? randomBytes(32).toString('hex'), { maxTtlMs: config.MAX_TOKEN_TTL });
+  const auth = new Auth(config.JWT_SECRET ?? randomBytes(32).toString('hex'), {
+    maxTtlMs: config.MAX_TOKEN_TTL,
+    ...(config.JWKS_URL === undefined
+      ? {}
+      : {
+          jwks: {
+            url: config.JWKS_URL,
+            issuer: config.JWT_ISSUER,
+            audience: config.JWT_AUDIENCE,
+            cooldownMs: config.JWKS_COOLDOWN_MS,
+          },
+        }),
+  });
   const metrics = createMetrics();
   const sql = connect(options.databaseUrl, { max: config.DB_POOL_SIZE, onQuery: () => metrics.dbQueries.inc() });
   // Each part started pushes its stop; stopping runs them newest first.
@@ -249,6 +273,9 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
       maxBodyBytes: config.MAX_BODY_BYTES,
       opsHere: config.OPS_PORT === undefined,
+      corsOrigins: config.CORS_ORIGINS,
+      documents: describe(entities, options.operations ?? []),
+      trustProxy: config.TRUST_PROXY,
       routers: options.routes?.(context) ?? [],
     });
     const http = new HttpServer(app, { port: config.PORT, host: config.HOST, beforeClose: () => feed.endStreams() });

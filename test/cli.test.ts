@@ -1,19 +1,27 @@
+/**
+ * The `pgfeed` command as users run it: the compiled bin (dist/cli/index.js,
+ * built in global setup), through npm scripts and npx where they would.
+ */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { Auth } from '../src/http/auth';
-import { freshDatabase, type TestDatabase } from './support/db';
+import { ROOT } from './support/build';
+import { emptyDatabase, freshDatabase, type TestDatabase } from './support/db';
 import { TEST_JWT_SECRET } from './support/service';
 import { openStream } from './support/stream';
+import { freePort, processTable, processTree } from './support/toolkit';
 
-const ROOT = path.resolve(__dirname, '..');
+const BIN = path.join(ROOT, 'dist', 'cli', 'index.js');
 
-function run(script: string, args: string[], env: Record<string, string>): ChildProcessWithoutNullStreams {
-  // A clean environment: only what the test gives, so the machine's own settings do not leak in.
-  // `node --import tsx` (as `npm start` does) is one process, so signals reach the service itself.
-  return spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-  });
+/** A clean environment: only what the test gives, so the machine's own settings do not leak in. */
+function cleanEnv(env: Record<string, string>): Record<string, string> {
+  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env };
+}
+
+function pgfeed(args: string[], env: Record<string, string> = {}): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: cleanEnv(env) });
 }
 
 function finish(child: ChildProcessWithoutNullStreams): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -22,6 +30,21 @@ function finish(child: ChildProcessWithoutNullStreams): Promise<{ code: number |
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
+}
+
+/** Resolves with the first match of `pattern` in the child's stdout; rejects if it exits first. */
+function waitForOutput(child: ChildProcessWithoutNullStreams, pattern: RegExp): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = pattern.exec(out);
+      if (m) resolve(m);
+    });
+    child.once('exit', (code) => reject(new Error(`exited (${code}) early: ${out}${err}`)));
+  });
 }
 
 describe('a bad configuration stops the process with exit code 2 and one line naming the variable', () => {
@@ -38,10 +61,10 @@ describe('a bad configuration stops the process with exit code 2 and one line na
     [
       'JWT_SECRET missing with DATABASE_URL',
       { DATABASE_URL: 'postgres://localhost/x' },
-      /^invalid configuration: JWT_SECRET is required/,
+      /^invalid configuration: JWT_SECRET \(or JWKS_URL\) is required/,
     ],
   ])('%s', async (_name, env, line) => {
-    const { code, stderr, stdout } = await finish(run('src/main.ts', [], env));
+    const { code, stderr, stdout } = await finish(pgfeed(['start'], env));
     expect(code).toBe(2);
     expect(stderr.trim().split('\n')).toHaveLength(1);
     expect(stderr.trim()).toMatch(line);
@@ -49,25 +72,88 @@ describe('a bad configuration stops the process with exit code 2 and one line na
   });
 });
 
+describe('every command explains itself', () => {
+  test.each(['start', 'demo', 'migrate', 'token'])('pgfeed %s --help', async (command) => {
+    const { code, stdout, stderr } = await finish(pgfeed([command, '--help']));
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
+    expect(stdout).toMatch(new RegExp(`^usage: pgfeed ${command}`));
+  });
+
+  test('npx pgfeed --help lists the commands', async () => {
+    const child = spawn('npx', ['--no-install', 'pgfeed', '--help'], { cwd: ROOT, env: cleanEnv({}) });
+    const { code, stdout } = await finish(child);
+    expect(code).toBe(0);
+    for (const command of ['start', 'demo', 'migrate', 'token']) expect(stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+  });
+
+  test('start --help lists every setting with its default', async () => {
+    const { stdout } = await finish(pgfeed(['start', '--help']));
+    expect(stdout).toMatch(/^ {2}PORT +8080$/m);
+    expect(stdout).toMatch(/^ {2}MAX_CONNECTIONS_PER_USER +20$/m);
+  });
+});
+
+describe('a mistake is one line naming it and exit code 2, never a stack trace', () => {
+  test.each([
+    ['an unknown command', ['serve'], /^pgfeed: unknown command "serve" .*\(see pgfeed --help\)$/],
+    ['an unknown option', ['token', '--user', 'x'], /^pgfeed token: unknown option '--user' \(see pgfeed token --help\)$/],
+    ['a missing value', ['token', '--sub'], /^pgfeed token: option '--sub <value>' argument missing/],
+    [
+      'an unknown role',
+      ['token', '--sub', 'u1', '--company', 'acme', '--role', 'owner'],
+      /--role must be one of admin, cashier, customer/,
+    ],
+    ['no secret', ['token', '--sub', 'u1', '--company', 'acme', '--role', 'admin'], /JWT_SECRET must be set/],
+    ['migrate without a database', ['migrate'], /^invalid configuration: DATABASE_URL must be set$/],
+  ])('%s', async (_name, args, line) => {
+    const { code, stderr, stdout } = await finish(pgfeed(args));
+    expect(code).toBe(2);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr.trim()).toMatch(line);
+    expect(stdout).toBe('');
+  });
+
+  test('a database that does not answer is one line and exit code 1', async () => {
+    const port = await freePort();
+    const { code, stderr } = await finish(pgfeed(['migrate'], { DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/x` }));
+    expect(code).toBe(1);
+    expect(stderr.trim()).toBe(`pgfeed migrate failed: connect ECONNREFUSED 127.0.0.1:${port}`);
+  });
+});
+
 describe('npm run token', () => {
   test('prints a token the service accepts', async () => {
-    const { code, stdout } = await finish(
-      run('scripts/token.ts', ['--sub', 'u1', '--company', 'acme', '--role', 'cashier'], { JWT_SECRET: TEST_JWT_SECRET }),
-    );
+    const child = spawn('npm', ['run', '-s', 'token', '--', '--sub', 'u1', '--company', 'acme', '--role', 'cashier'], {
+      cwd: ROOT,
+      env: cleanEnv({ JWT_SECRET: TEST_JWT_SECRET }),
+    });
+    const { code, stdout } = await finish(child);
     expect(code).toBe(0);
     const claims = await new Auth(TEST_JWT_SECRET).verify(stdout.trim());
     expect(claims).toMatchObject({ sub: 'u1', company: 'acme', role: 'cashier' });
   });
-  test('refuses an unknown role with exit code 2', async () => {
-    const { code, stderr } = await finish(
-      run('scripts/token.ts', ['--sub', 'u1', '--company', 'acme', '--role', 'owner'], { JWT_SECRET: TEST_JWT_SECRET }),
-    );
-    expect(code).toBe(2);
-    expect(stderr).toMatch(/role/);
+});
+
+describe('pgfeed migrate', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await emptyDatabase();
+  });
+  afterAll(async () => db?.drop());
+
+  test('applies the migrations to an empty database once', async () => {
+    const first = await finish(pgfeed(['migrate'], { DATABASE_URL: db.url }));
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/^applied: 000001_feed/);
+    const [table] = await db.sql`select to_regclass('public.trips')::text as name`;
+    expect(table?.name).toBe('trips');
+    const again = await finish(pgfeed(['migrate'], { DATABASE_URL: db.url }));
+    expect(again.stdout).toBe('up to date\n');
   });
 });
 
-describe('npm start with DATABASE_URL', () => {
+describe('pgfeed start with DATABASE_URL', () => {
   let db: TestDatabase;
   beforeAll(async () => {
     db = await freshDatabase();
@@ -75,17 +161,9 @@ describe('npm start with DATABASE_URL', () => {
   afterAll(async () => db?.drop());
 
   test('serves, and on SIGTERM ends streams, closes the database and exits 0', async () => {
-    const child = run('src/main.ts', [], { DATABASE_URL: db.url, JWT_SECRET: TEST_JWT_SECRET, PORT: '0', HOST: '127.0.0.1' });
+    const child = pgfeed(['start'], { DATABASE_URL: db.url, JWT_SECRET: TEST_JWT_SECRET, PORT: '0', HOST: '127.0.0.1' });
     const done = finish(child);
-    const port = await new Promise<number>((resolve, reject) => {
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /"port":(\d+),"msg":"listening"/.exec(out);
-        if (m) resolve(Number(m[1]));
-      });
-      child.once('exit', () => reject(new Error(`exited early: ${out}`)));
-    });
+    const port = Number((await waitForOutput(child, /"port":(\d+),"msg":"listening"/))[1]);
     await db.sql`insert into companies (id, name) values ('acme', 'Acme')`;
     const token = await new Auth(TEST_JWT_SECRET).sign({ sub: 'alice', company: 'acme', role: 'admin' });
     const stream = await openStream(`http://127.0.0.1:${port}/events/company/acme`, { token });
@@ -105,4 +183,45 @@ describe('npm start with DATABASE_URL', () => {
       await db.sql`select count(*)::int as n from pg_stat_activity where application_name like 'pgfeed%' and datname = current_database()`;
     expect(after?.n).toBe(0);
   });
+});
+
+describe('npm start with embedded PostgreSQL', () => {
+  let dir: string;
+  let started = new Map<number, string>();
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'pgfeed-npm-start-'));
+    await chmod(dir, 0o755); // the embedded server runs as the postgres user when we are root
+  });
+  afterAll(async () => {
+    // Whatever the outcome, leave nothing running: a failed run would orphan these.
+    for (const pid of processTable().keys()) if (started.has(pid)) process.kill(pid, 'SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('SIGTERM to npm stops everything it started: node and the embedded PostgreSQL', async () => {
+    const dataDir = path.join(dir, 'pg');
+    const port = await freePort();
+    // --ignore-scripts skips prestart's build (global setup built dist/); the script itself still runs.
+    const npm = spawn('npm', ['start', '--ignore-scripts'], {
+      cwd: ROOT,
+      env: cleanEnv({ PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()) }),
+    });
+    const done = finish(npm);
+    await waitForOutput(npm, /pgfeed demo is running/);
+    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+    started = processTree(npm.pid!);
+    const commands = [...started.values()];
+    expect(commands.some((c) => c.includes('dist/cli/index.js start'))).toBe(true);
+    expect(commands.some((c) => c.includes(`-D ${dataDir}`))).toBe(true);
+
+    npm.kill('SIGTERM');
+    // npm exits once its child's output closes: an orphaned node keeps it open, so npm would not exit at all.
+    const exited = await Promise.race([done, new Promise<'still running'>((r) => setTimeout(() => r('still running'), 15_000))]);
+    const running = processTable();
+    const left = [...started].filter(([pid]) => running.has(pid)).map(([, c]) => c);
+    const postgresOfDir = [...running.values()].filter((p) => p.cmdline.includes(dataDir));
+    expect(left).toEqual([]);
+    expect(postgresOfDir).toEqual([]);
+    expect(exited).toMatchObject({ code: 0 });
+  }, 60_000);
 });

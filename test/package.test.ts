@@ -21,7 +21,6 @@ let server: Pgfeed;
 
 beforeAll(async () => {
   app = await mkdtemp(path.join(os.tmpdir(), 'pgfeed-app-'));
-  await run('npm', ['run', 'build'], { cwd: root });
   const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', app], { cwd: root });
   const [packed] = JSON.parse(stdout) as { filename: string }[];
   tarball = path.join(app, packed!.filename);

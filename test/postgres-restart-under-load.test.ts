@@ -49,9 +49,9 @@ interface PgfeedProcess {
   child: ChildProcessWithoutNullStreams;
 }
 
-/** `node --import tsx src/main.ts` (what `npm start` runs) against `url`; resolves once it listens. */
+/** `node --import tsx src/cli/index.ts start` (what `npm start` runs) against `url`; resolves once it listens. */
 async function startPgfeedProcess(url: string): Promise<PgfeedProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'start'], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '',

@@ -37,7 +37,7 @@ test('the capturing instance is killed mid-burst: another takes over within seco
   // A second process becomes the capturer; this file's instance is then a standby.
   await server!.close();
   const port = await freePort();
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'start'], {
     cwd: path.resolve(__dirname, '..'),
     env: {
       PATH: process.env.PATH ?? '',

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Router } from 'express';
 import { type MigrationSet, type RouteContext, perMinuteLimit } from '../index';
 import { DOMAIN_ENTITIES } from './entities';
+import { DOMAIN_OPERATIONS } from './openapi';
 import { apiRoutes } from './routes/api';
 import { pageRoutes } from './routes/pages';
 
@@ -25,4 +26,5 @@ export const domain = {
     Router().use('/public', perMinuteLimit(ctx.config.RATE_LIMIT_PER_MINUTE)),
     pageRoutes(ctx),
   ],
+  operations: DOMAIN_OPERATIONS,
 };

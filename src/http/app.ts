@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import cors from 'cors';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Router } from 'express';
 import { isConnectionError } from '../db/errors';
+import helmet from 'helmet';
 import { AppError } from '../errors';
 import type { Logger } from '../log';
 import { sameOriginWrites } from './csrf';
 import { type EventRoutesDeps, eventRoutes } from './routes/events';
-import { healthRoute, opsRoutes } from './routes/ops';
+import { descriptionRoutes, healthRoute, opsRoutes } from './routes/ops';
 import type { Listener } from '../listener/listener';
 import type { Capture } from '../capture';
 
@@ -17,6 +19,12 @@ export type AppDeps = EventRoutesDeps & {
   maxBodyBytes: number;
   /** Serve /readyz and /metrics here (else they are on the ops port, `createOpsApp`). */
   opsHere: boolean;
+  /** Browser origins allowed by CORS (`*`: any); empty: same origin only. */
+  corsOrigins: string[];
+  /** The API's descriptions, served as /openapi.json and /asyncapi.json. */
+  documents: { openapi: Record<string, unknown>; asyncapi: Record<string, unknown> };
+  /** express's `trust proxy` setting. */
+  trustProxy: boolean | number | string;
   /** The application's own routers (its API, pages), mounted after the core's. */
   routers: Router[];
 };
@@ -26,8 +34,12 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  app.set('trust proxy', deps.trustProxy);
   app.use(accessLog(deps.logger));
+  app.use(securityHeaders());
+  if (deps.corsOrigins.length > 0) app.use(corsFor(deps.corsOrigins));
   app.use(deps.opsHere ? opsRoutes(deps) : healthRoute());
+  app.use(descriptionRoutes(deps.documents));
   app.use('/events', eventRoutes(deps));
   app.use(sameOriginWrites());
   app.use(express.json({ limit: deps.maxBodyBytes }));
@@ -46,6 +58,47 @@ export function createOpsApp(deps: Pick<AppDeps, 'listener' | 'metrics' | 'logge
   app.use((_req, _res, next) => next(new AppError('not_found', 'no such route')));
   app.use(errorHandler());
   return app;
+}
+
+/**
+ * helmet's headers with a strict Content Security Policy: every script and
+ * style is a file under /assets on this origin (no inline code, no
+ * `unsafe-inline`), nothing may frame the pages, and EventSource/fetch reach
+ * only this origin.
+ */
+function securityHeaders(): RequestHandler {
+  return helmet({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        'default-src': ["'self'"],
+        'script-src': ["'self'"],
+        'style-src': ["'self'"],
+        'img-src': ["'self'", 'data:'],
+        'connect-src': ["'self'"],
+        'object-src': ["'none'"],
+        'base-uri': ["'self'"],
+        'form-action': ["'self'"],
+        'frame-ancestors': ["'none'"],
+      },
+    },
+    xFrameOptions: { action: 'deny' },
+  });
+}
+
+/**
+ * CORS for the API and the streams: allowed origins may send the token as a
+ * header and `Last-Event-ID` (EventSource and the client resume with it), and
+ * read the request id and `Retry-After`. Cookies are not shared across origins.
+ */
+function corsFor(origins: string[]): RequestHandler {
+  return cors({
+    origin: origins.includes('*') ? '*' : origins,
+    methods: ['GET', 'HEAD', 'POST', 'PATCH'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID', 'X-Request-Id'],
+    exposedHeaders: ['X-Request-Id', 'Retry-After', 'RateLimit', 'RateLimit-Policy'],
+    maxAge: 600,
+  });
 }
 
 /** A request id: the caller's `X-Request-Id` when it is a sane token, else a new one. */
@@ -69,6 +122,7 @@ function accessLog(logger: Logger): RequestHandler {
         {
           method: req.method,
           path: req.originalUrl.split('?')[0],
+          ip: req.ip,
           status: res.statusCode,
           ms: Math.round(performance.now() - started),
         },

@@ -1,5 +1,5 @@
 import type { Request } from 'express';
-import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { SignJWT, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, errors as joseErrors } from 'jose';
 import { z } from 'zod';
 import { AppError } from '../errors';
 
@@ -22,15 +22,39 @@ export const TOKEN_COOKIE = 'pgfeed_token';
 /** Clock skew allowed between the token issuer and this server. */
 const CLOCK_TOLERANCE_S = 60;
 
-/** Signs and verifies HS256 tokens with one secret. */
+/** Where tokens signed by an identity provider are verified: its key set, and the `iss`/`aud` they must carry. */
+export interface JwksOptions {
+  url: string;
+  issuer?: string;
+  audience?: string;
+  /** Least time between two fetches of the key set (a token with an unknown `kid` triggers one). */
+  cooldownMs?: number;
+}
+
+/** Algorithms accepted from a JWKS: RSA and P-256 signatures, never `none` or an HMAC keyed by a public key. */
+const JWKS_ALGORITHMS = ['RS256', 'ES256'];
+
+/**
+ * Signs and verifies HS256 tokens with one secret and, when a JWKS is given,
+ * verifies RS256/ES256 tokens against the identity provider's current keys
+ * (jose's remote key set: cached, refetched for an unknown `kid`, so keys rotate
+ * without a restart). The token's `alg` picks the path; each accepts only its own.
+ * Either way a token may live at most `maxTtlMs` (exp − iat) and may not be issued in the future.
+ */
 export class Auth {
   private readonly key: Uint8Array;
+  private readonly jwks: { keys: ReturnType<typeof createRemoteJWKSet>; issuer?: string; audience?: string } | undefined;
   private readonly maxTtlS: number;
 
-  /** `maxTtlMs`: the longest lifetime (exp − iat) a token may claim. */
-  constructor(secret: string, options: { maxTtlMs?: number } = {}) {
+  constructor(secret: string, options: { jwks?: JwksOptions; maxTtlMs?: number } = {}) {
+    const { jwks } = options;
     this.key = new TextEncoder().encode(secret);
     this.maxTtlS = Math.floor((options.maxTtlMs ?? 7 * 86_400_000) / 1000);
+    this.jwks = jwks && {
+      keys: createRemoteJWKSet(new URL(jwks.url), { cooldownDuration: jwks.cooldownMs ?? 30_000 }),
+      ...(jwks.issuer === undefined ? {} : { issuer: jwks.issuer }),
+      ...(jwks.audience === undefined ? {} : { audience: jwks.audience }),
+    };
   }
 
   /** A token for `claims`, valid for `ttlSeconds` (development and tests). */
@@ -48,15 +72,20 @@ export class Auth {
     if (!token) throw new AppError('unauthorized', 'a bearer token is required');
     let payload: unknown;
     try {
-      ({ payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'], requiredClaims: ['exp', 'sub'] }));
+      const { alg } = decodeProtectedHeader(token);
+      if (this.jwks && alg !== 'HS256') {
+        const { keys, issuer, audience } = this.jwks;
+        ({ payload } = await jwtVerify(token, keys, {
+          algorithms: JWKS_ALGORITHMS,
+          requiredClaims: ['exp', 'sub'],
+          ...(issuer === undefined ? {} : { issuer }),
+          ...(audience === undefined ? {} : { audience }),
+        }));
+      } else {
+        ({ payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'], requiredClaims: ['exp', 'sub'] }));
+      }
     } catch (cause) {
-      const message =
-        cause instanceof joseErrors.JWTExpired
-          ? 'the token has expired'
-          : cause instanceof joseErrors.JWSSignatureVerificationFailed
-            ? 'the token signature is invalid'
-            : 'the token is invalid';
-      throw new AppError('unauthorized', message, { cause });
+      throw new AppError('unauthorized', rejection(cause), { cause });
     }
     const parsed = claims.safeParse(payload);
     if (!parsed.success) throw new AppError('unauthorized', 'the token lacks the sub, company, role or exp claim');
@@ -73,6 +102,18 @@ export class Auth {
   async fromRequest(req: Request): Promise<Claims> {
     return this.verify(tokenOf(req));
   }
+}
+
+/** Why a token was refused, in words a client can act on (never the token itself). */
+function rejection(cause: unknown): string {
+  if (cause instanceof joseErrors.JWTExpired) return 'the token has expired';
+  if (cause instanceof joseErrors.JWSSignatureVerificationFailed) return 'the token signature is invalid';
+  if (cause instanceof joseErrors.JWKSNoMatchingKey) return 'the token is signed by a key the identity provider does not list';
+  if (cause instanceof joseErrors.JWTClaimValidationFailed && (cause.claim === 'iss' || cause.claim === 'aud')) {
+    return `the token's ${cause.claim} claim is not accepted`;
+  }
+  if (cause instanceof joseErrors.JOSEAlgNotAllowed) return 'the token is signed with an algorithm that is not accepted';
+  return 'the token is invalid';
 }
 
 /** The raw token of a request, if any. */

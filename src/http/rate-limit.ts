@@ -12,6 +12,8 @@ export function perMinuteLimit(perMinute: number, onLimited: () => void = () => 
     limit: perMinute,
     standardHeaders: 'draft-7',
     legacyHeaders: false,
+    // Its checks print to the console, outside the JSON log; TRUST_PROXY (README) is where a proxy is configured.
+    validate: { xForwardedForHeader: false, trustProxy: false },
     handler: (req, res, next) => {
       onLimited();
       const reset = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;

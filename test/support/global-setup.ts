@@ -1,6 +1,7 @@
 import { connect } from '../../src/db/connect';
 import { migrate } from '../../src/db/migrate';
 import { domainMigrations } from '../../src/domain';
+import { ensureBuilt } from './build';
 import { startTestServer, type TestServer } from './database-server';
 import { databaseUrl } from './db';
 
@@ -8,8 +9,9 @@ declare global {
   var __PGFEED_TEST_SERVER__: TestServer | undefined;
 }
 
-/** Starts (or picks) the server, migrates a template database (pgfeed and the demo domain) that each test file clones. */
+/** Builds dist/ when stale, starts (or picks) the server, migrates a template database (pgfeed and the demo domain) that each test file clones. */
 export default async function globalSetup(): Promise<void> {
+  ensureBuilt();
   const server = await startTestServer();
   globalThis.__PGFEED_TEST_SERVER__ = server;
   const template = `pgfeed_template_${process.pid}`;

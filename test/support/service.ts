@@ -23,7 +23,7 @@ export const TEST_CAPTURE: 'trigger' | 'wal' = process.env.PGFEED_TEST_CAPTURE =
 export async function startService(
   databaseUrl: string,
   config: ConfigInput = {},
-  options: Pick<PgfeedOptions, 'entities' | 'routes' | 'logger'> = domain,
+  options: Pick<PgfeedOptions, 'entities' | 'routes' | 'operations' | 'logger'> = domain,
 ): Promise<Pgfeed> {
   return startPgfeed({
     databaseUrl,

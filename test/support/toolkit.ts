@@ -1,4 +1,5 @@
-/** Small tools shared by the tests and the benchmark: free ports and a seeded random generator. */
+/** Small tools shared by the tests and the benchmark: free ports, a seeded random generator, metrics and process tables. */
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 
 /** A free TCP port on loopback. */
@@ -37,4 +38,36 @@ export function metricValue(text: string, name: string, labels: Record<string, s
     if (Object.entries(labels).every(([k, v]) => set.get(k) === v)) sum += Number(m[3]);
   }
   return sum;
+}
+
+/** Processes that exist (zombies count as gone): pid → command line, read from /proc. */
+export function processTable(): Map<number, { ppid: number; cmdline: string }> {
+  const table = new Map<number, { ppid: number; cmdline: string }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state === 'Z' || state === 'X') continue;
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+      table.set(Number(entry), { ppid: Number(ppid), cmdline });
+    } catch {
+      // exited while we looked
+    }
+  }
+  return table;
+}
+
+/** `pid` and every process below it, with their command lines. */
+export function processTree(pid: number): Map<number, string> {
+  const table = processTable();
+  const tree = new Map<number, string>();
+  const visit = (p: number) => {
+    const entry = table.get(p);
+    if (!entry || tree.has(p)) return;
+    tree.set(p, entry.cmdline);
+    for (const [child, c] of table) if (c.ppid === p) visit(child);
+  };
+  visit(pid);
+  return tree;
 }

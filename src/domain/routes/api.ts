@@ -14,9 +14,9 @@ import {
   setBookingHalted,
 } from '../writes';
 
-const bookingBody = z.strictObject({ seats: z.number().int().min(1).max(1000), channel: z.enum(['cashier', 'online']) });
-const tripPatch = z.strictObject({ bookingHalted: z.boolean() });
-const adjustBody = z.strictObject({
+export const bookingBody = z.strictObject({ seats: z.number().int().min(1).max(1000), channel: z.enum(['cashier', 'online']) });
+export const tripPatch = z.strictObject({ bookingHalted: z.boolean() });
+export const adjustBody = z.strictObject({
   delta: z
     .number()
     .int()
@@ -24,7 +24,7 @@ const adjustBody = z.strictObject({
     .max(1_000_000)
     .refine((d) => d !== 0, 'must not be 0'),
 });
-const checkoutBody = z.strictObject({
+export const checkoutBody = z.strictObject({
   itemId: rowId,
   userId: rowId,
   // PostgreSQL has no year 0 and the pages show four-digit years.

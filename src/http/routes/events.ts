@@ -8,7 +8,8 @@ import type { Auth, Claims } from '../auth';
 import { perMinuteLimit } from '../rate-limit';
 import { commaList, parseId, parseQuery, single } from '../params';
 
-const streamQuery = z.object({
+/** The query parameters of every stream. */
+export const streamQuery = z.object({
   entities: commaList(100).optional(),
   keys: commaList(1000).optional(),
   lastEventId: single.optional(),

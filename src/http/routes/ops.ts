@@ -29,3 +29,15 @@ export function opsRoutes(deps: { listener: Listener; metrics: ServiceMetrics; c
   });
   return router;
 }
+
+/** The API's descriptions: /openapi.json (the JSON API) and /asyncapi.json (the streams). */
+export function descriptionRoutes(documents: { openapi: Record<string, unknown>; asyncapi: Record<string, unknown> }): Router {
+  const router = Router();
+  router.get('/openapi.json', (_req, res) => {
+    res.json(documents.openapi);
+  });
+  router.get('/asyncapi.json', (_req, res) => {
+    res.json(documents.asyncapi);
+  });
+  return router;
+}

@@ -1,0 +1,182 @@
+/**
+ * The examples as their users run them, against pgfeed as they install it:
+ * the packed package (as test/package.test.ts packs it) in node_modules beside
+ * the examples, the client's one dependency next to it, nothing else.
+ * The Node app keeps a live copy, resumes after a restart and refetches on
+ * reset; the browser page, on an origin of its own, does the same through CORS.
+ */
+import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { Browser } from 'playwright-core';
+import type { Pgfeed } from '../src/service';
+import { launchBrowser, newPage } from './support/browser';
+import { ROOT } from './support/build';
+import type { TestDatabase } from './support/db';
+import { closeService, serviceOnFreshDatabase, tokenFor } from './support/service';
+import { freePort } from './support/toolkit';
+
+const run = promisify(execFile);
+let dir: string;
+let db: TestDatabase;
+let server: Pgfeed;
+let token: string;
+let allowedPort: number;
+const children: ChildProcessWithoutNullStreams[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'pgfeed-examples-'));
+  const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: ROOT });
+  const [packed] = JSON.parse(stdout) as { filename: string }[];
+  const installed = path.join(dir, 'node_modules', 'pgfeed');
+  await mkdir(installed, { recursive: true });
+  await run('tar', ['-xzf', path.join(dir, packed!.filename), '-C', installed, '--strip-components=1']);
+  await cp(path.join(ROOT, 'node_modules', 'eventsource-parser'), path.join(dir, 'node_modules', 'eventsource-parser'), {
+    recursive: true,
+  });
+  for (const example of ['node', 'browser']) {
+    await cp(path.join(ROOT, 'examples', example), path.join(dir, example), {
+      recursive: true,
+      filter: (src) => !src.includes('node_modules') && !src.endsWith(path.join('public', 'app.js')),
+    });
+  }
+  // The browser example's own build script, with the repository's esbuild on PATH.
+  await run('npm', ['run', 'build', '--silent'], {
+    cwd: path.join(dir, 'browser'),
+    env: { ...process.env, PATH: `${path.join(ROOT, 'node_modules', '.bin')}:${process.env.PATH}` },
+  });
+  allowedPort = await freePort();
+  ({ db, server } = await serviceOnFreshDatabase({
+    config: { CORS_ORIGINS: `http://127.0.0.1:${allowedPort}` },
+    seed: (sql) => sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
+                       values ('ex1', 'acme', 'Porto → Braga', '2026-12-24T08:00:00Z', 40, 40)`,
+  }));
+  token = await tokenFor(server, 'alice', 'acme', 'admin');
+}, 120_000);
+afterAll(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  await closeService(server, db);
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+const setSlots = (n: number) => db.sql`update trips set available_slots = ${n} where id = 'ex1'`;
+
+describe('the Node example', () => {
+  const stateFile = () => path.join(dir, 'node-state');
+
+  /** One run of `node index.mjs`; its JSON lines as they come. */
+  function example() {
+    const child = spawn(process.execPath, ['index.mjs'], {
+      cwd: path.join(dir, 'node'),
+      env: {
+        PATH: process.env.PATH ?? '',
+        PGFEED_URL: server.url,
+        PGFEED_TOKEN: token,
+        PGFEED_COMPANY: 'acme',
+        STATE_FILE: stateFile(),
+      },
+    });
+    children.push(child);
+    const lines: Record<string, unknown>[] = [];
+    const waiters = new Set<() => void>();
+    let buffer = '';
+    child.stdout.on('data', (d: Buffer) => {
+      buffer += d.toString();
+      const complete = buffer.split('\n');
+      buffer = complete.pop()!;
+      for (const line of complete) lines.push(JSON.parse(line) as Record<string, unknown>);
+      waiters.forEach((w) => w());
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    return {
+      lines,
+      waitFor: (pred: (line: Record<string, unknown>) => boolean) =>
+        new Promise<Record<string, unknown>>((resolve, reject) => {
+          const check = () => {
+            const found = lines.find(pred);
+            if (!found) return;
+            waiters.delete(check);
+            resolve(found);
+          };
+          waiters.add(check);
+          check();
+          void exited.then((code) => reject(new Error(`example exited (${code}): ${JSON.stringify(lines)} ${stderr}`)));
+        }),
+      stop: async () => {
+        child.kill('SIGTERM');
+        return exited;
+      },
+    };
+  }
+
+  test('a live copy: snapshot, changes as they commit, resume after a restart, refetch on reset', async () => {
+    const first = example();
+    expect(await first.waitFor((l) => 'snapshot' in l)).toMatchObject({ snapshot: 1 });
+    await first.waitFor((l) => 'ready' in l);
+    await setSlots(39);
+    await first.waitFor((l) => l.event === 'trip.updated' && l.availableSlots === 39);
+    expect(await first.stop()).toBe(0);
+
+    await setSlots(38); // while it is stopped
+    const second = example();
+    expect(await second.waitFor((l) => 'ready' in l)).toMatchObject({ replayed: 1 });
+    expect(second.lines.find((l) => 'snapshot' in l)).toBeUndefined(); // resumed, no refetch
+    expect(second.lines.filter((l) => 'event' in l).map((l) => l.availableSlots)).toEqual([38]);
+    expect(await second.stop()).toBe(0);
+
+    await writeFile(stateFile(), 'not-an-event-id');
+    const third = example();
+    expect(await third.waitFor((l) => 'reset' in l)).toEqual({ reset: 'malformed' });
+    expect(await third.waitFor((l) => 'snapshot' in l)).toMatchObject({ snapshot: 1 });
+    expect(await third.stop()).toBe(0);
+  });
+});
+
+describe('the browser example, on an origin of its own', () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    browser = await launchBrowser();
+  });
+  afterAll(async () => browser?.close());
+
+  async function serve(port: number): Promise<string> {
+    const child = spawn(process.execPath, ['serve.mjs'], {
+      cwd: path.join(dir, 'browser'),
+      env: { PATH: process.env.PATH ?? '', PORT: String(port) },
+    });
+    children.push(child);
+    await new Promise((resolve) => child.stdout.once('data', resolve));
+    const hash = new URLSearchParams({ url: server.url, company: 'acme', token });
+    return `http://127.0.0.1:${port}/#${hash}`;
+  }
+
+  test('with its origin on CORS_ORIGINS: the table fills, changes arrive, a return resumes', async () => {
+    expect(await readdir(path.join(dir, 'browser', 'public'))).toContain('app.js');
+    const page = await newPage(browser);
+    await page.goto(await serve(allowedPort));
+    await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('live'));
+    const slots = 'tr[data-key="ex1"] td:nth-child(3)';
+    const now = Number(await page.textContent(slots));
+    await setSlots(now - 1);
+    await page.waitForFunction(([sel, n]) => document.querySelector(sel as string)?.textContent === String(n), [slots, now - 1]);
+
+    await page.goto('about:blank');
+    await setSlots(now - 2); // while the page is away
+    await page.goBack();
+    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'live (1 replayed)');
+    expect(await page.textContent(slots)).toBe(String(now - 2));
+    await page.context().close();
+  });
+
+  test('from an origin not on CORS_ORIGINS the browser hands it nothing', async () => {
+    const page = await newPage(browser);
+    await page.goto(await serve(await freePort()));
+    await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('error'));
+    expect(await page.$$('tr[data-key]')).toHaveLength(0);
+    await page.context().close();
+  });
+});
