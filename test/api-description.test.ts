@@ -17,6 +17,7 @@ import type { TestDatabase } from './support/db';
 import { EVERY_ENTITY_TYPES, writeEveryEntity } from './support/fixtures';
 import { closeService, serviceOnFreshDatabase, tokenFor } from './support/service';
 import { openStream } from './support/stream';
+import { parseConfig } from '../src/config';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { schemas: asyncApiSchemas } = require('@asyncapi/specs') as { schemas: Record<string, object> };
@@ -89,7 +90,7 @@ function routesOf(stack: any[], prefix = ''): string[] {
 
 test('every route the app serves is in /openapi.json (static assets aside)', () => {
   // The real app assembly with the demo's routers; nothing here is called, only listed.
-  const routers: Router[] = domain.routes({} as RouteContext);
+  const routers: Router[] = domain.routes({ config: parseConfig({}) } as RouteContext);
   const app = createApp({
     logger: createLogger('silent'),
     routers,
@@ -98,6 +99,7 @@ test('every route the app serves is in /openapi.json (static assets aside)', () 
     maxBodyBytes: 1024,
     rateLimitPerMinute: 1,
     documents: { openapi: {}, asyncapi: {} },
+    opsHere: true,
   } as unknown as AppDeps);
   const routes = routesOf((app as any).router.stack).filter((r) => !r.includes(' /assets/'));
   expect(routes.length).toBeGreaterThan(15);

@@ -67,10 +67,12 @@ beforeAll(async () => {
         await cp(src, parts.length > 1 ? path.join(dest, path.basename(source)) : dest, { recursive: true });
       }
     } else if (step.op === 'RUN') {
-      const [install, clean] = step.args.split('&&').map((c) => c.trim());
+      const [install, patch, clean] = step.args.split('&&').map((c) => c.trim());
       expect(install).toBe('npm ci --omit=dev --ignore-scripts');
+      expect(patch).toBe('npx --no-install patch-package'); // the postgres.js fix (patches/README.md)
       expect(clean).toBe('npm cache clean --force'); // (the image's own cache; not this machine's)
       await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: app });
+      await run('npx', ['--no-install', 'patch-package'], { cwd: app });
     }
   }
   db = await freshDatabase();

@@ -61,7 +61,7 @@ test.each([
 ])('%s works under the policy: styled, live, nothing refused', async (path, role) => {
   const token = role ? `?access_token=${await tokenFor(server, 'sam', 'acme', role as 'admin' | 'cashier')}` : '';
   const { page, violations } = await visit(`${path}${token}`);
-  const available = `#${rowDomId('trip', 'csp1')} [data-col="available"]`;
+  const available = `#${rowDomId('trip', 'csp1')} [data-col="seats left"] .num`;
   await page.waitForSelector(available);
   // The stylesheet applied (body background from /assets/pgfeed.css) and htmx runs.
   expect(await page.evaluate(() => getComputedStyle(document.body).backgroundColor)).toBe('rgb(246, 247, 249)');

@@ -1,7 +1,7 @@
 /** The demo domain's routes described for /openapi.json, from the schemas its routes parse and its rows. */
 import { z } from 'zod';
 import { type Operation, type OperationResponse, errorBody } from '../index';
-import { adjustBody, bookingBody, checkoutBody, tripPatch } from './routes/api';
+import { adjustBody, bookingBody, checkoutBody, pageQuery, tripPatch } from './routes/api';
 import { bookingRow, checkoutRow, stockRow, tripRow } from './schema';
 import { TABLES } from './snapshots';
 
@@ -52,10 +52,16 @@ export const DOMAIN_OPERATIONS: Operation[] = [
     summary: `Snapshot of the company's ${t.path} and the lastEventId to subscribe from.`,
     tags: ['snapshots'],
     params: { companyId: 'The company; must be the token’s `company` claim.' },
+    query: pageQuery,
     responses: {
       200: {
-        description: 'Subscribing from lastEventId delivers every change not yet in items.',
-        schema: z.object({ items: z.array(ROWS[entity as keyof typeof ROWS]), lastEventId: z.string() }),
+        description:
+          'One keyset page (at most `limit` rows). Subscribing from lastEventId delivers every change not yet in items; `next` is the cursor of the following page.',
+        schema: z.object({
+          items: z.array(ROWS[entity as keyof typeof ROWS]),
+          lastEventId: z.string(),
+          next: z.string().nullable(),
+        }),
       },
       ...failures,
     },
@@ -74,4 +80,25 @@ export const DOMAIN_OPERATIONS: Operation[] = [
   html('/dashboard', 'Live dashboard of the token’s company (admin or cashier).', true),
   html('/cashier', 'Cashier page: sell seats, see them go live.', true),
   html('/public/:companyId', 'Public availability page.', false, { companyId: 'The company.' }),
+  {
+    method: 'get',
+    path: '/public',
+    summary: 'Go to the public page of `?company=` (the start page’s form).',
+    tags: ['pages'],
+    auth: false,
+    query: z.object({ company: z.string().optional() }),
+    responses: { 303: { description: 'A redirect to /public/:companyId, or to / without a company.' } },
+  },
+  {
+    method: 'post',
+    path: '/session',
+    summary: 'Switch this browser’s session to the token of a link, after the user confirmed it (form post).',
+    tags: ['pages'],
+    auth: false,
+    responses: {
+      303: { description: 'Signed in; a redirect to the local page the link asked for.' },
+      401: { description: 'The token was refused; a sign-in page says why.', contentType: 'text/html' },
+      403: { description: 'The form came from another origin (`cross_origin`).', schema: errorBody },
+    },
+  },
 ];

@@ -35,7 +35,7 @@ export const checkoutBody = z.strictObject({
 });
 
 /** Snapshot pages: at most 1000 rows each. */
-const pageQuery = z.object({
+export const pageQuery = z.object({
   limit: z
     .string()
     .regex(/^\d+$/, 'must be a whole number')
