@@ -51,13 +51,17 @@ test('stopping the service turns the badge to reconnecting; restarting it on the
   await server.close();
   await badge(page, 'reconnecting');
   expect(await page.textContent('#live .state')).toMatch(/^reconnecting/);
-  // Stale data looks stale.
-  expect(await page.evaluate(() => getComputedStyle(document.querySelector('.list')!).opacity)).not.toBe('1');
+  try {
+    // Stale data looks stale (the lists fade out over 0.3 s).
+    await page.waitForFunction(() => Number(getComputedStyle(document.querySelector('.list')!).opacity) < 1);
 
-  // Changes while the service is down.
-  await db.sql`update trips set available_slots = 40 where id = 'c1'`;
-  await db.sql`insert into bookings (id, trip_id, company_id, seats, channel) values ('while-down', 'c1', 'acme', 8, 'cashier')`;
-  server = await startService(db.url, { PORT: port });
+    // Changes while the service is down.
+    await db.sql`update trips set available_slots = 40 where id = 'c1'`;
+    await db.sql`insert into bookings (id, trip_id, company_id, seats, channel) values ('while-down', 'c1', 'acme', 8, 'cashier')`;
+  } finally {
+    // Back on the same port whatever happened, so the next tests find it.
+    server = await startService(db.url, { PORT: port });
+  }
 
   await badge(page, 'live');
   await showsSeats(page, 40);
