@@ -123,6 +123,8 @@ export const configSchema = z.strictObject({
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(9000),
   /** How changes reach the log: row triggers + NOTIFY (any PostgreSQL), or logical replication (wal_level=logical). */
   CAPTURE: z.enum(['trigger', 'wal']).default('trigger'),
+  /** CAPTURE=wal: where the replication connection goes, when not through DATABASE_URL (e.g. past a pooler). Same database. */
+  CAPTURE_DATABASE_URL: postgresUrl.optional(),
   /** CAPTURE=wal: the replication slot (default pgfeed_<database>). */
   CAPTURE_SLOT: z
     .string()
@@ -159,7 +161,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-const SECRET = new Set(['JWT_SECRET', 'DATABASE_URL']);
+const SECRET = new Set(['JWT_SECRET', 'DATABASE_URL', 'CAPTURE_DATABASE_URL']);
 
 /** Validates settings; throws ConfigError naming the first bad one. */
 export function parseConfig(input: Record<string, unknown>): Config {

@@ -194,7 +194,11 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
   const stopAll = async (budgetMs: number) => {
     const deadline = Date.now() + budgetMs;
     for (const stop of stops.reverse()) {
-      await stop(deadline)?.catch((err: unknown) => logger.warn({ err }, 'stop failed'));
+      // A part that does not stop in time is left behind, so the budget holds for the rest.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))));
+      await Promise.race([Promise.resolve(stop(deadline)).catch((err: unknown) => logger.warn({ err }, 'stop failed')), late]);
+      clearTimeout(timer);
     }
   };
   try {

@@ -23,7 +23,8 @@ export function createCapture(deps: {
   const { config, databaseUrl, sql, entities, logger, metrics } = deps;
   if (config.CAPTURE === 'trigger') return new TriggerCapture(sql, entities);
   return new WalCapture({
-    databaseUrl,
+    // The replication connection may need another route than the pool (a pooler such as PgBouncer cannot replicate).
+    databaseUrl: config.CAPTURE_DATABASE_URL ?? databaseUrl,
     sql,
     entities,
     logger,
