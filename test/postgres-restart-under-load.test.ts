@@ -4,17 +4,13 @@
  * `npm start` does, in a process of its own, so a crash shows as an exit, not as a failed
  * assertion inside jest. PGFEED_RESTARTS sets the number of restarts (default 4).
  */
-import { type ChildProcess, type ChildProcessWithoutNullStreams, fork, spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { connect, type Sql } from '../src/db/connect';
-import { migrate } from '../src/db/migrate';
-import { domainMigrations } from '../src/domain';
+import type { Sql } from '../src/db/connect';
 import { Auth } from '../src/http/auth';
-import { freePort } from './support/toolkit';
-import { databaseUrl } from './support/db';
-import { seedTwoCompanies } from './support/fixtures';
+import { type RestartableDatabase, restartableDatabase } from './support/restartable';
 import { TEST_JWT_SECRET } from './support/service';
 import { type Frame, type OpenStream, openStream } from './support/stream';
 
@@ -25,18 +21,12 @@ const ROOT = path.resolve(__dirname, '..');
 const trace = (msg: string) => process.env.PGFEED_TEST_LOG && process.stderr.write(`restart-under-load: ${msg}\n`);
 const ITEMS = Array.from({ length: WORKERS }, (_, i) => `load-${i + 1}`);
 
-let db: ChildProcess;
+let db: RestartableDatabase;
 let sql: Sql;
 let pgfeed: PgfeedProcess;
 let token: string;
 
-/** Asks the embedded server's process to stop (in a mode) or start, and waits for its answer. */
-function ask(cmd: 'stop:fast' | 'stop:immediate' | 'start'): Promise<void> {
-  return new Promise((resolve, reject) => {
-    db.once('message', (m: { error?: string }) => (m.error ? reject(new Error(`${cmd}: ${m.error}`)) : resolve()));
-    db.send(cmd);
-  });
-}
+const ask = (cmd: 'stop:fast' | 'stop:immediate' | 'start') => db.ask(cmd);
 
 interface PgfeedProcess {
   base: string;
@@ -100,23 +90,14 @@ async function startPgfeedProcess(url: string): Promise<PgfeedProcess> {
 }
 
 beforeAll(async () => {
-  db = fork(path.join(__dirname, 'support', 'embedded-child.ts'), [String(await freePort())], {
-    execArgv: ['--import', 'tsx'],
-  });
-  const { url } = await new Promise<{ url: string }>((resolve) => db.once('message', resolve));
-  const admin = connect(url, { max: 1 });
-  await admin`create database feed`;
-  await admin.end();
-  sql = connect(databaseUrl(url, 'feed'), { max: 2 });
-  await migrate(sql);
-  await migrate(sql, domainMigrations());
-  await seedTwoCompanies(sql);
+  db = await restartableDatabase();
+  sql = db.sql;
   for (const id of ITEMS) {
     await sql`insert into stock_items (id, company_id, sku, name, quantity) values (${id}, 'acme', ${id}, 'Load', 0)`;
   }
   await sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
             values ('load-trip', 'acme', 'A-B', '2026-12-24T08:00:00Z', 40, 40)`;
-  pgfeed = await startPgfeedProcess(databaseUrl(url, 'feed'));
+  pgfeed = await startPgfeedProcess(db.url);
   token = await new Auth(TEST_JWT_SECRET).sign({ sub: 'alice', company: 'acme', role: 'admin' });
 }, 60_000);
 
@@ -125,12 +106,7 @@ afterAll(async () => {
     pgfeed.child.kill('SIGTERM');
     await pgfeed.exited;
   }
-  await sql?.end({ timeout: 1 });
-  if (db?.connected) {
-    const exited = new Promise((resolve) => db.once('exit', resolve));
-    db.send('exit');
-    await exited;
-  }
+  await db?.close();
 });
 
 /** `error.code` of a JSON error body, if it is one. */

@@ -1,55 +1,28 @@
-import { type ChildProcess, fork } from 'node:child_process';
-import path from 'node:path';
-import { connect, type Sql } from '../src/db/connect';
-import { migrate } from '../src/db/migrate';
-import { domainMigrations } from '../src/domain';
+import type { Sql } from '../src/db/connect';
 import type { Pgfeed } from '../src/service';
-import { freePort } from './support/toolkit';
-import { databaseUrl } from './support/db';
-import { seedTwoCompanies, tripWriter } from './support/fixtures';
+import { tripWriter } from './support/fixtures';
+import { type RestartableDatabase, restartableDatabase } from './support/restartable';
 import { type FaultyProxy, startProxy } from './support/proxy';
 import { listenerState, startService, tokenFor } from './support/service';
 import { openLiveStream } from './support/stream';
 
-// A PostgreSQL server of this file's own (embedded, in a child process), so it can be restarted
-// whatever server the rest of the suite uses.
-let child: ChildProcess;
+let db: RestartableDatabase;
 let sql: Sql;
 let server: Pgfeed;
 let proxy: FaultyProxy;
-
-function ask(cmd: 'stop' | 'start'): Promise<{ url?: string }> {
-  return new Promise((resolve) => {
-    child.once('message', resolve);
-    child.send(cmd);
-  });
-}
+const ask = (cmd: 'stop' | 'start') => db.ask(cmd);
 
 beforeAll(async () => {
-  child = fork(path.join(__dirname, 'support', 'embedded-child.ts'), [String(await freePort())], {
-    execArgv: ['--import', 'tsx'],
-  });
-  const { url } = await new Promise<{ url: string }>((resolve) => child.once('message', resolve));
-  const admin = connect(url, { max: 1 });
-  await admin`create database feed`;
-  await admin.end();
-  sql = connect(databaseUrl(url, 'feed'), { max: 2 });
-  await migrate(sql);
-  await migrate(sql, domainMigrations());
-  await seedTwoCompanies(sql);
+  db = await restartableDatabase();
+  sql = db.sql;
   // The service goes through a proxy, so the test can keep its listener away until the writes are in.
-  proxy = await startProxy(databaseUrl(url, 'feed'));
+  proxy = await startProxy(db.url);
   server = await startService(proxy.url);
 }, 60_000);
 afterAll(async () => {
   await server?.close();
   await proxy?.close();
-  await sql?.end({ timeout: 1 });
-  if (child?.connected) {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.send('exit');
-    await exited;
-  }
+  await db?.close();
 });
 
 test('PostgreSQL restarts: streams stay open, /readyz is 503 until caught up, nothing lost or doubled', async () => {
