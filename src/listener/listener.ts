@@ -9,6 +9,7 @@ import type { ChangeEvent } from '../events/schema';
 import type { Logger } from '../log';
 import type { ServiceMetrics } from '../metrics';
 import { LISTENER_APPLICATION_NAME } from '../names';
+import { waitUnlessStopped } from '../wait';
 
 /** connecting → catching_up → live, back to connecting when the connection is lost. */
 export type ListenerState = 'idle' | 'connecting' | 'catching_up' | 'live' | 'stopped';
@@ -34,8 +35,6 @@ export interface ListenerEvents {
   event: [ChangeEvent];
   state: [ListenerState];
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 function timeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -155,7 +154,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
       const { minMs, maxMs } = this.options.backoff;
       const base = Math.min(maxMs, minMs * 2 ** attempt);
       attempt = Math.min(attempt + 1, 30);
-      await Promise.race([sleep(base * (0.5 + Math.random())), this.stopping]);
+      await waitUnlessStopped(base * (0.5 + Math.random()), this.stopping);
     }
   }
 

@@ -5,6 +5,7 @@ import { ALL, type Change, type WalPosition, after, append, appliedPosition } fr
 import { type Message, type Relation, type Value, formatLsn, recordLiteral } from './pgoutput';
 import { ReplicationStream } from './replication';
 import { PG_OBJECT_IN_USE, ensureSlot, slotState } from './slot';
+import { waitUnlessStopped } from '../../wait';
 
 /** standby: another instance holds the slot (this one tries again every takeoverMs); capturing: this one holds it. */
 export type CapturerRole = 'idle' | 'standby' | 'capturing' | 'stopped';
@@ -33,8 +34,6 @@ type Queued = Change | { commit: true; lsn: bigint; endLsn: bigint; committedAt:
  * wait until everything committed before it is in the log.
  */
 export const SYNC_PREFIX = 'pgfeed.sync';
-
-const sleep = (ms: number, signal: Promise<void>) => Promise.race([new Promise<void>((r) => setTimeout(r, ms).unref()), signal]);
 
 const STATUS_INTERVAL_MS = 5000;
 
@@ -108,7 +107,7 @@ export class Capturer extends EventEmitter<{ role: [CapturerRole] }> {
         }
       }
       if (this.stopped()) break;
-      await sleep(takeoverMs * (0.75 + Math.random() / 2), this.stopping);
+      await waitUnlessStopped(takeoverMs * (0.75 + Math.random() / 2), this.stopping);
     }
   }
 
