@@ -1,28 +1,20 @@
 import { SignJWT } from 'jose';
-import { createLogger } from '../src/log';
-import { domain } from '../src/domain';
 import type { Pgfeed } from '../src/service';
 import { freshDatabase, type TestDatabase } from './support/db';
 import { seedTwoCompanies } from './support/fixtures';
-import { TEST_JWT_SECRET, startService, tokenFor } from './support/service';
+import { capturingLogs, TEST_JWT_SECRET, startService, tokenFor } from './support/service';
 import { openStream } from './support/stream';
 
 let db: TestDatabase;
 let server: Pgfeed;
-const logLines: string[] = [];
+const logs = capturingLogs('debug');
+const logLines = logs.lines;
 
 beforeAll(async () => {
   db = await freshDatabase();
   await seedTwoCompanies(db.sql);
   // Tokens up to 60 days: one test needs a stream that outlives a timer's longest wait.
-  server = await startService(
-    db.url,
-    { LOG_LEVEL: 'debug', MAX_TOKEN_TTL: '60d' },
-    {
-      ...domain,
-      logger: createLogger('debug', { write: (line: string) => void logLines.push(line) }),
-    },
-  );
+  server = await startService(db.url, { LOG_LEVEL: 'debug', MAX_TOKEN_TTL: '60d' }, logs.options);
 });
 afterAll(async () => {
   await server?.close();

@@ -4,18 +4,17 @@
  * logs see the client's address from X-Forwarded-For.
  */
 import type { Pgfeed } from '../src/service';
-import { createLogger } from '../src/log';
-import { domain } from '../src/domain';
 import { freshDatabase, type TestDatabase } from './support/db';
 import { seedTwoCompanies } from './support/fixtures';
-import { startService, tokenFor } from './support/service';
+import { capturingLogs, startService, tokenFor } from './support/service';
 import { openStream } from './support/stream';
 
 const APP = 'https://app.example.test';
 let db: TestDatabase;
 let server: Pgfeed;
 let plain: Pgfeed;
-const logLines: string[] = [];
+const logs = capturingLogs('info');
+const logLines = logs.lines;
 
 beforeAll(async () => {
   db = await freshDatabase();
@@ -23,7 +22,7 @@ beforeAll(async () => {
   server = await startService(
     db.url,
     { CORS_ORIGINS: `${APP}, http://localhost:5173`, TRUST_PROXY: 'loopback', RATE_LIMIT_PER_MINUTE: 2 },
-    { ...domain, logger: createLogger('info', { write: (line: string) => void logLines.push(line) }) },
+    logs.options,
   );
   plain = await startService(db.url, { RATE_LIMIT_PER_MINUTE: 2 });
 });

@@ -4,28 +4,23 @@
  * line, and nothing changes.
  */
 import type { Pgfeed } from '../../src/service';
-import { domain } from '../../src/domain';
-import { createLogger } from '../../src/log';
 import type { TestDatabase } from '../support/db';
 import { freshDatabase } from '../support/db';
 import { seedTwoCompanies } from '../support/fixtures';
-import { startService, tokenFor } from '../support/service';
+import { capturingLogs, startService, tokenFor } from '../support/service';
 import { openLiveStream } from '../support/stream';
 
 let db: TestDatabase;
 let server: Pgfeed;
 let admin: string;
-const logLines: string[] = [];
+const logs = capturingLogs('info');
+const logLines = logs.lines;
 
 beforeAll(async () => {
   db = await freshDatabase();
   await seedTwoCompanies(db.sql);
   await db.sql`insert into stock_items (id, company_id, sku, name, quantity) values ('big', 'acme', 'BIG', 'Big', 2147483000)`;
-  server = await startService(
-    db.url,
-    {},
-    { ...domain, logger: createLogger('info', { write: (l: string) => void logLines.push(l) }) },
-  );
+  server = await startService(db.url, {}, logs.options);
   admin = await tokenFor(server, 'alice', 'acme', 'admin');
 });
 afterAll(async () => {

@@ -138,3 +138,12 @@ export function fleet(databaseUrl: () => string) {
     stopAll: () => Promise.all(running.map((s) => s.close())),
   };
 }
+
+/** The demo domain with a logger that keeps every JSON line it writes in `lines` (for tests of what is logged). */
+export function capturingLogs(level: LogLevel = 'info'): {
+  lines: string[];
+  options: Pick<PgfeedOptions, 'entities' | 'routes' | 'logger'>;
+} {
+  const lines: string[] = [];
+  return { lines, options: { ...domain, logger: createLogger(level, { write: (line: string) => void lines.push(line) }) } };
+}
