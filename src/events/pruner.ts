@@ -23,8 +23,8 @@ export class Pruner {
     this.timer.unref();
   }
 
-  /** Prunes now (the timer calls it); a failure is logged, never thrown. */
-  pruneOnce(): Promise<unknown> {
+  /** One pruning pass; a failure is logged, never thrown. */
+  private pruneOnce(): Promise<unknown> {
     const { log, retentionMs, batch, logger, metrics } = this.options;
     this.running = this.running
       .then(() => log.prune(retentionMs, batch))

@@ -101,11 +101,6 @@ export class Feed {
     this.endStreams();
   }
 
-  /** The newest position this instance has delivered. */
-  get position(): Position {
-    return this.ring.head;
-  }
-
   /** What the replay ring holds, for metrics. */
   get ringUsage(): { events: number; bytes: number } {
     return { events: this.ring.size, bytes: this.ring.bytes };
