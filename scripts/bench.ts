@@ -317,10 +317,16 @@ async function main(): Promise<void> {
 
 /** 4. What capture costs writers: none vs trigger vs wal, on fresh databases of the same server. */
 async function writersScenario(adminUrl: string): Promise<void> {
-  const cases: CaptureCase[] = ['none', 'trigger', 'wal'];
+  const cases: CaptureCase[] = ['none', 'walReader', 'trigger', 'wal'];
   const out: Partial<Record<CaptureCase, WritersResult>> = {};
   for (const c of cases) {
-    out[c] = await runWriters(adminUrl, `pgfeed_bench_w_${c}_${Date.now()}`, c, P.BENCH_WRITERS, P.BENCH_WRITERS_SECONDS);
+    out[c] = await runWriters(
+      adminUrl,
+      `pgfeed_bench_w_${c.toLowerCase()}_${Date.now()}`,
+      c,
+      P.BENCH_WRITERS,
+      P.BENCH_WRITERS_SECONDS,
+    );
   }
   const base = out.none!;
   const vsNone = (r: WritersResult) => ({
@@ -331,16 +337,17 @@ async function writersScenario(adminUrl: string): Promise<void> {
   emit('writers', {
     params: { writers: P.BENCH_WRITERS, seconds: P.BENCH_WRITERS_SECONDS, rows: 1000 },
     none: base,
+    walReader: out.walReader,
     trigger: out.trigger,
     wal: out.wal,
-    ratio: { trigger: vsNone(out.trigger!), wal: vsNone(out.wal!) },
+    ratio: { walReader: vsNone(out.walReader!), trigger: vsNone(out.trigger!), wal: vsNone(out.wal!) },
     zeroLoss: {
       trigger: out.trigger!.events === out.trigger!.commitLatencyMs.count,
       wal: out.wal!.events === out.wal!.commitLatencyMs.count,
     },
     units: 'transactions per second; commit latency in ms (UPDATE of one random row of 1000, autocommit); ratios to no capture',
     notes:
-      'each case on a fresh database of the same server, in the order none, trigger, wal; events = log rows written for the writes (one per commit expected); wal captureCatchUpMs = last commit → capturer has appended everything',
+      'the writers are a process of their own, pgfeed runs in the benchmark process; each case on a fresh database of the same server, in the order none, walReader, trigger, wal; walReader = the tables set up for wal capture and a pgoutput reader that only confirms (the least any WAL capture costs here); events = log rows written for the writes (one per commit expected); wal captureCatchUpMs = last commit → capturer has appended everything',
   });
 }
 

@@ -132,6 +132,8 @@ export const configSchema = z.strictObject({
     .optional(),
   /** CAPTURE=wal: changes appended per transaction. */
   CAPTURE_BATCH: int(1, 1_000_000).default(5000),
+  /** CAPTURE=wal: under load, how long a batch may fill before it is appended (0: append as soon as possible). */
+  CAPTURE_LINGER_MS: int(0, 10_000).default(20),
   /** CAPTURE=wal: how often a standby instance tries to take over the slot. */
   CAPTURE_TAKEOVER_MS: int(50, 600_000).default(1000),
   DATA_DIR: z.string().min(1).default('./.data/pg'),

@@ -1,31 +1,65 @@
 /**
  * The `writers` scenario: what capture costs the application's own writes.
- * N concurrent writers commit one-row UPDATEs on a watched table for a fixed
- * time, with no capture, with CAPTURE=trigger and with CAPTURE=wal, each on a
+ * N concurrent writers (a process of their own, scripts/bench/writer-process.ts)
+ * commit one-row UPDATEs on a watched table for a fixed time, with no capture,
+ * with a bare WAL reader, with CAPTURE=trigger and with CAPTURE=wal, each on a
  * fresh database of the same server. Afterwards the log must hold exactly one
  * event per commit (wal: once the capturer has caught up, which is timed).
  */
+import { fork } from 'node:child_process';
+import path from 'node:path';
 import { connect } from '../../src/db/connect';
 import { migrate } from '../../src/db/migrate';
 import { domain, domainMigrations } from '../../src/domain';
 import { createLogger } from '../../src/log';
 import { startPgfeed } from '../../src/service';
 import { SYNC_PREFIX } from '../../src/capture/wal/capturer';
+import { ReplicationStream } from '../../src/capture/wal/replication';
 import { now } from './clock';
-import { type LatencyStats, stats } from './stats';
+import type { LatencyStats } from './stats';
+import type { WriterJob } from './writer-process';
 
-export type CaptureCase = 'none' | 'trigger' | 'wal';
+/**
+ * walReader: the watched table set up for CAPTURE=wal (publication, REPLICA
+ * IDENTITY FULL, slot) and a pgoutput consumer that only confirms what it
+ * receives. No capture can cost writers less than that on this machine.
+ */
+export type CaptureCase = 'none' | 'walReader' | 'trigger' | 'wal';
 
 export interface WritersResult {
   transactionsPerSecond: number;
   commitLatencyMs: LatencyStats;
-  /** Events in the log for the writes: must equal the transactions (none: 0). */
+  /** Events in the log for the writes: must equal the transactions (none, walReader: 0). */
   events: number;
   /** wal: from the last commit to the capturer having appended everything. */
   captureCatchUpMs?: number;
 }
 
 const ROWS = 1000;
+
+function runWriterProcess(job: WriterJob): Promise<{ count: number; elapsedMs: number; latency: LatencyStats }> {
+  return new Promise((resolve, reject) => {
+    const child = fork(path.join(__dirname, 'writer-process.ts'), [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+    child.once('message', (m) => resolve(m as { count: number; elapsedMs: number; latency: LatencyStats }));
+    child.once('exit', (code) => reject(new Error(`writer process exited with ${code} before reporting`)));
+    child.send(job);
+  });
+}
+
+/** A WAL reader that decodes nothing it does not have to and confirms everything at once. */
+async function openReader(url: string, slot: string, publication: string): Promise<ReplicationStream> {
+  const ref: { stream?: ReplicationStream } = {};
+  ref.stream = await ReplicationStream.open(url, slot, publication, {
+    message: (m) => {
+      if (m.tag === 'commit') ref.stream?.confirm(m.endLsn);
+    },
+    keepalive: (walEnd, reply) => {
+      if (reply) ref.stream?.confirm(walEnd);
+    },
+    end: () => {},
+  });
+  return ref.stream;
+}
 
 /** One case on a fresh database `name` of the server at `adminUrl`. */
 export async function runWriters(
@@ -40,8 +74,9 @@ export async function runWriters(
   const u = new URL(adminUrl);
   u.pathname = `/${name}`;
   const url = u.toString();
-  const sql = connect(url, { max: writers + 2, applicationName: 'bench-writer' });
+  const sql = connect(url, { max: 2, applicationName: 'bench-admin' });
   let server: Awaited<ReturnType<typeof startPgfeed>> | undefined;
+  let reader: ReplicationStream | undefined;
   try {
     await migrate(sql);
     await migrate(sql, domainMigrations());
@@ -54,26 +89,19 @@ export async function runWriters(
         entities: domain.entities,
         migrate: false,
         logger: createLogger('silent'),
-        config: { PORT: 0, HOST: '127.0.0.1', CAPTURE: capture },
+        config: { PORT: 0, HOST: '127.0.0.1', CAPTURE: capture === 'trigger' ? 'trigger' : 'wal' },
       });
     }
+    if (capture === 'walReader') {
+      // pgfeed set the tables and the slot up for wal capture; a bare reader takes its place.
+      await server!.close();
+      server = undefined;
+      const [s] = await sql<{ slot: string; publication: string }[]>`
+        select slot_name as slot, pgfeed.publication() as publication from pg_replication_slots where database = ${name}`;
+      reader = await openReader(url, s!.slot, s!.publication);
+    }
     const [h] = await sql<{ head: string }[]>`select coalesce(max(id), 0)::text as head from pgfeed.events`;
-    const latencies: number[] = [];
-    const start = now();
-    const until = start + seconds * 1000;
-    await Promise.all(
-      Array.from({ length: writers }, async (_, w) => {
-        let seed = w * 7919 + 1;
-        while (now() < until) {
-          seed = (seed * 48271) % 2147483647;
-          const id = `item-${(seed % ROWS) + 1}`;
-          const t0 = now();
-          await sql`update stock_items set quantity = quantity - 1 where id = ${id}`;
-          latencies.push(now() - t0);
-        }
-      }),
-    );
-    const elapsed = (now() - start) / 1000;
+    const written = await runWriterProcess({ databaseUrl: url, writers, seconds, rows: ROWS });
     let captureCatchUpMs: number | undefined;
     if (capture === 'wal') {
       const t0 = now();
@@ -87,12 +115,13 @@ export async function runWriters(
     }
     const [e] = await sql<{ n: number }[]>`select count(*)::int as n from pgfeed.events where id > ${h!.head}::bigint`;
     return {
-      transactionsPerSecond: Math.round(latencies.length / elapsed),
-      commitLatencyMs: stats(latencies),
+      transactionsPerSecond: Math.round(written.count / (written.elapsedMs / 1000)),
+      commitLatencyMs: written.latency,
       events: e?.n ?? 0,
       ...(captureCatchUpMs === undefined ? {} : { captureCatchUpMs }),
     };
   } finally {
+    await reader?.close();
     await server?.close();
     await sql.end({ timeout: 2 });
     await admin`select pg_terminate_backend(active_pid) from pg_replication_slots where database = ${name} and active`;

@@ -31,6 +31,7 @@ export function createCapture(deps: {
     metrics,
     slot: config.CAPTURE_SLOT ?? defaultSlotName(databaseUrl),
     batch: config.CAPTURE_BATCH,
+    lingerMs: config.CAPTURE_LINGER_MS,
     takeoverMs: config.CAPTURE_TAKEOVER_MS,
   });
 }

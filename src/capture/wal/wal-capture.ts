@@ -15,6 +15,7 @@ export interface WalCaptureOptions {
   metrics: ServiceMetrics;
   slot: string;
   batch: number;
+  lingerMs: number;
   takeoverMs: number;
 }
 
@@ -41,6 +42,7 @@ export class WalCapture implements Capture {
       publication: p!.name,
       logger,
       batch: this.options.batch,
+      lingerMs: this.options.lingerMs,
       takeoverMs: this.options.takeoverMs,
       onSlotLost: async () => {
         await sql`select pgfeed.wal_gap()`;
