@@ -12,6 +12,7 @@ import { startEmbedded } from '../src/db/embedded';
 import { migrate } from '../src/db/migrate';
 import { domain, domainMigrations } from '../src/domain';
 import { startPgfeed } from '../src/service';
+import type { ChangeEvent } from '../src/events/schema';
 import { freePort, metricValue } from '../test/support/toolkit';
 import { now } from './bench/clock';
 import { loadBenchParams } from './bench/params';
@@ -262,8 +263,17 @@ async function main(): Promise<void> {
   const ingestPairs = P.BENCH_INGEST * P.BENCH_INGEST_CLIENTS;
   const ingest = await pool();
   await ingest.ask({ cmd: 'streams', urls: streamUrls(P.BENCH_INGEST_CLIENTS, one) });
+  // When the instance's listener has every change (log written, notified, read): the server side without the fan-out.
+  let inFeed = 0;
+  let allInFeedAt = NaN;
+  const countIngest = (e: ChangeEvent) => {
+    if (e.entity === 'trip' && String((e.row as { route?: unknown }).route).startsWith('mI-') && ++inFeed === P.BENCH_INGEST)
+      allInFeedAt = now();
+  };
+  server.on('event', countIngest);
   const burst = await writeBurst(sql, one, P.BENCH_INGEST, P.BENCH_INGEST_WRITERS, batch, 'I');
   const ingestReport = await awaitDelivery(ingest, burst, ingestPairs, 120_000);
+  server.off('event', countIngest);
   await ingest.stop();
   const ingestDelivered = ingestReport.latency.count / ingestPairs;
   const pollIngest = await pool();
@@ -293,6 +303,7 @@ async function main(): Promise<void> {
     pgfeed: {
       changesPerSecond: Math.round(P.BENCH_INGEST / ((ingestReport.lastReceive - burst.startedAt) / 1000)),
       writerCommitsPerSecond: Math.round(P.BENCH_INGEST / ((burst.endedAt - burst.startedAt) / 1000)),
+      intoFeedPerSecond: Math.round(P.BENCH_INGEST / ((allInFeedAt - burst.startedAt) / 1000)),
       latencyMs: ingestReport.latency,
       deliveredFraction: round(ingestDelivered, 6),
       duplicates: ingestReport.duplicates,
@@ -308,7 +319,7 @@ async function main(): Promise<void> {
     ratio: { deliveredFraction: ratio(ingestDelivered, pollIngestDelivered) },
     units: 'changes per second; fractions of (client, change) pairs',
     notes:
-      'pgfeed changesPerSecond = changes / (first write started → last client received the last change), every client receiving every change exactly once in id order; writerCommitsPerSecond is how fast the writers alone committed (the ceiling here); polling only shows the states it happens to read',
+      'pgfeed changesPerSecond = changes / (first write started → last client received the last change), every client receiving every change exactly once in id order; writerCommitsPerSecond is how fast the writers committed (the ceiling here), 50 rows per UPDATE statement; intoFeedPerSecond = changes / (first write started → the listener of the instance had every change: log written, notified, read), the server side without the fan-out to clients; polling only shows the states it happens to read',
   });
 
   await writersScenario(adminUrl);

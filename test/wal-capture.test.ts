@@ -7,6 +7,7 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import path from 'node:path';
+import { connect } from '../src/db/connect';
 import type { Pgfeed } from '../src/service';
 import type { TestDatabase } from './support/db';
 import { eventually } from './support/eventually';
@@ -15,6 +16,7 @@ import {
   captured,
   caughtUp,
   closeService,
+  metric,
   serviceOnFreshDatabase,
   startService,
   tokenFor,
@@ -116,6 +118,27 @@ test('a transaction of 50 000 rows arrives whole, once, in order', async () => {
   expect(ids.every((id, i) => i === 0 || id > ids[i - 1]!)).toBe(true);
   stream.close();
 }, 90_000);
+
+test('under load, one append carries many transactions: the database does not pay per write', async () => {
+  const appends0 = await metric(server!, 'pgfeed_capture_appends_total');
+  const changes0 = await metric(server!, 'pgfeed_capture_changes_total');
+  await db.sql`insert into stock_items (id, company_id, sku, name, quantity)
+               select 'load-' || g, 'acme', 'LD' || g, 'load', 0 from generate_series(1, 20) g`;
+  // 400 one-row transactions from 20 connections at once.
+  const writer = connect(db.url, { max: 20 });
+  await Promise.all(
+    Array.from({ length: 20 }, async (_, w) => {
+      for (let i = 0; i < 20; i++) await writer`update stock_items set quantity = quantity + 1 where id = ${`load-${w + 1}`}`;
+    }),
+  );
+  await writer.end();
+  await captured(db.sql);
+  const appends = (await metric(server!, 'pgfeed_capture_appends_total')) - appends0;
+  const changes = (await metric(server!, 'pgfeed_capture_changes_total')) - changes0;
+  expect(changes).toBe(420);
+  expect(await db.sql`select count(*)::int as n from pgfeed.events where key like 'load-%'`).toEqual([{ n: 420 }]);
+  expect(appends).toBeLessThan(changes / 4);
+});
 
 test('TRUNCATE of a watched table reaches every stream that carries its entity', async () => {
   const token = await tokenFor(server!, 'gina', 'globex', 'admin');

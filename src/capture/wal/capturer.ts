@@ -29,6 +29,8 @@ export interface CapturerOptions {
   lingerMs: number;
   /** How often a standby tries to take the slot, and the wait after a failure. */
   takeoverMs: number;
+  /** Called after each append committed, with the changes it carried. */
+  onAppended(changes: number): void;
   /** Called when the slot had to be re-created: changes in between are lost and every client must refetch. */
   onSlotLost(reason: string): Promise<void>;
 }
@@ -294,7 +296,10 @@ class Session {
       // Only whole transactions or full batches leave the queue: the rest of a transaction is still arriving.
       if (ack === undefined && changes.length < this.options.batch) return;
       try {
-        if (changes.length > 0 || sync) await append(this.options.sql, changes, done!, doneAt);
+        if (changes.length > 0 || sync) {
+          await append(this.options.sql, changes, done!, doneAt);
+          this.options.onAppended(changes.length);
+        }
       } catch (error) {
         this.failed = true;
         this.options.logger.error({ err: error }, 'capture: append failed');

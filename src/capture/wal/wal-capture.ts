@@ -1,4 +1,4 @@
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import type { Sql } from '../../db/connect';
 import type { EntityRegistry } from '../../events/entity';
 import type { Logger } from '../../log';
@@ -35,6 +35,17 @@ export class WalCapture implements Capture {
     if (await ensureSlot(sql, slot)) logger.info({ slot }, 'capture: created replication slot');
     await watchEntities(sql, entities, 'wal');
     const [p] = await sql<{ name: string }[]>`select pgfeed.publication() as name`;
+    const registers = [metrics.registry];
+    const appends = new Counter({
+      name: 'pgfeed_capture_appends_total',
+      help: 'Append transactions this instance committed to the log (changes / appends: how full batches are).',
+      registers,
+    });
+    const appended = new Counter({
+      name: 'pgfeed_capture_changes_total',
+      help: 'Row changes this instance appended to the log.',
+      registers,
+    });
     const capturer = new Capturer({
       databaseUrl: this.options.databaseUrl,
       sql,
@@ -44,13 +55,16 @@ export class WalCapture implements Capture {
       batch: this.options.batch,
       lingerMs: this.options.lingerMs,
       takeoverMs: this.options.takeoverMs,
+      onAppended: (changes) => {
+        appends.inc();
+        appended.inc(changes);
+      },
       onSlotLost: async () => {
         await sql`select pgfeed.wal_gap()`;
       },
     });
     capturer.on('role', (role) => logger.info({ role, slot }, `capture:${role}`));
     this.capturer = capturer;
-    const registers = [metrics.registry];
     new Gauge({
       name: 'pgfeed_capture_lag_bytes',
       help: 'WAL the capture slot holds that pgfeed has not confirmed (the same on every instance).',
