@@ -19,9 +19,9 @@ beforeAll(async () => {
   write = tripWriter(db.sql, 'f');
   await seedTwoCompanies(db.sql);
   proxy = await startProxy(db.url);
-  // The service reaches PostgreSQL through the proxy; the test writes directly.
-  // In wal mode the capturer's replication connection goes around the proxy: these faults are the listener's.
-  server = await startService(proxy.url, { LISTENER_PING_MS: 300, CAPTURE_DATABASE_URL: db.url });
+  // Every connection of the service reaches PostgreSQL through the proxy (in wal mode the capturer's
+  // replication connection too, as on a real network); the test writes directly.
+  server = await startService(proxy.url, { LISTENER_PING_MS: 300 });
   token = await tokenFor(server, 'alice', 'acme', 'admin');
 });
 afterAll(async () => {

@@ -170,6 +170,8 @@ class Session {
   private readonly queue: Queued[] = [];
   private tx: { lsn: bigint; seq: number; committedAt: Date; sync: boolean } | undefined;
   private flushing: Promise<void> | undefined;
+  /** A kick came while `flushing` was set: look at the queue again once that flush is over. */
+  private kickedWhileFlushing = false;
   private confirmed = 0n;
   private failed = false;
   private paused = false;
@@ -268,8 +270,24 @@ class Session {
   }
 
   private kick(): void {
-    if (this.flushing || this.failed) return;
-    this.flushing = this.flush().finally(() => (this.flushing = undefined));
+    if (this.failed) return;
+    if (this.flushing) {
+      this.kickedWhileFlushing = true;
+      return;
+    }
+    this.kickedWhileFlushing = false;
+    // `flushing` is cleared a microtask after flush() ends, and a flush that has
+    // nothing to append (only changes the log already holds, as after a lost
+    // connection; or a transaction with no watched change) ends without ever
+    // waiting. Messages that arrived in the same socket read are decoded in that
+    // same synchronous run, after flush() looked at the queue for the last time:
+    // their kicks land here while `flushing` is still set. Without a second look
+    // their transactions would sit in the queue until the next commit arrived
+    // (seconds, or forever on a quiet database).
+    this.flushing = this.flush().finally(() => {
+      this.flushing = undefined;
+      if (this.kickedWhileFlushing) this.kick();
+    });
   }
 
   private async flush(): Promise<void> {
