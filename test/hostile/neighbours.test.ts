@@ -81,10 +81,11 @@ test('anonymous callers cannot tell a private entity from one that does not exis
   const missing = await answer('no_such_table');
   expect(privateOne).toEqual(missing);
   expect(privateOne.status).toBe(400);
-  // Forty more such requests cost no query: at most the odd background one (a capture poll) lands meanwhile.
+  // 200 more such requests cost no query. A few background queries still land meanwhile (in wal mode
+  // reading /metrics asks for the slot's lag, and the capturer keeps its slot); one per request would be 200.
   const before = await metric(server, 'pgfeed_db_queries_total');
-  for (let i = 0; i < 40; i++) await answer(`unknown_${i}`);
-  expect((await metric(server, 'pgfeed_db_queries_total')) - before).toBeLessThan(5);
+  for (let i = 0; i < 200; i++) await answer(`unknown_${i}`);
+  expect((await metric(server, 'pgfeed_db_queries_total')) - before).toBeLessThan(20);
 });
 
 test('tokens that live longer than MAX_TOKEN_TTL, or were issued in the future, are refused', async () => {
