@@ -26,7 +26,7 @@ export interface PoolReport {
   missed: number;
   /** (client, marker) pairs delivered more than once. */
   duplicates: number;
-  /** Streams the server ended (for example a slow client cut off); the pool does not reconnect. */
+  /** Streams the server ended (for example a slow client cut off), each reopened with Last-Event-ID. */
   disconnects: number;
   /** Events a stream delivered with an id not above the previous one (commit order broken). */
   outOfOrder: number;
@@ -59,33 +59,54 @@ function record(client: number, marker: string, perClient: Map<number, Set<strin
 
 const streamSeen = new Map<number, Set<string>>();
 
+/**
+ * Opens one SSE stream per url. A stream the server ends (a client cut off for
+ * falling behind, say) is reopened with Last-Event-ID, as EventSource does:
+ * `disconnects` counts those, and loss is judged after the resume.
+ */
 function openStreams(urls: { url: string; token: string }[]): Promise<void> {
   const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
+  let stopping = false;
+  closers.push(() => (stopping = true));
   return new Promise((resolve, reject) => {
     let ready = 0;
     urls.forEach(({ url, token }, client) => {
       let lastId = -1n;
-      const req = http.get(url, { agent, headers: { Accept: 'text/event-stream', Authorization: `Bearer ${token}` } }, (res) => {
-        if (res.statusCode !== 200) return reject(new Error(`stream ${client}: HTTP ${res.statusCode}`));
-        const parser = createParser({
-          onEvent: (m) => {
-            if (m.event === 'ready') {
-              if (++ready === urls.length) resolve();
-              return;
-            }
-            const id = BigInt(m.id ?? '0');
-            if (id <= lastId) outOfOrder++;
-            lastId = id;
-            const route = (JSON.parse(m.data) as { row: { route?: string } }).row.route;
-            if (route?.startsWith('m')) record(client, route, streamSeen);
-          },
+      let isReady = false;
+      const open = () => {
+        let reopened = false;
+        const reopen = () => {
+          if (stopping || reopened) return;
+          reopened = true;
+          disconnects++;
+          open();
+        };
+        const headers: Record<string, string> = { Accept: 'text/event-stream', Authorization: `Bearer ${token}` };
+        if (lastId >= 0n) headers['Last-Event-ID'] = lastId.toString();
+        const req = http.get(url, { agent, headers }, (res) => {
+          if (res.statusCode !== 200) return reject(new Error(`stream ${client}: HTTP ${res.statusCode}`));
+          const parser = createParser({
+            onEvent: (m) => {
+              if (m.event === 'ready') {
+                if (!isReady && ++ready === urls.length) resolve();
+                isReady = true;
+                return;
+              }
+              const id = BigInt(m.id ?? '0');
+              if (id <= lastId) outOfOrder++;
+              lastId = id;
+              const route = (JSON.parse(m.data) as { row: { route?: string } }).row.route;
+              if (route?.startsWith('m')) record(client, route, streamSeen);
+            },
+          });
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => parser.feed(chunk));
+          res.on('close', reopen);
         });
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => parser.feed(chunk));
-        res.on('end', () => disconnects++);
-      });
-      req.on('error', reject);
-      closers.push(() => req.destroy());
+        req.on('error', (error) => (isReady ? reopen() : reject(error)));
+        closers.push(() => req.destroy());
+      };
+      open();
     });
   });
 }
