@@ -22,6 +22,8 @@ export const benchParams = z
     /** writers: concurrent one-row writers and how long they write, per capture case. */
     BENCH_WRITERS: int(16),
     BENCH_WRITERS_SECONDS: int(10),
+    /** writers: rounds of all cases, interleaved; each case reports its median round. */
+    BENCH_WRITERS_ROUNDS: int(1),
     /** Run only this scenario. */
     BENCH_ONLY: z.enum(['writers']).optional(),
     BENCH_DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
