@@ -13,9 +13,18 @@ const TYPE_SUFFIX: Record<Op, string> = {
 /** Records that belong to no company and reach every stream (see `op`). */
 export const isBroadcast = (op: Op) => op === 'truncate' || op === 'reset';
 
+/** Every event renames the same few column names: the regex runs once per name. */
+const camelNames = new Map<string, string>();
+
 /** snake_case → camelCase, for column names. */
 export function camelCase(name: string): string {
-  return name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  let camel = camelNames.get(name);
+  if (camel === undefined) {
+    camel = name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+    // Column names are few; keys of arbitrary jsonb are not: stop remembering past a bound.
+    if (camelNames.size < 10_000) camelNames.set(name, camel);
+  }
+  return camel;
 }
 
 /** A copy of `obj` with camelCase keys (one level: column names). */
