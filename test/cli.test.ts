@@ -73,7 +73,7 @@ describe('a bad configuration stops the process with exit code 2 and one line na
 });
 
 describe('every command explains itself', () => {
-  test.each(['start', 'demo', 'migrate', 'token'])('pgfeed %s --help', async (command) => {
+  test.each(['start', 'demo', 'migrate', 'token', 'drop-slot'])('pgfeed %s --help', async (command) => {
     const { code, stdout, stderr } = await finish(pgfeed([command, '--help']));
     expect(code).toBe(0);
     expect(stderr).toBe('');
@@ -84,7 +84,8 @@ describe('every command explains itself', () => {
     const child = spawn('npx', ['--no-install', 'pgfeed', '--help'], { cwd: ROOT, env: cleanEnv({}) });
     const { code, stdout } = await finish(child);
     expect(code).toBe(0);
-    for (const command of ['start', 'demo', 'migrate', 'token']) expect(stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    for (const command of ['start', 'demo', 'migrate', 'token', 'drop-slot'])
+      expect(stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
   });
 
   test('start --help lists every setting with its default', async () => {
@@ -106,6 +107,7 @@ describe('a mistake is one line naming it and exit code 2, never a stack trace',
     ],
     ['no secret', ['token', '--sub', 'u1', '--company', 'acme', '--role', 'admin'], /JWT_SECRET must be set/],
     ['migrate without a database', ['migrate'], /^invalid configuration: DATABASE_URL must be set$/],
+    ['drop-slot without a database', ['drop-slot'], /^invalid configuration: DATABASE_URL must be set$/],
   ])('%s', async (_name, args, line) => {
     const { code, stderr, stdout } = await finish(pgfeed(args));
     expect(code).toBe(2);

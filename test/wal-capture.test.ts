@@ -7,9 +7,10 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import path from 'node:path';
+import { defaultSlotName } from '../src/capture/wal/slot';
 import { connect } from '../src/db/connect';
 import type { Pgfeed } from '../src/service';
-import type { TestDatabase } from './support/db';
+import { freshDatabase, type TestDatabase } from './support/db';
 import { eventually } from './support/eventually';
 import {
   TEST_JWT_SECRET,
@@ -257,3 +258,32 @@ test('a lost slot is re-created and logged, and every stream, live or resuming f
   expect(resumed.frames.filter((f) => f.event !== 'ready').map((f) => f.event)).toEqual(['reset', 'stock.created']);
   [live, resumed].forEach((s) => s.close());
 });
+
+test('pgfeed drop-slot removes the slot and the publication a removed pgfeed left behind, and says so', async () => {
+  const other = await freshDatabase();
+  try {
+    await (await startService(other.url, { CAPTURE: 'wal' })).close();
+    const leftovers = async () => ({
+      slots: (await other.sql`select slot_name from pg_replication_slots where database = current_database()`).length,
+      publications: (await other.sql`select pubname from pg_publication`).length,
+    });
+    expect(await leftovers()).toEqual({ slots: 1, publications: 1 });
+    const dropSlot = () =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'drop-slot'], {
+          cwd: path.resolve(__dirname, '..'),
+          env: { PATH: process.env.PATH ?? '', DATABASE_URL: other.url },
+        });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        child.once('exit', (code) => resolve({ code, out }));
+      });
+    const slot = defaultSlotName(other.url);
+    expect(await dropSlot()).toEqual({ code: 0, out: `dropped replication slot ${slot}; dropped publication pgfeed_capture\n` });
+    expect(await leftovers()).toEqual({ slots: 0, publications: 0 });
+    expect(await dropSlot()).toEqual({ code: 0, out: `no replication slot ${slot}\n` });
+  } finally {
+    await other.drop();
+  }
+}, 30_000);

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /**
- * The `pgfeed` command: start | demo | migrate | token. A user's mistake (an
+ * The `pgfeed` command: start | demo | migrate | token | drop-slot. A user's mistake (an
  * unknown command or option, a bad setting) is one line on stderr and exit
  * code 2; a failure at run time is one line and exit code 1. No stack traces.
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config';
 import { type Command, UsageError } from './command';
+import { dropSlotCommand } from './drop-slot';
 import { migrateCommand } from './migrate';
 import { demoCommand, startCommand } from './start';
 import { tokenCommand } from './token';
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, Command> = {
   demo: demoCommand,
   migrate: migrateCommand,
   token: tokenCommand,
+  'drop-slot': dropSlotCommand,
 };
 
 function version(): string {
