@@ -134,6 +134,12 @@ export const configSchema = z.strictObject({
   CAPTURE_BATCH: int(1, 1_000_000).default(5000),
   /** CAPTURE=wal: under load, how long a batch may fill before it is appended (0: append as soon as possible). */
   CAPTURE_LINGER_MS: int(0, 10_000).default(20),
+  /**
+   * CAPTURE=wal: after this long without a byte from the replication stream the capturer sends it a
+   * heartbeat; if that does not come back within as long again, it gives the connection up and
+   * reconnects (a half-open connection is otherwise noticed only by TCP, minutes later).
+   */
+  CAPTURE_HEARTBEAT_MS: int(100, 600_000).default(10_000),
   /** CAPTURE=wal: how often a standby instance tries to take over the slot. */
   CAPTURE_TAKEOVER_MS: int(50, 600_000).default(1000),
   DATA_DIR: z.string().min(1).default('./.data/pg'),

@@ -22,7 +22,9 @@ import {
   startService,
   tokenFor,
 } from './support/service';
-import { openStream } from './support/stream';
+import { seedTwoCompanies, tripWriter } from './support/fixtures';
+import { startProxy } from './support/proxy';
+import { openLiveStream, openStream } from './support/stream';
 import { freePort } from './support/toolkit';
 
 let db: TestDatabase;
@@ -287,3 +289,35 @@ test('pgfeed drop-slot removes the slot and the publication a removed pgfeed lef
     await other.drop();
   }
 }, 30_000);
+
+test('a replication connection that goes silent (half-open) is given up within a few heartbeats, and capture resumes', async () => {
+  const other = await freshDatabase();
+  await seedTwoCompanies(other.sql);
+  // Only the replication connection goes through the proxy: its freeze is the capturer's alone.
+  const proxy = await startProxy(other.url);
+  const svc = await startService(other.url, {
+    CAPTURE: 'wal',
+    CAPTURE_DATABASE_URL: proxy.url,
+    CAPTURE_HEARTBEAT_MS: 300,
+    CAPTURE_TAKEOVER_MS: 200,
+  });
+  try {
+    await eventually(() => svc.status().capture.role === 'capturing', { what: 'capturing' });
+    const stream = await openLiveStream(`${svc.url}/events/company/acme`, {
+      token: await tokenFor(svc, 'alice', 'acme', 'admin'),
+    });
+    const write = tripWriter(other.sql, 'frozen');
+    const [first] = await write(1);
+    await stream.waitFor((f) => f.json?.key === first);
+    proxy.freeze(); // TCP stays up, nothing flows either way: neither side is told
+    const [during] = await write(1);
+    await eventually(() => svc.status().capture.role !== 'capturing', { timeoutMs: 5000, what: 'the silent stream given up' });
+    proxy.heal();
+    await stream.waitFor((f) => f.json?.key === during, { timeoutMs: 15_000 });
+    stream.close();
+  } finally {
+    await svc.close();
+    await proxy.close();
+    await other.drop();
+  }
+}, 40_000);

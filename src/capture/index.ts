@@ -32,6 +32,7 @@ export function createCapture(deps: {
     slot: config.CAPTURE_SLOT ?? defaultSlotName(databaseUrl),
     batch: config.CAPTURE_BATCH,
     lingerMs: config.CAPTURE_LINGER_MS,
+    heartbeatMs: config.CAPTURE_HEARTBEAT_MS,
     takeoverMs: config.CAPTURE_TAKEOVER_MS,
   });
 }

@@ -27,6 +27,8 @@ export interface CapturerOptions {
    * lone transaction is appended at once.
    */
   lingerMs: number;
+  /** Silence on the stream after which a heartbeat is sent; as long again without it, the connection is given up. */
+  heartbeatMs: number;
   /** How often a standby tries to take the slot, and the wait after a failure. */
   takeoverMs: number;
   /** Called after each append committed, with the changes it carried. */
@@ -44,6 +46,9 @@ type Queued = Change | { commit: true; lsn: bigint; endLsn: bigint; committedAt:
  * wait until everything committed before it is in the log.
  */
 export const SYNC_PREFIX = 'pgfeed.sync';
+
+/** The capturer's heartbeat: a non-transactional logical message it expects back on its stream. */
+const HEARTBEAT_PREFIX = 'pgfeed.heartbeat';
 
 const STATUS_INTERVAL_MS = 5000;
 
@@ -178,6 +183,9 @@ class Session {
   /** Ends the linger early: the batch is full, or the session ends. */
   private filled: (() => void) | undefined;
   private readonly status: NodeJS.Timeout;
+  private readonly heartbeat: NodeJS.Timeout;
+  private lastHeard = Date.now();
+  private probing = false;
 
   constructor(
     private readonly options: CapturerOptions,
@@ -188,6 +196,30 @@ class Session {
     // The walsender drops a client that stays silent for wal_sender_timeout.
     this.status = setInterval(() => this.stream?.confirm(this.confirmed), STATUS_INTERVAL_MS);
     this.status.unref();
+    this.heartbeat = setInterval(() => this.checkHeard(), options.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  /**
+   * A connection that went half-open (a dead peer or a black-holed route)
+   * stays silent and raises no error, and an idle server sends nothing
+   * either. So after heartbeatMs of silence the capturer writes a logical
+   * message through the query pool and expects it back on the stream; still
+   * nothing one period later, and the session ends so the capturer reconnects.
+   */
+  private checkHeard(): void {
+    if (this.paused || Date.now() - this.lastHeard < this.options.heartbeatMs) {
+      this.probing = false;
+      return;
+    }
+    if (!this.probing) {
+      this.probing = true;
+      // Non-transactional: decoded and sent at once, not at a commit. A failure here means the
+      // database is unreachable, which the stream will show too.
+      void this.options.sql`select pg_logical_emit_message(false, ${HEARTBEAT_PREFIX}, '')`.catch(() => {});
+      return;
+    }
+    this.end(new Error(`replication stream silent for ${Date.now() - this.lastHeard} ms, heartbeat unanswered`));
   }
 
   attach(stream: ReplicationStream): void {
@@ -195,6 +227,7 @@ class Session {
   }
 
   message(m: Message): void {
+    this.lastHeard = Date.now();
     switch (m.tag) {
       case 'relation':
         this.relations.set(m.relation.id, m.relation);
@@ -228,6 +261,7 @@ class Session {
   }
 
   keepalive(walEnd: bigint, replyRequested: boolean): void {
+    this.lastHeard = Date.now();
     // With nothing received and unapplied, everything before walEnd that
     // concerns pgfeed is in the log: confirm it, so the slot does not hold
     // WAL written by other databases or unwatched tables.
@@ -237,6 +271,7 @@ class Session {
 
   end(error?: unknown): void {
     clearInterval(this.status);
+    clearInterval(this.heartbeat);
     this.onEnd(error);
   }
 
@@ -334,6 +369,7 @@ class Session {
       this.lag(next?.committedAt ?? null);
       if (this.paused && this.queue.length < this.options.batch) {
         this.paused = false;
+        this.lastHeard = Date.now(); // silence while paused was ours
         this.stream?.resume();
       }
       if (busy && this.options.lingerMs > 0 && this.queue.length < this.options.batch) await this.linger();

@@ -16,6 +16,7 @@ export interface WalCaptureOptions {
   slot: string;
   batch: number;
   lingerMs: number;
+  heartbeatMs: number;
   takeoverMs: number;
 }
 
@@ -54,6 +55,7 @@ export class WalCapture implements Capture {
       logger,
       batch: this.options.batch,
       lingerMs: this.options.lingerMs,
+      heartbeatMs: this.options.heartbeatMs,
       takeoverMs: this.options.takeoverMs,
       onAppended: (changes) => {
         appends.inc();
