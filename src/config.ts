@@ -135,9 +135,9 @@ export const configSchema = z.strictObject({
   /** CAPTURE=wal: under load, how long a batch may fill before it is appended (0: append as soon as possible). */
   CAPTURE_LINGER_MS: int(0, 10_000).default(20),
   /**
-   * CAPTURE=wal: after this long without a byte from the replication stream the capturer sends it a
-   * heartbeat; if that does not come back within as long again, it gives the connection up and
-   * reconnects (a half-open connection is otherwise noticed only by TCP, minutes later).
+   * CAPTURE=wal: after this long without a byte from the replication stream the capturer asks the
+   * server whether it still hears the connection; if not, it reconnects (a half-open connection is
+   * otherwise noticed only by TCP, minutes later).
    */
   CAPTURE_HEARTBEAT_MS: int(100, 600_000).default(10_000),
   /** CAPTURE=wal: how often a standby instance tries to take over the slot. */

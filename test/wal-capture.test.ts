@@ -309,6 +309,11 @@ test('a replication connection that goes silent (half-open) is given up within a
     const write = tripWriter(other.sql, 'frozen');
     const [first] = await write(1);
     await stream.waitFor((f) => f.json?.key === first);
+    // A quiet but healthy stream is left alone: ten heartbeat periods of silence change nothing.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(svc.status().capture.role).toBe('capturing');
+    const [quiet] = await write(1);
+    await stream.waitFor((f) => f.json?.key === quiet);
     proxy.freeze(); // TCP stays up, nothing flows either way: neither side is told
     const [during] = await write(1);
     await eventually(() => svc.status().capture.role !== 'capturing', { timeoutMs: 5000, what: 'the silent stream given up' });

@@ -27,7 +27,7 @@ export interface CapturerOptions {
    * lone transaction is appended at once.
    */
   lingerMs: number;
-  /** Silence on the stream after which a heartbeat is sent; as long again without it, the connection is given up. */
+  /** Silence on the stream after which the capturer checks that the server still hears it (see `checkHeard`). */
   heartbeatMs: number;
   /** How often a standby tries to take the slot, and the wait after a failure. */
   takeoverMs: number;
@@ -46,9 +46,6 @@ type Queued = Change | { commit: true; lsn: bigint; endLsn: bigint; committedAt:
  * wait until everything committed before it is in the log.
  */
 export const SYNC_PREFIX = 'pgfeed.sync';
-
-/** The capturer's heartbeat: a non-transactional logical message it expects back on its stream. */
-const HEARTBEAT_PREFIX = 'pgfeed.heartbeat';
 
 const STATUS_INTERVAL_MS = 5000;
 
@@ -185,7 +182,9 @@ class Session {
   private readonly status: NodeJS.Timeout;
   private readonly heartbeat: NodeJS.Timeout;
   private lastHeard = Date.now();
-  private probing = false;
+  /** The server's `reply_time` for this stream at the last check during a silence (undefined: none yet). */
+  private replySeen: string | undefined;
+  private checking = false;
 
   constructor(
     private readonly options: CapturerOptions,
@@ -193,33 +192,48 @@ class Session {
     readonly applied: WalPosition,
     private readonly lag: (since: Date | null) => void,
   ) {
-    // The walsender drops a client that stays silent for wal_sender_timeout.
-    this.status = setInterval(() => this.stream?.confirm(this.confirmed), STATUS_INTERVAL_MS);
+    // The walsender drops a client that stays silent for wal_sender_timeout; and at least two status
+    // updates per heartbeat period let checkHeard see them arrive.
+    const statusMs = Math.min(STATUS_INTERVAL_MS, Math.max(50, Math.floor(options.heartbeatMs / 2)));
+    this.status = setInterval(() => this.stream?.confirm(this.confirmed), statusMs);
     this.status.unref();
-    this.heartbeat = setInterval(() => this.checkHeard(), options.heartbeatMs);
+    this.heartbeat = setInterval(() => void this.checkHeard(), options.heartbeatMs);
     this.heartbeat.unref();
   }
 
   /**
-   * A connection that went half-open (a dead peer or a black-holed route)
-   * stays silent and raises no error, and an idle server sends nothing
-   * either. So after heartbeatMs of silence the capturer writes a logical
-   * message through the query pool and expects it back on the stream; still
-   * nothing one period later, and the session ends so the capturer reconnects.
+   * A connection that went half-open (a dead peer, a black-holed route)
+   * raises no error, and an idle server sends nothing either, so silence alone
+   * proves nothing. After heartbeatMs of silence the capturer asks the server,
+   * through the query pool, about the walsender serving this stream: when it
+   * is gone, or the `reply_time` of the status updates it sends every few seconds
+   * has not moved since the previous check, the server no longer hears this
+   * connection, and the session ends so the capturer reconnects. (A server
+   * busy decoding a large backlog is silent too but still reads our replies,
+   * so it is left alone; reply times are compared with each other, not with
+   * a clock, so skew between the hosts does not matter.)
    */
-  private checkHeard(): void {
+  private async checkHeard(): Promise<void> {
     if (this.paused || Date.now() - this.lastHeard < this.options.heartbeatMs) {
-      this.probing = false;
+      this.replySeen = undefined;
       return;
     }
-    if (!this.probing) {
-      this.probing = true;
-      // Non-transactional: decoded and sent at once, not at a commit. A failure here means the
-      // database is unreachable, which the stream will show too.
-      void this.options.sql`select pg_logical_emit_message(false, ${HEARTBEAT_PREFIX}, '')`.catch(() => {});
-      return;
+    const pid = this.stream?.backendPid;
+    if (this.checking || pid === undefined) return;
+    this.checking = true;
+    try {
+      const rows = await this.options.sql<{ reply: string | null }[]>`
+        select reply_time::text as reply from pg_stat_replication where pid = ${pid}`;
+      const reply = rows[0] ? (rows[0].reply ?? 'none') : undefined;
+      if (reply === undefined || reply === this.replySeen) {
+        this.end(new Error(`replication stream silent for ${Date.now() - this.lastHeard} ms and the server no longer hears it`));
+      }
+      this.replySeen = reply;
+    } catch {
+      // The query pool cannot reach the database either: nothing to learn about this connection.
+    } finally {
+      this.checking = false;
     }
-    this.end(new Error(`replication stream silent for ${Date.now() - this.lastHeard} ms, heartbeat unanswered`));
   }
 
   attach(stream: ReplicationStream): void {

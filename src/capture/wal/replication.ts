@@ -25,6 +25,8 @@ export class ReplicationStream {
   private ended = false;
 
   private constructor(
+    /** The walsender serving this stream (pg_stat_replication.pid). */
+    readonly backendPid: number,
     private readonly conn: postgres.Sql,
     private readonly stream: Duplex,
     private readonly handlers: ReplicationHandlers,
@@ -56,7 +58,11 @@ export class ReplicationStream {
       onclose: () => ref.stream?.finish(new Error('replication connection closed')),
     });
     let stream: Duplex;
+    let pid: number;
     try {
+      // A walsender in database mode also takes plain SQL, over the simple protocol only.
+      const [me] = await conn.unsafe<{ pid: string }[]>('select pg_backend_pid() as pid').simple();
+      pid = Number(me?.pid);
       // Slot and publication names are pgfeed's own, checked by the config schema: [a-z0-9_].
       stream = (await conn
         .unsafe(
@@ -67,7 +73,7 @@ export class ReplicationStream {
       await conn.end({ timeout: 0 }).catch(() => {});
       throw error;
     }
-    const self = new ReplicationStream(conn, stream, on);
+    const self = new ReplicationStream(pid, conn, stream, on);
     ref.stream = self;
     stream.on('data', (chunk: Buffer) => self.receive(chunk));
     stream.on('error', (err) => self.finish(err));
