@@ -21,7 +21,7 @@ import type { WriterJob } from './writer-process';
 
 /**
  * walReader: the watched table set up for CAPTURE=wal (publication, REPLICA
- * IDENTITY FULL, slot) and a pgoutput consumer that only confirms what it
+ * IDENTITY FULL, slot) and a pgoutput consumer that only confirms (every 100 ms) what it
  * receives. No capture can cost writers less than that on this machine.
  */
 export type CaptureCase = 'none' | 'walReader' | 'trigger' | 'wal';
@@ -46,19 +46,30 @@ function runWriterProcess(job: WriterJob): Promise<{ count: number; elapsedMs: n
   });
 }
 
-/** A WAL reader that decodes nothing it does not have to and confirms everything at once. */
-async function openReader(url: string, slot: string, publication: string): Promise<ReplicationStream> {
+/**
+ * A WAL reader that only keeps the newest commit's end and confirms it every
+ * 100 ms (and when the server asks): what any consumer must at least do.
+ */
+async function openReader(url: string, slot: string, publication: string): Promise<{ close(): Promise<void> }> {
   const ref: { stream?: ReplicationStream } = {};
-  ref.stream = await ReplicationStream.open(url, slot, publication, {
+  let received = 0n;
+  const stream = await ReplicationStream.open(url, slot, publication, {
     message: (m) => {
-      if (m.tag === 'commit') ref.stream?.confirm(m.endLsn);
+      if (m.tag === 'commit') received = m.endLsn;
     },
     keepalive: (walEnd, reply) => {
-      if (reply) ref.stream?.confirm(walEnd);
+      if (reply) ref.stream?.confirm(received > 0n ? received : walEnd);
     },
     end: () => {},
   });
-  return ref.stream;
+  ref.stream = stream;
+  const timer = setInterval(() => stream.confirm(received), 100);
+  return {
+    close: async () => {
+      clearInterval(timer);
+      await stream.close();
+    },
+  };
 }
 
 /** One case on a fresh database `name` of the server at `adminUrl`. */
@@ -76,7 +87,7 @@ export async function runWriters(
   const url = u.toString();
   const sql = connect(url, { max: 2, applicationName: 'bench-admin' });
   let server: Awaited<ReturnType<typeof startPgfeed>> | undefined;
-  let reader: ReplicationStream | undefined;
+  let reader: { close(): Promise<void> } | undefined;
   try {
     await migrate(sql);
     await migrate(sql, domainMigrations());
