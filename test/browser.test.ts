@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import type { Pgfeed } from '../src/service';
@@ -13,7 +14,11 @@ let db: TestDatabase;
 let server: Pgfeed;
 let browser: Browser;
 
-const SCREENSHOTS = path.resolve(__dirname, '..', 'docs', 'screenshots');
+// The README's pictures are refreshed on request (UPDATE_SCREENSHOTS=1 npx jest test/browser.test.ts);
+// otherwise they go to a temporary directory, so a test run leaves the checkout as it found it.
+const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS
+  ? path.resolve(__dirname, '..', 'docs', 'screenshots')
+  : path.join(os.tmpdir(), 'pgfeed-screenshots');
 const PHONE = { width: 390, height: 844 };
 
 beforeAll(async () => {
