@@ -1,23 +1,10 @@
 import http from 'node:http';
-import { freshDatabase, type TestDatabase } from './support/db';
-import { seedTwoCompanies } from './support/fixtures';
-import { captured, metric, reached, fleet, tokenFor } from './support/service';
+import { captured, metric, reached, fleetOnFreshDatabase, tokenFor } from './support/service';
 import { openLiveStream, openStream } from './support/stream';
 import { eventually } from './support/eventually';
 
-let db: TestDatabase;
-const services = fleet(() => db.url);
-
-beforeAll(async () => {
-  db = await freshDatabase();
-  await seedTwoCompanies(db.sql);
-});
-afterAll(async () => {
-  await services.stopAll();
-  await db?.drop();
-});
-
-const service = services.start;
+const world = fleetOnFreshDatabase();
+const service = world.start;
 
 test('MAX_CONNECTIONS_PER_USER: one stream too many is a 429 with Retry-After', async () => {
   const server = await service({ MAX_CONNECTIONS_PER_USER: 2 });
@@ -70,8 +57,8 @@ test('connection attempts faster than the rate limit get 429 with Retry-After', 
 test('a client that stops reading is cut off, and resumes with Last-Event-ID losing nothing', async () => {
   const server = await service({ SLOW_CLIENT_MAX_BYTES: 64 * 1024 });
   const token = await tokenFor(server, 'alice', 'acme', 'admin');
-  await captured(db.sql);
-  const [head] = await db.sql<{ id: string }[]>`select coalesce(max(id), 0)::text as id from pgfeed.events`;
+  await captured(world.db.sql);
+  const [head] = await world.db.sql<{ id: string }[]>`select coalesce(max(id), 0)::text as id from pgfeed.events`;
   const from = head?.id ?? '0';
 
   // A raw client that reads the response head and then nothing more.
@@ -84,14 +71,14 @@ test('a client that stops reading is cut off, and resumes with Last-Event-ID los
 
   // ~12 MB of events: far more than socket buffers and the 64 KiB bound.
   const route = 'x'.repeat(4000);
-  await db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
+  await world.db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
                select 'bulk-' || g, 'acme', ${route}, '2026-12-24T08:00:00Z', 10, 10 from generate_series(1, 3000) g`;
   // The paused client cannot see its socket close (it reads nothing), so watch the server side.
   await eventually(async () => (await metric(server, 'pgfeed_slow_client_disconnects_total')) === 1, { timeoutMs: 20_000 });
   await eventually(() => server.status().streams === 0);
   stalled.destroy();
-  await captured(db.sql);
-  const [last] = await db.sql<{ id: string }[]>`select max(id)::text as id from pgfeed.events`;
+  await captured(world.db.sql);
+  const [last] = await world.db.sql<{ id: string }[]>`select max(id)::text as id from pgfeed.events`;
   await reached(server, BigInt(last?.id ?? '0'), 20_000);
 
   const resumed = await openStream(`${server.url}/events/company/acme`, { token, lastEventId: from });

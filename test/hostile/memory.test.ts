@@ -6,26 +6,14 @@
  */
 import http from 'node:http';
 import { eventually } from '../support/eventually';
-import { freshDatabase, type TestDatabase } from '../support/db';
-import { seedTwoCompanies } from '../support/fixtures';
-import { captured, caughtUp, metric, fleet, tokenFor } from '../support/service';
+import { captured, caughtUp, metric, fleetOnFreshDatabase, tokenFor } from '../support/service';
 import { openLiveStream } from '../support/stream';
 
-let db: TestDatabase;
-const services = fleet(() => db.url);
-beforeAll(async () => {
-  db = await freshDatabase();
-  await seedTwoCompanies(db.sql);
-});
-afterAll(async () => {
-  await services.stopAll();
-  await db?.drop();
-});
-
-const service = services.start;
+const world = fleetOnFreshDatabase();
+const service = world.start;
 
 const insertTrips = (prefix: string, count: number, routeBytes: number) =>
-  db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
+  world.db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
          select ${prefix} || g, 'acme', repeat('x', ${routeBytes}), '2026-12-24T08:00:00Z', 10, 10 from generate_series(1, ${count}::int) g`;
 
 test('the ring holds at most REPLAY_BUFFER_BYTES; rows too large for it are resumed from the log, whole', async () => {
@@ -35,7 +23,7 @@ test('the ring holds at most REPLAY_BUFFER_BYTES; rows too large for it are resu
   start.close();
   await insertTrips('big-', 40, 250_000); // 10 MB of rows, each over an eighth of the budget
   await insertTrips('small-', 200, 1000);
-  await caughtUp(server, db.sql);
+  await caughtUp(server, world.db.sql);
   expect(await metric(server, 'pgfeed_replay_buffer_bytes')).toBeLessThanOrEqual(1_048_576);
   expect(await metric(server, 'pgfeed_replay_buffer_bytes')).toBeGreaterThan(100_000); // the small rows stayed
 
@@ -54,8 +42,8 @@ test('a stream that cannot take its replay while live events pile up is cut off,
   await insertTrips('backlog-', 3000, 4000); // ~12 MB to replay: far more than socket buffers
   const server = await service({ SLOW_CLIENT_MAX_BYTES: 65_536 });
   const token = await tokenFor(server, 'alice', 'acme', 'admin');
-  await captured(db.sql);
-  const [first] = await db.sql<{ id: string }[]>`select min(id)::text as id from pgfeed.events where key = 'backlog-1'`;
+  await captured(world.db.sql);
+  const [first] = await world.db.sql<{ id: string }[]>`select min(id)::text as id from pgfeed.events where key = 'backlog-1'`;
   const from = (BigInt(first!.id) - 1n).toString();
   // A client that asks for the backlog and then reads nothing: the replay stalls on the socket.
   const stalled = await new Promise<http.IncomingMessage>((resolve) => {
@@ -71,7 +59,7 @@ test('a stream that cannot take its replay while live events pile up is cut off,
   await eventually(async () => (await metric(server, 'pgfeed_slow_client_disconnects_total')) === 1, { timeoutMs: 20_000 });
   await eventually(() => server.status().streams === 0);
   stalled.destroy();
-  await caughtUp(server, db.sql);
+  await caughtUp(server, world.db.sql);
 
   const resumed = await openLiveStream(`${server.url}/events/company/acme`, { token, lastEventId: from });
   const keys = resumed.events().map((f) => f.json.key as string);

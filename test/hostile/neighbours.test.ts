@@ -7,28 +7,19 @@
 import http from 'node:http';
 import { SignJWT } from 'jose';
 import type { Pgfeed } from '../../src/service';
-import { freshDatabase, type TestDatabase } from '../support/db';
-import { seedTwoCompanies } from '../support/fixtures';
-import { TEST_JWT_SECRET, metric, fleet, tokenFor } from '../support/service';
+import { TEST_JWT_SECRET, metric, fleetOnFreshDatabase, tokenFor } from '../support/service';
 import { type OpenStream, openLiveStream } from '../support/stream';
 
-let db: TestDatabase;
-const services = fleet(() => db.url);
+const world = fleetOnFreshDatabase();
 const open: OpenStream[] = [];
 const raw: http.IncomingMessage[] = [];
 
-beforeAll(async () => {
-  db = await freshDatabase();
-  await seedTwoCompanies(db.sql);
-});
-afterAll(async () => {
+afterAll(() => {
   open.forEach((s) => s.close());
   raw.forEach((r) => r.destroy());
-  await services.stopAll();
-  await db?.drop();
 });
 
-const service = services.start;
+const service = world.start;
 
 /** Opens a public stream from a given loopback address; resolves with the status. */
 function publicFrom(server: Pgfeed, localAddress: string): Promise<number> {

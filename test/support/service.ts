@@ -126,16 +126,36 @@ export async function captured(sql: Sql, timeoutMs = 20_000): Promise<void> {
   );
 }
 
-/** The services one test file starts on its database; `stopAll` (in afterAll) closes every one. */
-export function fleet(databaseUrl: () => string) {
+/**
+ * A test file's world for services that each need their own settings: a
+ * fresh database with two companies (from beforeAll on), `start(config)` for
+ * a service on it, and after the file every service stopped and the database
+ * dropped.
+ */
+export function fleetOnFreshDatabase(): { readonly db: TestDatabase; start(config?: ConfigInput): Promise<Pgfeed> } {
+  let db: TestDatabase | undefined;
   const running: Pgfeed[] = [];
+  const ready = (): TestDatabase => {
+    if (!db) throw new Error('fleetOnFreshDatabase: the database exists from beforeAll on');
+    return db;
+  };
+  beforeAll(async () => {
+    db = await freshDatabase();
+    await seedTwoCompanies(db.sql);
+  });
+  afterAll(async () => {
+    await Promise.all(running.map((s) => s.close()));
+    await db?.drop();
+  });
   return {
-    async start(config: ConfigInput = {}): Promise<Pgfeed> {
-      const s = await startService(databaseUrl(), config);
+    get db() {
+      return ready();
+    },
+    async start(config: ConfigInput = {}) {
+      const s = await startService(ready().url, config);
       running.push(s);
       return s;
     },
-    stopAll: () => Promise.all(running.map((s) => s.close())),
   };
 }
 
