@@ -5,9 +5,7 @@
  * after stopping every instance (a running capturer would create it again).
  */
 import { defaultSlotName, dropSlot } from '../capture/wal/slot';
-import { ConfigError, loadConfig } from '../config';
-import { connect } from '../db/connect';
-import type { Command } from './command';
+import { type Command, withDatabase } from './command';
 
 export const dropSlotCommand: Command = {
   summary: "drop CAPTURE=wal's replication slot and publication (when removing pgfeed)",
@@ -22,13 +20,9 @@ CAPTURE=trigger, after stopping every instance. Safe to run again.
 
   DATABASE_URL=postgres://user:password@host:5432/db pgfeed drop-slot`,
   options: {},
-  async run(_values, env) {
-    const config = loadConfig(env);
-    const url = config.DATABASE_URL;
-    if (!url) throw new ConfigError('invalid configuration: DATABASE_URL must be set');
-    const slot = config.CAPTURE_SLOT ?? defaultSlotName(url);
-    const sql = connect(url, { max: 1 });
-    try {
+  run: (_values, env) =>
+    withDatabase(env, async (sql, config) => {
+      const slot = config.CAPTURE_SLOT ?? defaultSlotName(config.DATABASE_URL);
       const dropped = await dropSlot(sql, slot);
       // The publication is named by pgfeed.publication(); a database without pgfeed's schema has none.
       const [installed] = await sql<{ yes: boolean }[]>`select to_regprocedure('pgfeed.publication()') is not null as yes`;
@@ -41,8 +35,5 @@ CAPTURE=trigger, after stopping every instance. Safe to run again.
           (p ? `; dropped publication ${p.name}\n` : '\n'),
       );
       return 0;
-    } finally {
-      await sql.end();
-    }
-  },
+    }),
 };

@@ -1,9 +1,7 @@
 /** `pgfeed migrate`: applies pgfeed's migrations and the demo domain's to DATABASE_URL. */
-import { ConfigError, loadConfig } from '../config';
-import { connect } from '../db/connect';
 import { migrate } from '../db/migrate';
 import { domainMigrations } from '../domain';
-import type { Command } from './command';
+import { type Command, withDatabase } from './command';
 
 export const migrateCommand: Command = {
   summary: "apply pgfeed's migrations (schema pgfeed) and the demo's to DATABASE_URL",
@@ -16,16 +14,10 @@ the same at start; an advisory lock lets several instances migrate at once.
 
   DATABASE_URL=postgres://user:password@host:5432/db pgfeed migrate`,
   options: {},
-  async run(_values, env) {
-    const url = loadConfig(env).DATABASE_URL;
-    if (!url) throw new ConfigError('invalid configuration: DATABASE_URL must be set');
-    const sql = connect(url, { max: 1 });
-    try {
+  run: (_values, env) =>
+    withDatabase(env, async (sql) => {
       const applied = [...(await migrate(sql)), ...(await migrate(sql, domainMigrations()))];
       process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'up to date\n');
       return 0;
-    } finally {
-      await sql.end();
-    }
-  },
+    }),
 };
