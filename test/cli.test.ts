@@ -8,29 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Auth } from '../src/http/auth';
 import { ROOT } from './support/build';
+import { cleanEnv, finish, pgfeed } from './support/cli';
 import { emptyDatabase, freshDatabase, type TestDatabase } from './support/db';
 import { TEST_JWT_SECRET } from './support/service';
 import { openStream } from './support/stream';
 import { freePort, processTable, processTree } from './support/toolkit';
-
-const BIN = path.join(ROOT, 'dist', 'cli', 'index.js');
-
-/** A clean environment: only what the test gives, so the machine's own settings do not leak in. */
-function cleanEnv(env: Record<string, string>): Record<string, string> {
-  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env };
-}
-
-function pgfeed(args: string[], env: Record<string, string> = {}): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: cleanEnv(env) });
-}
-
-function finish(child: ChildProcessWithoutNullStreams): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
-}
 
 /** Resolves with the first match of `pattern` in the child's stdout; rejects if it exits first. */
 function waitForOutput(child: ChildProcessWithoutNullStreams, pattern: RegExp): Promise<RegExpExecArray> {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { defaultSlotName } from '../src/capture/wal/slot';
 import { connect } from '../src/db/connect';
 import type { Pgfeed } from '../src/service';
+import { finish, pgfeed } from './support/cli';
 import { freshDatabase, type TestDatabase } from './support/db';
 import { eventually } from './support/eventually';
 import {
@@ -270,21 +271,15 @@ test('pgfeed drop-slot removes the slot and the publication a removed pgfeed lef
       publications: (await other.sql`select pubname from pg_publication`).length,
     });
     expect(await leftovers()).toEqual({ slots: 1, publications: 1 });
-    const dropSlot = () =>
-      new Promise<{ code: number | null; out: string }>((resolve) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'drop-slot'], {
-          cwd: path.resolve(__dirname, '..'),
-          env: { PATH: process.env.PATH ?? '', DATABASE_URL: other.url },
-        });
-        let out = '';
-        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-        child.once('exit', (code) => resolve({ code, out }));
-      });
+    const dropSlot = () => finish(pgfeed(['drop-slot'], { DATABASE_URL: other.url }));
     const slot = defaultSlotName(other.url);
-    expect(await dropSlot()).toEqual({ code: 0, out: `dropped replication slot ${slot}; dropped publication pgfeed_capture\n` });
+    expect(await dropSlot()).toEqual({
+      code: 0,
+      stdout: `dropped replication slot ${slot}; dropped publication pgfeed_capture\n`,
+      stderr: '',
+    });
     expect(await leftovers()).toEqual({ slots: 0, publications: 0 });
-    expect(await dropSlot()).toEqual({ code: 0, out: `no replication slot ${slot}\n` });
+    expect(await dropSlot()).toEqual({ code: 0, stdout: `no replication slot ${slot}\n`, stderr: '' });
   } finally {
     await other.drop();
   }
