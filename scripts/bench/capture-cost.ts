@@ -13,8 +13,8 @@ import { migrate } from '../../src/db/migrate';
 import { domain, domainMigrations } from '../../src/domain';
 import { createLogger } from '../../src/log';
 import { startPgfeed } from '../../src/service';
-import { SYNC_PREFIX } from '../../src/capture/wal/capturer';
 import { ReplicationStream } from '../../src/capture/wal/replication';
+import { walCaptured } from '../../test/support/service';
 import { now } from './clock';
 import type { LatencyStats } from './stats';
 import type { WriterJob } from './writer-process';
@@ -116,12 +116,7 @@ export async function runWriters(
     let captureCatchUpMs: number | undefined;
     if (capture === 'wal') {
       const t0 = now();
-      const [mark] = await sql<{ lsn: string }[]>`select pg_logical_emit_message(true, ${SYNC_PREFIX}, '')::text as lsn`;
-      for (;;) {
-        const [r] = await sql<{ done: boolean }[]>`select applied_lsn >= ${mark!.lsn}::pg_lsn as done from pgfeed.capture`;
-        if (r?.done) break;
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await walCaptured(sql, 120_000);
       captureCatchUpMs = Math.round(now() - t0);
     }
     const [e] = await sql<{ n: number }[]>`select count(*)::int as n from pgfeed.events where id > ${h!.head}::bigint`;

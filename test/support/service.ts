@@ -115,7 +115,11 @@ export async function closeService(server: Pgfeed | undefined, db: TestDatabase 
  * once the capturer has applied a marker committed now.
  */
 export async function captured(sql: Sql, timeoutMs = 20_000): Promise<void> {
-  if (TEST_CAPTURE !== 'wal') return;
+  if (TEST_CAPTURE === 'wal') await walCaptured(sql, timeoutMs);
+}
+
+/** Resolves once the WAL capturer has appended everything committed so far (whatever TEST_CAPTURE says; the bench uses it too). */
+export async function walCaptured(sql: Sql, timeoutMs = 20_000): Promise<void> {
   const [mark] = await sql<{ lsn: string }[]>`select pg_logical_emit_message(true, ${SYNC_PREFIX}, '')::text as lsn`;
   await eventually(
     async () => {
