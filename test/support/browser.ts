@@ -110,5 +110,8 @@ export async function newPage(
   options: BrowserContextOptions = {},
 ): Promise<Page> {
   const context = await browser.newContext({ viewport, ...options }); // Playwright's default is 1280×720
+  // Below jest's 30 s, so a wait that never ends fails with Playwright's message (which wait, which selector)
+  // instead of an anonymous test timeout.
+  context.setDefaultTimeout(15_000);
   return context.newPage();
 }
