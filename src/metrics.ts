@@ -18,6 +18,10 @@ export function createMetrics() {
   return {
     registry,
     eventsIn: counter('pgfeed_events_in_total', 'Events received from PostgreSQL (live and catch-up).'),
+    eventsOwn: counter(
+      'pgfeed_events_own_total',
+      'Of those, events the capturing instance (CAPTURE=wal) took from its own appends instead of its NOTIFY or the log.',
+    ),
     eventsOut: counter('pgfeed_events_out_total', 'Event frames written to streams.'),
     decodeErrors: counter('pgfeed_decode_errors_total', 'Notifications or log rows that could not be decoded.'),
     replayHits: counter('pgfeed_replay_total', 'Resumes answered, by source (ring or log).', ['source']),

@@ -244,6 +244,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       maxReplays: config.MAX_CONCURRENT_REPLAYS,
     });
     listener.on('event', feed.publish);
+    capture.deliverOwnTo?.((events) => listener.deliverOwn(events));
     metrics.gauge('pgfeed_connections', 'Open event streams.', () => feed.registry.size);
     metrics.gauge('pgfeed_replay_buffer_events', 'Events held in the replay ring.', () => feed.ringUsage.events);
     metrics.gauge('pgfeed_replay_buffer_bytes', 'Bytes of events held in the replay ring.', () => feed.ringUsage.bytes);

@@ -1,6 +1,6 @@
 import type { Sql } from '../db/connect';
 import type { EntityRegistry } from '../events/entity';
-import type { CapturerRole } from './wal/capturer';
+import type { CapturerRole, OwnDelivery } from './wal/capturer';
 
 /** How changes reach pgfeed.events: row triggers + NOTIFY, or logical replication. */
 export type CaptureMode = 'trigger' | 'wal';
@@ -19,6 +19,12 @@ export interface Capture {
   start(): Promise<void>;
   stop(): Promise<void>;
   status(): CaptureStatus;
+  /**
+   * wal: hand the events this instance appends to `own` (its listener) as
+   * soon as each append commits, besides the log and the NOTIFY every
+   * instance gets. Trigger capture has no such path: writers append.
+   */
+  deliverOwnTo?(own: OwnDelivery): void;
 }
 
 /**

@@ -36,6 +36,9 @@ export interface ListenerEvents {
   state: [ListenerState];
 }
 
+/** How long the listener holds its queue for an append of its own before leaving those events to the NOTIFY and the log. */
+const OWN_APPEND_WAIT_MS = 5000;
+
 function timeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
@@ -229,6 +232,31 @@ export class Listener extends EventEmitter<ListenerEvents> {
       this.options.logger.warn({ err: error }, 'listen:error');
       this.wake?.();
     }
+  }
+
+  /**
+   * Events this process is appending to the log itself (the WAL capturer),
+   * handed over while the append is in flight: queued now, ahead of the
+   * append's NOTIFY, and emitted as soon as it commits, with no read of the
+   * log. Only when they follow the position directly (the first id is the
+   * next integer, so nothing can lie between) and the listener is live;
+   * otherwise they are dropped here and the NOTIFY and the log bring them, as
+   * they do to every other instance.
+   */
+  deliverOwn(events: Promise<readonly unknown[] | null>): void {
+    if (this.stateValue !== 'live') return; // catching up (or not started): the log has them in order
+    void this.enqueue(async () => {
+      // An append that hangs (a lost pool connection) must not hold up this listener's other events.
+      const raw = await Promise.race([
+        timeout(events, OWN_APPEND_WAIT_MS, 'own append').catch(() => null),
+        this.stopping.then(() => null),
+      ]);
+      if (!raw || raw.length === 0 || this.stateValue !== 'live') return;
+      const decoded = raw.map((e) => toChangeEvent(e, this.options.entities));
+      if (BigInt(decoded[0]!.id) !== this.positionValue + 1n) return;
+      for (const event of decoded) this.deliver(event);
+      this.options.metrics.eventsOwn.inc(decoded.length);
+    });
   }
 
   private receive(payload: string): void {

@@ -29,20 +29,28 @@ export async function appliedPosition(sql: Sql): Promise<WalPosition> {
   return { lsn: parseLsn(r?.lsn ?? '0/0'), seq: r?.seq ?? 0 };
 }
 
+/** What an append wrote: the newest id (null: nothing), and the events when asked for. */
+export interface Appended {
+  lastId: Position | null;
+  /** The events as pgfeed.event_json writes them, in id order (null: not asked for, or none written). */
+  events: unknown[] | null;
+}
+
 /**
- * Appends a batch in one transaction (pgfeed.wal_append: skip what the log
- * holds, ids in order, events, applied position, one NOTIFY). Returns the
- * newest id written, if any.
+ * Appends a batch in one transaction (pgfeed.wal_append_events: skip what the
+ * log holds, ids in order, events, applied position, one NOTIFY).
+ * `withEvents`: hand back the events written, for this instance's own listener.
  */
 export async function append(
   sql: Sql,
   changes: readonly Change[],
   done: WalPosition,
   doneAt: Date | null,
-): Promise<Position | null> {
+  withEvents: boolean,
+): Promise<Appended> {
   const col = <T>(f: (c: Change) => T) => changes.map(f);
-  const [r] = await sql<{ id: string | null }[]>`
-    select pgfeed.wal_append(
+  const [r] = await sql<{ id: string | null; events: unknown[] | null }[]>`
+    select a.last_id::text as id, a.appended as events from pgfeed.wal_append_events(
       ${sql.array(col((c) => formatLsn(c.lsn)))}::text[]::pg_lsn[],
       ${sql.array(col((c) => String(c.seq)))}::text[]::int[],
       ${sql.array(col((c) => String(c.relationId)))}::text[]::oid[],
@@ -50,7 +58,7 @@ export async function append(
       ${sql.array(col((c) => c.newRow))}::text[],
       ${sql.array(col((c) => c.oldRow))}::text[],
       ${sql.array(col((c) => c.committedAt.toISOString()))}::text[]::timestamptz[],
-      ${formatLsn(done.lsn)}::pg_lsn, ${done.seq}::int, ${doneAt?.toISOString() ?? null}::timestamptz
-    )::text as id`;
-  return r?.id == null ? null : BigInt(r.id);
+      ${formatLsn(done.lsn)}::pg_lsn, ${done.seq}::int, ${doneAt?.toISOString() ?? null}::timestamptz, ${withEvents}
+    ) a`;
+  return { lastId: r?.id == null ? null : BigInt(r.id), events: r?.events ?? null };
 }

@@ -33,9 +33,25 @@ export interface CapturerOptions {
   takeoverMs: number;
   /** Called after each append committed, with the changes it carried. */
   onAppended(changes: number): void;
+  /**
+   * Where this instance's own listener takes the events of an append (see
+   * Listener.deliverOwn), or null while it has none. It is handed the append
+   * in flight, before its NOTIFY can arrive.
+   */
+  ownDelivery(): OwnDelivery | null;
   /** Called when the slot had to be re-created: changes in between are lost and every client must refetch. */
   onSlotLost(reason: string): Promise<void>;
 }
+
+/** Takes the events an append wrote (as pgfeed.event_json writes them, in id order), once it has committed. */
+export type OwnDelivery = (events: Promise<readonly unknown[] | null>) => void;
+
+/**
+ * Batches whose rows (as record literals) exceed this are not handed back to
+ * the own listener: the append would hold them in memory twice, and the
+ * listener reads them from the log as any other instance does.
+ */
+const OWN_DELIVERY_MAX_BYTES = 4 * 1024 * 1024;
 
 type Queued = Change | { commit: true; lsn: bigint; endLsn: bigint; committedAt: Date; sync: boolean };
 
@@ -347,6 +363,7 @@ class Session {
       let ack: bigint | undefined;
       let taken = 0;
       let sync = false;
+      let bytes = 0;
       for (const item of this.queue) {
         if ('commit' in item) {
           sync ||= item.sync;
@@ -356,6 +373,7 @@ class Session {
         } else {
           if (changes.length >= this.options.batch) break;
           changes.push(item);
+          bytes += (item.newRow?.length ?? 0) + (item.oldRow?.length ?? 0);
           done = { lsn: item.lsn, seq: item.seq };
         }
         taken++;
@@ -364,7 +382,15 @@ class Session {
       if (ack === undefined && changes.length < this.options.batch) return;
       try {
         if (changes.length > 0 || sync) {
-          await append(this.options.sql, changes, done!, doneAt);
+          const own = changes.length > 0 && bytes <= OWN_DELIVERY_MAX_BYTES ? this.options.ownDelivery() : null;
+          const appending = append(this.options.sql, changes, done!, doneAt, own !== null);
+          own?.(
+            appending.then(
+              (a) => a.events,
+              () => null,
+            ),
+          );
+          await appending;
           this.options.onAppended(changes.length);
         }
       } catch (error) {

@@ -4,7 +4,7 @@ import type { EntityRegistry } from '../../events/entity';
 import type { Logger } from '../../log';
 import type { ServiceMetrics } from '../../metrics';
 import { type Capture, type CaptureStatus, watchEntities } from '../capture';
-import { Capturer } from './capturer';
+import { Capturer, type OwnDelivery } from './capturer';
 import { checkPrerequisites, ensureSlot, slotLagBytes } from './slot';
 
 export interface WalCaptureOptions {
@@ -27,6 +27,7 @@ export interface WalCaptureOptions {
 export class WalCapture implements Capture {
   readonly mode = 'wal';
   private capturer: Capturer | undefined;
+  private own: OwnDelivery | null = null;
 
   constructor(private readonly options: WalCaptureOptions) {}
 
@@ -61,6 +62,7 @@ export class WalCapture implements Capture {
         appends.inc();
         appended.inc(changes);
       },
+      ownDelivery: () => this.own,
       onSlotLost: async () => {
         await sql`select pgfeed.wal_gap()`;
       },
@@ -94,7 +96,12 @@ export class WalCapture implements Capture {
     capturer.start();
   }
 
+  deliverOwnTo(own: OwnDelivery): void {
+    this.own = own;
+  }
+
   async stop(): Promise<void> {
+    this.own = null;
     await this.capturer?.stop();
   }
 
