@@ -139,6 +139,38 @@ describe('a resume that cannot be answered says reset, then goes on live', () =>
   });
 });
 
+test('pruning deletes the expired prefix of the log, oldest first, and moves the horizon to its newest id', async () => {
+  if (running.length === 0) await service(); // in wal mode, someone must capture the writes
+  await writeTrips(4);
+  await captured(db.sql);
+  const ids = (await db.sql<{ id: string }[]>`select id::text from pgfeed.events order by id`).map((r) => r.id);
+  expect(ids.length).toBeGreaterThanOrEqual(8);
+  // Expired: everything through ids[k], and ids[k + 2], whose clock ran behind: it comes after an
+  // event within the retention (ids[k + 1]), so it must stay until that one expires too.
+  // Aged by 2 minutes against a 1-minute retention, so the other services (24 h, 5 min) leave them be.
+  const k = ids.length - 5;
+  const expired = [...ids.slice(0, k + 1), ids[k + 2]!];
+  await db.sql`update pgfeed.events set committed_at = committed_at - interval '2 minutes' where id = any(${expired}::bigint[])`;
+  const log = new EventLog(db.sql, new EntityRegistry());
+  expect(await log.prune(60_000, 2)).toBe(k + 1); // batches of 2: the loop goes on until the prefix is gone
+  const [after] = await db.sql<{ horizon: string; left: string[] }[]>`
+    select (select pruned_through from pgfeed.horizon)::text as horizon,
+           (select array_agg(id::text order by id) from pgfeed.events) as left`;
+  expect(after).toEqual({ horizon: ids[k], left: ids.slice(k + 1) });
+  // Nothing more to do: nothing deleted, the horizon stays.
+  expect(await log.prune(60_000, 2)).toBe(0);
+  const [again] = await db.sql<{ horizon: string }[]>`select pruned_through::text as horizon from pgfeed.horizon`;
+  expect(again?.horizon).toBe(ids[k]);
+  // What a resume is told: below the horizon expired, the horizon and kept events answerable.
+  expect(await log.status(BigInt(ids[0]!))).toBe('expired');
+  expect(await log.status(BigInt(ids[k - 1]!))).toBe('expired');
+  expect(await log.status(BigInt(ids[k]!))).toBe('ok');
+  expect(await log.status(BigInt(ids[k + 2]!))).toBe('ok');
+  // Nor does pruning need an index on committed_at (000005 dropped it).
+  const [index] = await db.sql`select to_regclass('pgfeed.events_committed_at') as name`;
+  expect(index?.name).toBeNull();
+});
+
 test('the background pruner deletes events older than EVENT_RETENTION and moves the horizon', async () => {
   const server = await service({ EVENT_RETENTION: 300_000, PRUNE_INTERVAL_MS: 1000 });
   await writeTrips(2);

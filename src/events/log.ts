@@ -84,17 +84,30 @@ export class EventLog {
    * Deletes events older than `retentionMs`, `batch` at a time so writers
    * never wait on it, moving the horizon in the same transaction as each
    * batch. Returns how many were deleted.
+   *
+   * `committed_at` grows with id (both follow commit order, up to clock
+   * jitter or a clock stepped back), so what expires is a prefix of the log:
+   * each batch walks the primary key from the oldest event and stops at the
+   * first one not older than the cutoff, then deletes through the newest id
+   * it passed. Never a later event while an older id stays, and no index on
+   * `committed_at` for every captured change to maintain (000005).
    */
   async prune(retentionMs: number, batch: number): Promise<number> {
     let total = 0;
     for (;;) {
       const deleted = await this.sql.begin(async (tx) => {
+        // `newer` counts the too-new events walked so far; the filter on it is the
+        // WindowAgg's run condition (PostgreSQL 15+), which ends the walk at the
+        // first one, so a prune with nothing to do reads one or two rows. The
+        // limit bounds the walk on any version.
         const [r] = await tx<{ count: number; newest: string | null }[]>`
           with gone as (
-            delete from pgfeed.events where id in (
-              select id from pgfeed.events
-               where committed_at < now() - ${retentionMs} * interval '1 millisecond'
-               order by id limit ${batch}
+            delete from pgfeed.events where id <= (
+              select max(id) from (
+                select id, count(*) filter (where committed_at >= now() - ${retentionMs} * interval '1 millisecond')
+                             over (order by id) as newer
+                  from (select id, committed_at from pgfeed.events order by id limit ${batch}) oldest
+              ) walked where newer = 0
             ) returning id
           )
           select count(*)::int as count, max(id)::text as newest from gone`;
