@@ -49,7 +49,7 @@ export async function append(
   withEvents: boolean,
 ): Promise<Appended> {
   const col = <T>(f: (c: Change) => T) => changes.map(f);
-  const [r] = await sql<{ id: string | null; events: unknown[] | null }[]>`
+  const [r] = await sql<{ id: string | null; events: string | null }[]>`
     select a.last_id::text as id, a.appended as events from pgfeed.wal_append_events(
       ${sql.array(col((c) => formatLsn(c.lsn)))}::text[]::pg_lsn[],
       ${sql.array(col((c) => String(c.seq)))}::text[]::int[],
@@ -60,5 +60,8 @@ export async function append(
       ${sql.array(col((c) => c.committedAt.toISOString()))}::text[]::timestamptz[],
       ${formatLsn(done.lsn)}::pg_lsn, ${done.seq}::int, ${doneAt?.toISOString() ?? null}::timestamptz, ${withEvents}
     ) a`;
-  return { lastId: r?.id == null ? null : BigInt(r.id), events: r?.events ?? null };
+  return {
+    lastId: r?.id == null ? null : BigInt(r.id),
+    events: r?.events == null ? null : (JSON.parse(r.events) as unknown[]),
+  };
 }
