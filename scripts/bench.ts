@@ -358,7 +358,7 @@ async function writersScenario(adminUrl: string): Promise<void> {
     },
     units: 'transactions per second; commit latency in ms (UPDATE of one random row of 1000, autocommit); ratios to no capture',
     notes:
-      'the writers are a process of their own, pgfeed runs in the benchmark process; each case on a fresh database of the same server, in the order none, walReader, trigger, wal, repeated for each round; a case shows its median round; walReader = the tables set up for wal capture and a pgoutput reader that only confirms what it receives, every 100 ms (the least any WAL capture costs here); events = log rows written for the writes (one per commit expected); wal captureCatchUpMs = last commit → capturer has appended everything',
+      'the writers are a process of their own, pgfeed runs in the benchmark process; each case on a fresh database of the same server, in the order none, walReader, trigger, wal, repeated for each round; a case shows its median round; walReader = the tables set up for wal capture and a pgoutput reader that only confirms what it receives, every 100 ms (the least any WAL capture costs here); events = log rows written for the writes (one per commit expected); wal captureCatchUpMs = last commit → capturer has appended everything; walBytesPerTransaction = WAL the server wrote during the case (for wal, until the capturer caught up) per writer transaction',
   });
 }
 

@@ -33,6 +33,8 @@ export interface WritersResult {
   events: number;
   /** wal: from the last commit to the capturer having appended everything. */
   captureCatchUpMs?: number;
+  /** WAL the server wrote during the case (writes, and for wal their append), per transaction. */
+  walBytesPerTransaction: number;
 }
 
 const ROWS = 1000;
@@ -112,6 +114,7 @@ export async function runWriters(
       reader = await openReader(url, s!.slot, s!.publication);
     }
     const [h] = await sql<{ head: string }[]>`select coalesce(max(id), 0)::text as head from pgfeed.events`;
+    const [w] = await admin<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`;
     const written = await runWriterProcess({ databaseUrl: url, writers, seconds, rows: ROWS });
     let captureCatchUpMs: number | undefined;
     if (capture === 'wal') {
@@ -119,11 +122,15 @@ export async function runWriters(
       await walCaptured(sql, 120_000);
       captureCatchUpMs = Math.round(now() - t0);
     }
+    const [wal] = await admin<
+      { bytes: number }[]
+    >`select pg_wal_lsn_diff(pg_current_wal_lsn(), ${w!.lsn}::pg_lsn)::float8 as bytes`;
     const [e] = await sql<{ n: number }[]>`select count(*)::int as n from pgfeed.events where id > ${h!.head}::bigint`;
     return {
       transactionsPerSecond: Math.round(written.count / (written.elapsedMs / 1000)),
       commitLatencyMs: written.latency,
       events: e?.n ?? 0,
+      walBytesPerTransaction: Math.round(wal!.bytes / written.count),
       ...(captureCatchUpMs === undefined ? {} : { captureCatchUpMs }),
     };
   } finally {
