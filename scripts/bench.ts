@@ -18,7 +18,7 @@ import { now } from './bench/clock';
 import { loadBenchParams } from './bench/params';
 import type { LatencyStats, PoolReport } from './bench/pool';
 import { PoolProcess } from './bench/pool-process';
-import { type CaptureCase, type WritersResult, runWriters } from './bench/capture-cost';
+import { type CaptureCase, type WritersResult, runDrain, runWriters } from './bench/capture-cost';
 import { TRIPS_PER_COMPANY, writeBurst, writeSteady, type Written } from './bench/writers';
 
 const P = loadBenchParams(process.env);
@@ -95,6 +95,10 @@ async function main(): Promise<void> {
   const version = versionRow?.version;
   if (P.BENCH_ONLY === 'writers') {
     await writersScenario(adminUrl);
+    return finish(started, version, database);
+  }
+  if (P.BENCH_ONLY === 'drain') {
+    await drainScenario(adminUrl);
     return finish(started, version, database);
   }
   const dbName = `pgfeed_bench_${Date.now()}`;
@@ -323,7 +327,20 @@ async function main(): Promise<void> {
   });
 
   await writersScenario(adminUrl);
+  await drainScenario(adminUrl);
   return finish(started, version, database);
+}
+
+/** 5. The WAL capturer's own pace: a backlog appended with nobody else on the machine. */
+async function drainScenario(adminUrl: string): Promise<void> {
+  const drain = await runDrain(adminUrl, `pgfeed_bench_drain_${Date.now()}`, P.BENCH_DRAIN);
+  emit('drain', {
+    params: { changes: P.BENCH_DRAIN, rowsPerTransaction: 1000 },
+    pgfeed: drain,
+    units: 'changes per second; seconds',
+    notes:
+      'CAPTURE=wal only: the changes are committed while no pgfeed runs (the slot keeps them), then one instance starts; seconds = from its start to every change in the log; no writers and no clients meanwhile, so this is the capture path alone (replication stream, decoding, appends), the ceiling of ingest on this machine',
+  });
 }
 
 /** 4. What capture costs writers: none vs trigger vs wal, on fresh databases of the same server. */

@@ -8,11 +8,11 @@
  */
 import { fork } from 'node:child_process';
 import path from 'node:path';
-import { connect } from '../../src/db/connect';
+import { type Sql, connect } from '../../src/db/connect';
 import { migrate } from '../../src/db/migrate';
 import { domain, domainMigrations } from '../../src/domain';
 import { createLogger } from '../../src/log';
-import { startPgfeed } from '../../src/service';
+import { type Pgfeed, startPgfeed } from '../../src/service';
 import { ReplicationStream } from '../../src/capture/wal/replication';
 import { walCaptured } from '../../test/support/service';
 import { now } from './clock';
@@ -74,68 +74,48 @@ async function openReader(url: string, slot: string, publication: string): Promi
   };
 }
 
-/** One case on a fresh database `name` of the server at `adminUrl`. */
-export async function runWriters(
-  adminUrl: string,
-  name: string,
-  capture: CaptureCase,
-  writers: number,
-  seconds: number,
-): Promise<WritersResult> {
+/** What a case gets: its fresh database (migrated, company `w` with ROWS stock items) and the server's admin connection. */
+interface CaseDatabase {
+  name: string;
+  url: string;
+  sql: Sql;
+  admin: Sql;
+  /** Starts pgfeed on the database (stopped when the case ends, unless closed before). */
+  start(capture: 'trigger' | 'wal'): Promise<Pgfeed>;
+}
+
+/**
+ * Runs `use` on a fresh database `name` of the server at `adminUrl`, then
+ * stops what it started and drops the database and its replication slot.
+ */
+async function onFreshDatabase<T>(adminUrl: string, name: string, use: (db: CaseDatabase) => Promise<T>): Promise<T> {
   const admin = connect(adminUrl, { max: 1, applicationName: 'bench-admin' });
   await admin.unsafe(`create database ${name}`);
   const u = new URL(adminUrl);
   u.pathname = `/${name}`;
   const url = u.toString();
   const sql = connect(url, { max: 2, applicationName: 'bench-admin' });
-  let server: Awaited<ReturnType<typeof startPgfeed>> | undefined;
-  let reader: { close(): Promise<void> } | undefined;
+  const servers: Pgfeed[] = [];
   try {
     await migrate(sql);
     await migrate(sql, domainMigrations());
     await sql`insert into companies (id, name) values ('w', 'Writers')`;
     await sql`insert into stock_items (id, company_id, sku, name, quantity)
               select 'item-' || g, 'w', 'SKU' || g, 'item', 1000000 from generate_series(1, ${ROWS}::int) g`;
-    if (capture !== 'none') {
-      server = await startPgfeed({
+    const start = async (capture: 'trigger' | 'wal') => {
+      const server = await startPgfeed({
         databaseUrl: url,
         entities: domain.entities,
         migrate: false,
         logger: createLogger('silent'),
-        config: { PORT: 0, HOST: '127.0.0.1', CAPTURE: capture === 'trigger' ? 'trigger' : 'wal' },
+        config: { PORT: 0, HOST: '127.0.0.1', CAPTURE: capture },
       });
-    }
-    if (capture === 'walReader') {
-      // pgfeed set the tables and the slot up for wal capture; a bare reader takes its place.
-      await server!.close();
-      server = undefined;
-      const [s] = await sql<{ slot: string; publication: string }[]>`
-        select slot_name as slot, pgfeed.publication() as publication from pg_replication_slots where database = ${name}`;
-      reader = await openReader(url, s!.slot, s!.publication);
-    }
-    const [h] = await sql<{ head: string }[]>`select coalesce(max(id), 0)::text as head from pgfeed.events`;
-    const [w] = await admin<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`;
-    const written = await runWriterProcess({ databaseUrl: url, writers, seconds, rows: ROWS });
-    let captureCatchUpMs: number | undefined;
-    if (capture === 'wal') {
-      const t0 = now();
-      await walCaptured(sql, 120_000);
-      captureCatchUpMs = Math.round(now() - t0);
-    }
-    const [wal] = await admin<
-      { bytes: number }[]
-    >`select pg_wal_lsn_diff(pg_current_wal_lsn(), ${w!.lsn}::pg_lsn)::float8 as bytes`;
-    const [e] = await sql<{ n: number }[]>`select count(*)::int as n from pgfeed.events where id > ${h!.head}::bigint`;
-    return {
-      transactionsPerSecond: Math.round(written.count / (written.elapsedMs / 1000)),
-      commitLatencyMs: written.latency,
-      events: e?.n ?? 0,
-      walBytesPerTransaction: Math.round(wal!.bytes / written.count),
-      ...(captureCatchUpMs === undefined ? {} : { captureCatchUpMs }),
+      servers.push(server);
+      return server;
     };
+    return await use({ name, url, sql, admin, start });
   } finally {
-    await reader?.close();
-    await server?.close();
+    for (const server of servers) await server.close(); // closing twice is a no-op
     await sql.end({ timeout: 2 });
     await admin`select pg_terminate_backend(active_pid) from pg_replication_slots where database = ${name} and active`;
     for (let i = 0; i < 50; i++) {
@@ -149,4 +129,85 @@ export async function runWriters(
     await admin.unsafe(`drop database if exists ${name} with (force)`);
     await admin.end();
   }
+}
+
+/** One case on a fresh database `name` of the server at `adminUrl`. */
+export function runWriters(
+  adminUrl: string,
+  name: string,
+  capture: CaptureCase,
+  writers: number,
+  seconds: number,
+): Promise<WritersResult> {
+  return onFreshDatabase(adminUrl, name, async ({ url, sql, admin, start }) => {
+    let reader: { close(): Promise<void> } | undefined;
+    try {
+      if (capture === 'trigger' || capture === 'wal') await start(capture);
+      if (capture === 'walReader') {
+        // pgfeed sets the tables and the slot up for wal capture; a bare reader takes its place.
+        await (await start('wal')).close();
+        const [s] = await sql<{ slot: string; publication: string }[]>`
+          select slot_name as slot, pgfeed.publication() as publication from pg_replication_slots where database = ${name}`;
+        reader = await openReader(url, s!.slot, s!.publication);
+      }
+      const [h] = await sql<{ head: string }[]>`select coalesce(max(id), 0)::text as head from pgfeed.events`;
+      const [w] = await admin<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`;
+      const written = await runWriterProcess({ databaseUrl: url, writers, seconds, rows: ROWS });
+      let captureCatchUpMs: number | undefined;
+      if (capture === 'wal') {
+        const t0 = now();
+        await walCaptured(sql, 120_000);
+        captureCatchUpMs = Math.round(now() - t0);
+      }
+      const [wal] = await admin<
+        { bytes: number }[]
+      >`select pg_wal_lsn_diff(pg_current_wal_lsn(), ${w!.lsn}::pg_lsn)::float8 as bytes`;
+      const [e] = await sql<{ n: number }[]>`select count(*)::int as n from pgfeed.events where id > ${h!.head}::bigint`;
+      return {
+        transactionsPerSecond: Math.round(written.count / (written.elapsedMs / 1000)),
+        commitLatencyMs: written.latency,
+        events: e?.n ?? 0,
+        walBytesPerTransaction: Math.round(wal!.bytes / written.count),
+        ...(captureCatchUpMs === undefined ? {} : { captureCatchUpMs }),
+      };
+    } finally {
+      await reader?.close();
+    }
+  });
+}
+
+export interface DrainResult {
+  changes: number;
+  /** From starting pgfeed to every change in the log. */
+  seconds: number;
+  changesPerSecond: number;
+  /** How fast the backlog was written (capture stopped): the writers' pace alone. */
+  writtenPerSecond: number;
+}
+
+/**
+ * The WAL capturer's own pace: `changes` are committed (as UPDATEs of all
+ * ROWS items, one transaction each) while no pgfeed runs, so the slot holds
+ * them; then pgfeed starts and the time until all of them are in the log is
+ * measured, with no writers and no clients sharing the machine.
+ */
+export function runDrain(adminUrl: string, name: string, changes: number): Promise<DrainResult> {
+  return onFreshDatabase(adminUrl, name, async ({ sql, start }) => {
+    await (await start('wal')).close(); // the slot and the publication, then nobody captures
+    const t0 = now();
+    for (let done = 0; done < changes; done += ROWS) await sql`update stock_items set quantity = quantity - 1`;
+    const writtenMs = now() - t0;
+    const t1 = now();
+    await start('wal');
+    await walCaptured(sql, 600_000);
+    const ms = now() - t1;
+    const [e] = await sql<{ n: number }[]>`select count(*)::int as n from pgfeed.events`;
+    if (e?.n !== Math.ceil(changes / ROWS) * ROWS) throw new Error(`drain: ${e?.n} events in the log, expected ${changes}`);
+    return {
+      changes: e.n,
+      seconds: Math.round(ms) / 1000,
+      changesPerSecond: Math.round(e.n / (ms / 1000)),
+      writtenPerSecond: Math.round(e.n / (writtenMs / 1000)),
+    };
+  });
 }

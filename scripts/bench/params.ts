@@ -24,8 +24,10 @@ export const benchParams = z
     BENCH_WRITERS_SECONDS: int(10),
     /** writers: rounds of all cases, interleaved; each case reports its median round. */
     BENCH_WRITERS_ROUNDS: int(1),
+    /** drain: changes committed while no capturer runs, then appended by CAPTURE=wal. */
+    BENCH_DRAIN: int(100000),
     /** Run only this scenario. */
-    BENCH_ONLY: z.enum(['writers']).optional(),
+    BENCH_ONLY: z.enum(['writers', 'drain']).optional(),
     BENCH_DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   })
   .strict();
