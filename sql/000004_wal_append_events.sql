@@ -1,4 +1,5 @@
--- pgfeed.wal_append as in 000003, made cheap per call and per change.
+-- pgfeed.wal_append_events: the batch append of 000003 (pgfeed.wal_append),
+-- made cheap per call and per change, and able to hand back what it wrote.
 --
 -- 000003 built its whole statement per batch (EXECUTE), so every append was
 -- planned again, and the conversion of each row (record literal -> row type
@@ -10,9 +11,19 @@
 -- Now only the conversion is built per batch: it has to name the tables, and
 -- it is one small aggregate that plans in microseconds. Everything else is a
 -- static statement whose plan PL/pgSQL keeps for the session, and each row is
--- converted once. Same arguments, same result, same events as 000003.
+-- converted once. Same events as 000003.
+--
+-- with_events: also return the events written (a JSON array in id order, as
+-- pgfeed.event_json writes them), so the capturing instance emits them to its
+-- own clients as soon as the append commits, without waiting for its own
+-- NOTIFY or reading them back from the log. The caller asks only for batches
+-- small enough to hold in memory twice. The other instances still learn of
+-- them through the NOTIFY and the log.
+--
+-- wal_append keeps its signature and result, for an instance of the previous
+-- version still running during an upgrade.
 
-create or replace function pgfeed.wal_append(
+create function pgfeed.wal_append_events(
   lsns      pg_lsn[],      -- commit LSN of each change's transaction
   seqs      int[],         -- the change's number within its transaction (1, 2, ...)
   rels      oid[],         -- the table
@@ -22,8 +33,12 @@ create or replace function pgfeed.wal_append(
   times     timestamptz[], -- commit time of the change's transaction
   done_lsn  pg_lsn,        -- the position once this batch is applied
   done_seq  int,
-  done_at   timestamptz
-) returns bigint           -- the newest id written, or null
+  done_at   timestamptz,
+  with_events boolean
+) returns table (
+  last_id   bigint,        -- the newest id written, or null
+  appended  text           -- with_events: the events written, a JSON array in id order (null when none)
+)
   language plpgsql
   set timezone = 'UTC'
   as $$
@@ -34,13 +49,13 @@ declare
   new_json  jsonb[];
   old_json  jsonb[];
   first_id  bigint;
-  last_id   bigint;
   written   bigint;
   payload   text;
 begin
   select * into st from pgfeed.capture for update;
   if (done_lsn, done_seq) <= (st.applied_lsn, st.applied_seq) then
-    return null;
+    return query select null::bigint, null::text;
+    return;
   end if;
 
   -- Record literal -> row type -> jsonb, once per row, in input order. The
@@ -57,7 +72,12 @@ begin
       using rels, new_rows, old_rows;
   end if;
 
-  first_id := nextval('pgfeed.event_id_seq');
+  -- A batch that only moves the position (a pgfeed.sync message) draws no id:
+  -- ids without gaps let the capturing instance take its next append's events
+  -- directly (see Listener.deliverOwn).
+  if cardinality(lsns) > 0 then
+    first_id := nextval('pgfeed.event_id_seq');
+  end if;
   with changes as (
     select u.i, u.op, u.at, u.n, u.o, w.entity, w.company_column as cc, w.user_column as uc, w.key_column as kc
       from unnest(lsns, seqs, rels, ops, times, new_json, old_json) with ordinality as u(lsn, seq, r, op, at, n, o, i)
@@ -95,7 +115,13 @@ begin
       from events
     returning id
   )
-  select count(*), max(id) into written, last_id from ins;
+  select count(*), max(ins.id) into written, last_id from ins;
+  if with_events and written > 0 then
+    -- As EventLog.readAfter reads them (measured: cheaper than RETURNING
+    -- them from the insert, and text, so nothing parses the JSON here).
+    select '[' || string_agg(pgfeed.event_json(e)::text, ',' order by e.id) || ']' into appended
+      from pgfeed.events e where e.id between first_id and last_id;
+  end if;
 
   if written > 1 then
     perform setval('pgfeed.event_id_seq', last_id);
@@ -105,12 +131,23 @@ begin
   if written > 0 then
     -- One notification per batch. A single small event travels whole, as a
     -- trigger's does; otherwise listeners read the log up to `through`.
-    payload := case when written = 1 then (select pgfeed.event_json(e)::text from pgfeed.events e where e.id = last_id) end;
+    payload := case when written = 1
+                    then coalesce(substr(appended, 2, length(appended) - 2),
+                                  (select pgfeed.event_json(e)::text from pgfeed.events e where e.id = last_id)) end;
     if payload is null or octet_length(payload) > pgfeed.max_payload_bytes() then
       payload := json_build_object('through', last_id::text)::text;
     end if;
     perform pg_notify(pgfeed.channel(), payload);
   end if;
-  return last_id;
+  return query select last_id, appended;
 end
+$$;
+
+create or replace function pgfeed.wal_append(
+  lsns pg_lsn[], seqs int[], rels oid[], ops text[], new_rows text[], old_rows text[], times timestamptz[],
+  done_lsn pg_lsn, done_seq int, done_at timestamptz
+) returns bigint
+  language sql
+  as $$
+  select a.last_id from pgfeed.wal_append_events(lsns, seqs, rels, ops, new_rows, old_rows, times, done_lsn, done_seq, done_at, false) a
 $$;
