@@ -4,19 +4,18 @@
  * `npm start` does, in a process of its own, so a crash shows as an exit, not as a failed
  * assertion inside jest. PGFEED_RESTARTS sets the number of restarts (default 4).
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Sql } from '../src/db/connect';
 import { Auth } from '../src/http/auth';
+import { pgfeed as pgfeedCommand } from './support/cli';
 import { type RestartableDatabase, restartableDatabase } from './support/restartable';
 import { TEST_JWT_SECRET } from './support/service';
 import { type Frame, type OpenStream, openStream } from './support/stream';
 
 const RESTARTS = Number(process.env.PGFEED_RESTARTS ?? 4);
 const WORKERS = 8;
-const ROOT = path.resolve(__dirname, '..');
 /** Progress on stderr when PGFEED_TEST_LOG is set (as the other tests' service logs). */
 const trace = (msg: string) => process.env.PGFEED_TEST_LOG && process.stderr.write(`restart-under-load: ${msg}\n`);
 const ITEMS = Array.from({ length: WORKERS }, (_, i) => `load-${i + 1}`);
@@ -39,20 +38,15 @@ interface PgfeedProcess {
   child: ChildProcessWithoutNullStreams;
 }
 
-/** `node --import tsx src/cli/index.ts start` (what `npm start` runs) against `url`; resolves once it listens. */
+/** `pgfeed start` (what `npm start` runs) against `url`; resolves once it listens. */
 async function startPgfeedProcess(url: string): Promise<PgfeedProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'start'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      DATABASE_URL: url,
-      JWT_SECRET: TEST_JWT_SECRET,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'info',
-      LISTENER_PING_MS: '500',
-    },
+  const child = pgfeedCommand(['start'], {
+    DATABASE_URL: url,
+    JWT_SECRET: TEST_JWT_SECRET,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    LISTENER_PING_MS: '500',
   });
   let tail = '';
   let pending = '';

@@ -5,8 +5,6 @@
  * it needs a server with wal_level=logical); the rest of the suite runs in
  * both modes.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import path from 'node:path';
 import { defaultSlotName } from '../src/capture/wal/slot';
 import { connect } from '../src/db/connect';
 import type { Pgfeed } from '../src/service';
@@ -43,17 +41,13 @@ test('the capturing instance is killed mid-burst: another takes over within seco
   // A second process becomes the capturer; this file's instance is then a standby.
   await server!.close();
   const port = await freePort();
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'start'], {
-    cwd: path.resolve(__dirname, '..'),
-    env: {
-      PATH: process.env.PATH ?? '',
-      DATABASE_URL: db.url,
-      JWT_SECRET: TEST_JWT_SECRET,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      CAPTURE: 'wal',
-      LOG_LEVEL: 'warn',
-    },
+  const child = pgfeed(['start'], {
+    DATABASE_URL: db.url,
+    JWT_SECRET: TEST_JWT_SECRET,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    CAPTURE: 'wal',
+    LOG_LEVEL: 'warn',
   });
   let exited = false;
   child.once('exit', () => (exited = true));
