@@ -18,7 +18,7 @@ import { now } from './bench/clock';
 import { loadBenchParams } from './bench/params';
 import type { LatencyStats, PoolReport } from './bench/pool';
 import { PoolProcess } from './bench/pool-process';
-import { type CaptureCase, type WritersResult, runDrain, runWriters } from './bench/capture-cost';
+import { type CaptureCase, ROWS, type WritersResult, runDrain, runWriters } from './bench/capture-cost';
 import { TRIPS_PER_COMPANY, writeBurst, writeSteady, type Written } from './bench/writers';
 
 const P = loadBenchParams(process.env);
@@ -335,7 +335,7 @@ async function main(): Promise<void> {
 async function drainScenario(adminUrl: string): Promise<void> {
   const drain = await runDrain(adminUrl, `pgfeed_bench_drain_${Date.now()}`, P.BENCH_DRAIN);
   emit('drain', {
-    params: { changes: P.BENCH_DRAIN, rowsPerTransaction: 1000 },
+    params: { changes: P.BENCH_DRAIN, rowsPerTransaction: ROWS },
     pgfeed: drain,
     units: 'changes per second; seconds',
     notes:
@@ -365,7 +365,7 @@ async function writersScenario(adminUrl: string): Promise<void> {
     p99: ratio(r.commitLatencyMs.p99, base.commitLatencyMs.p99),
   });
   emit('writers', {
-    params: { writers: P.BENCH_WRITERS, seconds: P.BENCH_WRITERS_SECONDS, rounds: P.BENCH_WRITERS_ROUNDS, rows: 1000 },
+    params: { writers: P.BENCH_WRITERS, seconds: P.BENCH_WRITERS_SECONDS, rounds: P.BENCH_WRITERS_ROUNDS, rows: ROWS },
     ...out,
     ratio: { walReader: vsNone(out.walReader), trigger: vsNone(out.trigger), wal: vsNone(out.wal) },
     roundsTransactionsPerSecond: Object.fromEntries(cases.map((c) => [c, runs[c].map((r) => r.transactionsPerSecond)])),

@@ -37,7 +37,8 @@ export interface WritersResult {
   walBytesPerTransaction: number;
 }
 
-const ROWS = 1000;
+/** Stock items the writers update (one at random each) and the drain's transactions update (all of them). */
+export const ROWS = 1000;
 
 function runWriterProcess(job: WriterJob): Promise<{ count: number; elapsedMs: number; latency: LatencyStats }> {
   return new Promise((resolve, reject) => {

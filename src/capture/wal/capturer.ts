@@ -22,7 +22,7 @@ export interface CapturerOptions {
   /**
    * Under load (more than one transaction arrived while an append ran), how
    * long to let the next batch fill before appending it. Each append costs the
-   * database a fixed amount (its commit, NOTIFY, the listeners' read)
+   * database a fixed amount (its commit, NOTIFY, the other instances' read)
    * whatever its size; fewer, bigger appends leave that CPU to the writers. A
    * lone transaction is appended at once.
    */
