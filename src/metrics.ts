@@ -23,7 +23,16 @@ export function createMetrics() {
       'Of those, events the capturing instance (CAPTURE=wal) took from its own appends instead of its NOTIFY or the log.',
     ),
     eventsOut: counter('pgfeed_events_out_total', 'Event frames written to streams.'),
-    decodeErrors: counter('pgfeed_decode_errors_total', 'Notifications or log rows that could not be decoded.'),
+    decodeErrors: counter(
+      'pgfeed_decode_errors_total',
+      'Stored events skipped because they could not be decoded (row_schema, no_company, malformed), by entity and reason.',
+      ['entity', 'reason'],
+    ),
+    captureSkipped: counter(
+      'pgfeed_capture_skipped_total',
+      'Changes the WAL capturer skipped because PostgreSQL refused to append them, by table and SQLSTATE.',
+      ['entity', 'reason'],
+    ),
     replayHits: counter('pgfeed_replay_total', 'Resumes answered, by source (ring or log).', ['source']),
     resets: counter('pgfeed_resets_total', 'Resumes that could not be answered, by reason.', ['reason']),
     listenerReconnects: counter('pgfeed_listener_reconnects_total', 'Times the listener connection was re-established.'),

@@ -11,6 +11,7 @@ import { type EntityDefinition, EntityRegistry } from './events/entity';
 import { EventLog, logHead } from './events/log';
 import { formatPosition } from './events/position';
 import { Pruner } from './events/pruner';
+import { Skips } from './events/skips';
 import type { ChangeEvent } from './events/schema';
 import { createApp, createOpsApp } from './http/app';
 import { Auth, type Claims, type Role } from './http/auth';
@@ -206,17 +207,19 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       const applied = await migrate(sql);
       if (applied.length > 0) logger.info({ applied }, 'migrated');
     }
-    const capture = createCapture({ config, databaseUrl: options.databaseUrl, sql, entities, logger, metrics });
+    const skips = new Skips(metrics, logger);
+    const capture = createCapture({ config, databaseUrl: options.databaseUrl, sql, entities, logger, metrics, skips });
     stops.push(() => capture.stop());
     await capture.start();
 
-    const log = new EventLog(sql, entities);
+    const log = new EventLog(sql, entities, skips);
     const from = await log.head();
     const listener = new Listener({
       databaseUrl: options.databaseUrl,
       sql,
       log,
       entities,
+      skips,
       logger,
       metrics,
       from,
@@ -274,6 +277,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       metrics,
       listener,
       capture,
+      skips,
       logger,
       rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
       maxBodyBytes: config.MAX_BODY_BYTES,
@@ -296,7 +300,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
     const ops =
       config.OPS_PORT === undefined
         ? undefined
-        : new HttpServer(createOpsApp({ listener, metrics, logger, capture }), {
+        : new HttpServer(createOpsApp({ listener, metrics, logger, capture, skips }), {
             port: config.OPS_PORT,
             host: config.HOST,
             beforeClose: () => {},

@@ -129,7 +129,7 @@ describe('pgfeed migrate', () => {
   test('applies the migrations to an empty database once', async () => {
     const first = await finish(pgfeed(['migrate'], { DATABASE_URL: db.url }));
     expect(first.code).toBe(0);
-    expect(first.stdout).toMatch(/^applied: 000001_feed/);
+    expect(first.stdout).toMatch(/^applied: 000001_pgfeed/);
     const [table] = await db.sql`select to_regclass('public.trips')::text as name`;
     expect(table?.name).toBe('trips');
     const again = await finish(pgfeed(['migrate'], { DATABASE_URL: db.url }));

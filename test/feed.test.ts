@@ -53,7 +53,7 @@ test('a notification that cannot be decoded is logged and counted, and the strea
   expect(await metric(server, 'pgfeed_decode_errors_total')).toBe(before + 2);
   expect(server.status().ready).toBe(true);
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
-  expect(metrics).toMatch(/^pgfeed_decode_errors_total 2$/m);
+  expect(metrics).toMatch(/^pgfeed_decode_errors_total\{entity="unknown",reason="malformed"\} 2$/m);
   // prom-client's process and Node series sit beside pgfeed's: what a fan-out server is judged by.
   for (const series of [
     'process_cpu_user_seconds_total',

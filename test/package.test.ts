@@ -54,7 +54,7 @@ test('the tarball holds the compiled entry points and the SQL, and depends on no
     'dist/index.d.ts',
     'dist/client/index.js',
     'dist/client/index.d.ts',
-    'sql/000001_feed.sql',
+    'sql/000001_pgfeed.sql',
   ]) {
     expect(stdout).toContain(`package/${file}`);
   }

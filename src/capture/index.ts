@@ -1,6 +1,7 @@
 import type { Config } from '../config';
 import type { Sql } from '../db/connect';
 import type { EntityRegistry } from '../events/entity';
+import type { Skips } from '../events/skips';
 import type { Logger } from '../log';
 import type { ServiceMetrics } from '../metrics';
 import type { Capture } from './capture';
@@ -19,8 +20,9 @@ export function createCapture(deps: {
   entities: EntityRegistry;
   logger: Logger;
   metrics: ServiceMetrics;
+  skips: Skips;
 }): Capture {
-  const { config, databaseUrl, sql, entities, logger, metrics } = deps;
+  const { config, databaseUrl, sql, entities, logger, metrics, skips } = deps;
   if (config.CAPTURE === 'trigger') return new TriggerCapture(sql, entities);
   return new WalCapture({
     // The replication connection may need another route than the pool (a pooler such as PgBouncer cannot replicate).
@@ -29,6 +31,7 @@ export function createCapture(deps: {
     entities,
     logger,
     metrics,
+    skips,
     slot: config.CAPTURE_SLOT ?? defaultSlotName(databaseUrl),
     batch: config.CAPTURE_BATCH,
     lingerMs: config.CAPTURE_LINGER_MS,

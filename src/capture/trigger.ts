@@ -4,7 +4,7 @@ import { type Capture, type CaptureStatus, watchEntities } from './capture';
 
 /**
  * CAPTURE=trigger: a deferred row trigger on each watched table appends the
- * event at commit and NOTIFYs it (sql/000001_feed.sql, pgfeed.capture()).
+ * event at commit and NOTIFYs it (sql/000001_pgfeed.sql, pgfeed.capture_row()).
  * Nothing runs in the service: starting only attaches the triggers.
  */
 export class TriggerCapture implements Capture {

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /**
- * The `pgfeed` command: start | demo | migrate | token | drop-slot. A user's mistake (an
+ * The `pgfeed` command: start | demo | migrate | token | drop-slot | capture-mode. A user's mistake (an
  * unknown command or option, a bad setting) is one line on stderr and exit
  * code 2; a failure at run time is one line and exit code 1. No stack traces.
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config';
+import { captureModeCommand } from './capture-mode';
 import { type Command, UsageError } from './command';
 import { dropSlotCommand } from './drop-slot';
 import { migrateCommand } from './migrate';
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, Command> = {
   migrate: migrateCommand,
   token: tokenCommand,
   'drop-slot': dropSlotCommand,
+  'capture-mode': captureModeCommand,
 };
 
 function version(): string {

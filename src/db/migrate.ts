@@ -19,7 +19,7 @@ export interface MigrationSet {
 /** pgfeed's own migrations (sql/ beside src/ or dist/): they create and change only the `pgfeed` schema. */
 export function feedMigrations(): MigrationSet {
   const dir = path.resolve(__dirname, '..', '..', 'sql');
-  if (!existsSync(path.join(dir, '000001_feed.sql'))) throw new Error(`pgfeed: the sql/ folder is missing (looked in ${dir})`);
+  if (!existsSync(path.join(dir, '000001_pgfeed.sql'))) throw new Error(`pgfeed: the sql/ folder is missing (looked in ${dir})`);
   return { dir, table: { schema: FEED_SCHEMA, name: MIGRATIONS_TABLE } };
 }
 
@@ -64,7 +64,8 @@ export async function migrate(sql: Sql, set: MigrationSet = feedMigrations()): P
       if (foreign.length > 0) {
         throw new MigrationMismatchError(
           `${set.table.schema}.${set.table.name} records migrations this code does not have (${foreign.map((f) => f.name).join(', ')}): ` +
-            'the database was migrated by a newer pgfeed or by a development build before 0.2; use that version, or recreate the database',
+            'the database was migrated by a newer pgfeed, or by a development build of 0.2 before its migrations were folded into ' +
+            '000001_pgfeed; use that version, or recreate the database',
         );
       }
       if (recorded.some((r) => r.id === m.id)) return;

@@ -52,31 +52,60 @@ export function parseNotification(text: string): NotificationPayload {
   return parsed.data;
 }
 
+/** Why a stored event is not delivered (see Skips): stable reasons, the metric's label. */
+export type SkipReason = 'row_schema' | 'no_company' | 'malformed';
+
+/** A stored event decoded, or why it cannot be: data pgfeed does not control gives a result, not an exception. */
+export type Decoded =
+  { ok: true; event: ChangeEvent } | { ok: false; id: string | undefined; entity: string; reason: SkipReason; message: string };
+
 /**
  * Turns a stored (snake_case) event into the delivered one. Rows of
  * registered entities are checked against their schema; tables watched from
- * SQL alone pass through as they are.
+ * SQL alone pass through as they are. A row change without a company reaches
+ * no stream (its company column was dropped or renamed away): skipped too.
  */
-export function toChangeEvent(input: unknown, entities: EntityRegistry): ChangeEvent {
+export function decodeEvent(input: unknown, entities: EntityRegistry): Decoded {
   const parsed = storedEvent.safeParse(input);
-  if (!parsed.success) throw new DecodeError(`event: ${z.prettifyError(parsed.error)}`);
+  if (!parsed.success) {
+    const raw = input as { id?: unknown; entity?: unknown } | null;
+    return {
+      ok: false,
+      id: typeof raw?.id === 'string' ? raw.id : undefined,
+      entity: typeof raw?.entity === 'string' ? raw.entity : 'unknown',
+      reason: 'malformed',
+      message: `event: ${z.prettifyError(parsed.error)}`,
+    };
+  }
   const s = parsed.data;
+  const skip = (reason: SkipReason, message: string): Decoded => ({ ok: false, id: s.id, entity: s.entity, reason, message });
+  if (!isBroadcast(s.op) && s.company_id === null) return skip('no_company', `event ${s.id} (${s.entity}) has no company`);
   const row = camelKeys(s.row);
   const schema = isBroadcast(s.op) ? undefined : entities.get(s.entity)?.row;
   if (schema) {
     const checked = schema.safeParse(row);
-    if (!checked.success) throw new DecodeError(`event ${s.id} (${s.entity}) row: ${z.prettifyError(checked.error)}`);
+    if (!checked.success) return skip('row_schema', `event ${s.id} (${s.entity}) row: ${z.prettifyError(checked.error)}`);
   }
   return {
-    id: s.id,
-    type: s.op === 'reset' ? 'reset' : `${s.entity}.${TYPE_SUFFIX[s.op]}`,
-    entity: s.entity,
-    op: s.op,
-    companyId: s.company_id,
-    userId: s.user_id,
-    key: s.key,
-    row,
-    changes: s.changes === null ? null : camelKeys(s.changes),
-    committedAt: s.committed_at,
+    ok: true,
+    event: {
+      id: s.id,
+      type: s.op === 'reset' ? 'reset' : `${s.entity}.${TYPE_SUFFIX[s.op]}`,
+      entity: s.entity,
+      op: s.op,
+      companyId: s.company_id,
+      userId: s.user_id,
+      key: s.key,
+      row,
+      changes: s.changes === null ? null : camelKeys(s.changes),
+      committedAt: s.committed_at,
+    },
   };
+}
+
+/** decodeEvent for callers that hold the event must be good (tests, tools): throws DecodeError otherwise. */
+export function toChangeEvent(input: unknown, entities: EntityRegistry): ChangeEvent {
+  const d = decodeEvent(input, entities);
+  if (!d.ok) throw new DecodeError(d.message);
+  return d.event;
 }

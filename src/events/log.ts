@@ -1,8 +1,9 @@
 import type postgres from 'postgres';
-import { toChangeEvent } from './decode';
+import { decodeEvent } from './decode';
 import type { EntityRegistry } from './entity';
 import { type Position, formatPosition } from './position';
 import type { ChangeEvent } from './schema';
+import type { Skips } from './skips';
 
 /** The pool or a transaction: anything that runs a tagged-template query. */
 type Queryable = postgres.Sql | postgres.TransactionSql;
@@ -28,11 +29,25 @@ export interface LogFilter {
   keys?: ReadonlySet<string>;
 }
 
-/** The durable event log, `pgfeed.events`, read in id order (= commit order). */
+/** A page of the log: the events delivered, and the id of the last row read (delivered or skipped). */
+export interface LogPage {
+  events: ChangeEvent[];
+  /** The newest id read; `from` when nothing was. Reading on from here never meets a skipped event again. */
+  through: Position;
+  /** Fewer rows than asked for: the end of the log (for this filter). */
+  end: boolean;
+}
+
+/**
+ * The durable event log, `pgfeed.events`, read in id order (= commit order).
+ * A stored event that cannot be decoded is skipped and reported to `skips`
+ * (without one: skipped silently), in every read: catch-up, replay, single reads.
+ */
 export class EventLog {
   constructor(
     private readonly sql: postgres.Sql,
     private readonly entities: EntityRegistry,
+    private readonly skips?: Skips,
   ) {}
 
   head(): Promise<Position> {
@@ -45,6 +60,20 @@ export class EventLog {
    * rows it would drop.
    */
   async readAfter(from: Position, limit: number, only?: LogFilter): Promise<ChangeEvent[]> {
+    // Skipped rows do not shorten a page: a page shorter than `limit` still means the end of the log,
+    // so readers that page on (replays) go past a bad event instead of stopping at it.
+    const events: ChangeEvent[] = [];
+    let at = from;
+    for (;;) {
+      const page = await this.readPage(at, limit - events.length, only);
+      events.push(...page.events);
+      at = page.through;
+      if (page.end || events.length >= limit) return events;
+    }
+  }
+
+  /** At most `limit` rows after `from`, decoded; see LogPage. */
+  async readPage(from: Position, limit: number, only?: LogFilter): Promise<LogPage> {
     const after = formatPosition(from);
     const sql = this.sql;
     // TRUNCATE and reset records (wal capture) belong to no company and reach every stream
@@ -57,14 +86,29 @@ export class EventLog {
          ${only?.entities ? sql`and (e.entity = any(${[...only.entities]}::text[]) or e.op = 'reset')` : sql``}
          ${only?.keys ? sql`and (e.key = any(${[...only.keys]}::text[]) or e.op in ('truncate', 'reset'))` : sql``}
        order by e.id limit ${limit}`;
-    return rows.map((r) => toChangeEvent(r.e, this.entities));
+    const events: ChangeEvent[] = [];
+    let through = from;
+    for (const r of rows) {
+      const event = this.decode(r.e);
+      if (event) events.push(event);
+      through = BigInt((r.e as { id: string }).id);
+    }
+    return { events, through, end: rows.length < limit };
   }
 
-  /** One event (for NOTIFY payloads that were too large to carry it). */
+  /** One event (for NOTIFY payloads that were too large to carry it); undefined when absent or skipped. */
   async read(id: Position): Promise<ChangeEvent | undefined> {
     const [r] = await this.sql<{ e: unknown }[]>`
       select pgfeed.event_json(e) as e from pgfeed.events e where e.id = ${formatPosition(id)}::bigint`;
-    return r ? toChangeEvent(r.e, this.entities) : undefined;
+    return r ? this.decode(r.e) : undefined;
+  }
+
+  /** The decode policy (Skips): an event that does not decode is reported and left out. */
+  decode(stored: unknown): ChangeEvent | undefined {
+    const d = decodeEvent(stored, this.entities);
+    if (d.ok) return d.event;
+    this.skips?.record('decode', { entity: d.entity, reason: d.reason, message: d.message, last: d.id });
+    return undefined;
   }
 
   /**

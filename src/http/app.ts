@@ -10,11 +10,14 @@ import { type EventRoutesDeps, eventRoutes } from './routes/events';
 import { descriptionRoutes, healthRoute, opsRoutes } from './routes/ops';
 import type { Listener } from '../listener/listener';
 import type { Capture } from '../capture';
+import type { Skips } from '../events/skips';
 
 export type AppDeps = EventRoutesDeps & {
   listener: Listener;
   /** Reported by /readyz (which path fills the log; in wal mode, whether this instance is the capturer). */
   capture?: Capture;
+  /** Reported by /readyz: changes skipped (not captured, or not decodable), by kind. */
+  skips?: Skips;
   logger: Logger;
   maxBodyBytes: number;
   /** Serve /readyz and /metrics here (else they are on the ops port, `createOpsApp`). */
@@ -50,7 +53,7 @@ export function createApp(deps: AppDeps): Express {
 }
 
 /** The app of the separate operations port (OPS_PORT): /healthz, /readyz, /metrics only. */
-export function createOpsApp(deps: Pick<AppDeps, 'listener' | 'metrics' | 'logger' | 'capture'>): Express {
+export function createOpsApp(deps: Pick<AppDeps, 'listener' | 'metrics' | 'logger' | 'capture' | 'skips'>): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(accessLog(deps.logger));

@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
 import postgres from 'postgres';
 import type { Sql } from '../db/connect';
-import { DecodeError, parseNotification, toChangeEvent } from '../events/decode';
+import { DecodeError, parseNotification } from '../events/decode';
 import type { EntityRegistry } from '../events/entity';
 import type { EventLog } from '../events/log';
+import type { Skips } from '../events/skips';
 import type { Position } from '../events/position';
 import type { ChangeEvent } from '../events/schema';
 import type { Logger } from '../log';
@@ -20,6 +21,8 @@ export interface ListenerOptions {
   sql: Sql;
   log: EventLog;
   entities: EntityRegistry;
+  /** Where notifications that are not events are reported (events that do not decode are reported by `log`). */
+  skips: Skips;
   logger: Logger;
   metrics: ServiceMetrics;
   /** Where to start: normally the log head. */
@@ -252,10 +255,17 @@ export class Listener extends EventEmitter<ListenerEvents> {
         this.stopping.then(() => null),
       ]);
       if (!raw || raw.length === 0 || this.stateValue !== 'live') return;
-      const decoded = raw.map((e) => toChangeEvent(e, this.options.entities));
-      if (BigInt(decoded[0]!.id) !== this.positionValue + 1n) return;
-      for (const event of decoded) this.deliver(event);
-      this.options.metrics.eventsOwn.inc(decoded.length);
+      const ids = raw.map((e) => BigInt((e as { id: string }).id));
+      if (ids[0] !== this.positionValue + 1n) return;
+      // An event that does not decode is skipped (Skips); the position still moves past it.
+      for (const e of raw) {
+        const event = this.options.log.decode(e);
+        if (event) {
+          this.deliver(event);
+          this.options.metrics.eventsOwn.inc();
+        }
+      }
+      this.passed(ids.at(-1)!);
     });
   }
 
@@ -273,10 +283,18 @@ export class Listener extends EventEmitter<ListenerEvents> {
   private async catchUp(): Promise<void> {
     const batch = this.options.catchUpBatch;
     for (;;) {
-      const events = await this.options.log.readAfter(this.positionValue, batch);
-      for (const e of events) this.deliver(e);
-      if (events.length < batch) return;
+      // Events that do not decode are skipped by the log (Skips): the position moves past them all the same,
+      // so a bad event neither stops the catch-up nor is met again.
+      const page = await this.options.log.readPage(this.positionValue, batch);
+      for (const e of page.events) this.deliver(e);
+      this.passed(page.through);
+      if (page.end) return;
     }
+  }
+
+  /** Everything up to `position` has been delivered or skipped. */
+  private passed(position: Position): void {
+    if (position > this.positionValue) this.positionValue = position;
   }
 
   private async handle(payload: string): Promise<void> {
@@ -291,14 +309,16 @@ export class Listener extends EventEmitter<ListenerEvents> {
       if ('large' in parsed) {
         const event = await this.options.log.read(position);
         if (event) this.deliver(event);
-        else this.options.logger.error({ id: parsed.id }, 'listener: large event not found in log');
+        this.passed(position); // absent (pruned) or skipped: either way, passed
         return;
       }
-      this.deliver(toChangeEvent(parsed, this.options.entities));
+      const event = this.options.log.decode(parsed);
+      if (event) this.deliver(event);
+      this.passed(position);
     } catch (error) {
       if (!(error instanceof DecodeError)) throw error;
-      this.options.metrics.decodeErrors.inc();
-      this.options.logger.error({ err: error, bytes: payload.length }, 'listener: undecodable notification');
+      // Not an event at all (someone else's NOTIFY on our channel): nothing to pass.
+      this.options.skips.record('decode', { entity: 'unknown', reason: 'malformed', message: error.message });
     }
   }
 

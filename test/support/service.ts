@@ -123,7 +123,7 @@ export async function walCaptured(sql: Sql, timeoutMs = 20_000): Promise<void> {
   const [mark] = await sql<{ lsn: string }[]>`select pg_logical_emit_message(true, ${SYNC_PREFIX}, '')::text as lsn`;
   await eventually(
     async () => {
-      const [r] = await sql<{ done: boolean }[]>`select applied_lsn >= ${mark!.lsn}::pg_lsn as done from pgfeed.capture`;
+      const [r] = await sql<{ done: boolean }[]>`select applied_lsn >= ${mark!.lsn}::pg_lsn as done from pgfeed.capture_state`;
       return r?.done === true;
     },
     { timeoutMs, what: 'capture of everything committed' },

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Sql } from '../../db/connect';
 import type { Logger } from '../../log';
 import { ALL, type Change, type WalPosition, after, append, appliedPosition } from './appender';
-import { type Message, type Relation, type Value, formatLsn, recordLiteral } from './pgoutput';
+import { type Message, type Relation, formatLsn, rowValues } from './pgoutput';
 import { ReplicationStream } from './replication';
 import { PG_OBJECT_IN_USE, ensureSlot, slotState } from './slot';
 import { waitUnlessStopped } from '../../wait';
@@ -41,7 +41,21 @@ export interface CapturerOptions {
   ownDelivery(): OwnDelivery | null;
   /** Called when the slot had to be re-created: changes in between are lost and every client must refetch. */
   onSlotLost(reason: string): Promise<void>;
+  /** Called for a change the database refused to append even alone (see `appendAlone`): it was skipped. */
+  onSkipped(change: Change, error: unknown): void;
 }
+
+/**
+ * SQLSTATE classes of an append that failed because of what it carried, not
+ * because of the connection: 22 data exception, 23 integrity, 42 syntax or
+ * access rule (a type cast that no longer resolves), 0A not supported.
+ * Retrying the same batch would fail the same way forever.
+ */
+const DATA_ERROR_CLASSES = new Set(['22', '23', '42', '0A']);
+const isDataError = (error: unknown) => {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && DATA_ERROR_CLASSES.has(code.slice(0, 2));
+};
 
 /** Takes the events an append wrote (as pgfeed.event_json writes them, in id order), once it has committed. */
 export type OwnDelivery = (events: Promise<readonly unknown[] | null>) => void;
@@ -266,11 +280,11 @@ class Session {
         this.tx = { lsn: m.finalLsn, seq: 0, committedAt: m.commitTime, sync: false };
         return;
       case 'insert':
-        return this.push(m.relationId, 'insert', this.literal(m.new), null);
+        return this.push(m.relationId, 'insert', rowValues(m.new), null);
       case 'update':
-        return this.push(m.relationId, 'update', this.literal(m.new, m.old), m.old && this.literal(m.old));
+        return this.push(m.relationId, 'update', rowValues(m.new, m.old), m.old && rowValues(m.old));
       case 'delete':
-        return this.push(m.relationId, 'delete', null, m.old && this.literal(m.old));
+        return this.push(m.relationId, 'delete', null, m.old && rowValues(m.old));
       case 'truncate':
         for (const id of m.relationIds) this.push(id, 'truncate', null, null);
         return;
@@ -312,17 +326,15 @@ class Session {
     await this.flushing;
   }
 
-  private literal(values: Value[], fallback?: Value[] | null): string {
-    return recordLiteral(values, fallback);
-  }
-
   private push(relationId: number, op: Change['op'], newRow: string | null, oldRow: string | null): void {
     const tx = this.tx;
     if (!tx) return;
     tx.seq++;
     if (!after({ lsn: tx.lsn, seq: tx.seq }, this.applied)) return; // the log holds it already
-    if (!this.relations.has(relationId)) throw new Error(`pgoutput: change of unknown relation ${relationId}`);
-    this.queue.push({ lsn: tx.lsn, seq: tx.seq, relationId, op, newRow, oldRow, committedAt: tx.committedAt });
+    // The description in force now, not the table's current one: pgoutput sends a new one after ALTER TABLE.
+    const relation = this.relations.get(relationId);
+    if (!relation) throw new Error(`pgoutput: change of unknown relation ${relationId}`);
+    this.queue.push({ lsn: tx.lsn, seq: tx.seq, relation, op, newRow, oldRow, committedAt: tx.committedAt });
     if (this.queue.length === 1) this.lag(tx.committedAt);
     if (this.queue.length >= this.options.batch) {
       this.filled?.();
@@ -390,7 +402,10 @@ class Session {
               () => null,
             ),
           );
-          await appending;
+          await appending.catch((error: unknown) => {
+            if (!isDataError(error)) throw error;
+            return this.appendAlone(changes, done!, doneAt, error);
+          });
           this.options.onAppended(changes.length);
         }
       } catch (error) {
@@ -414,6 +429,29 @@ class Session {
       }
       if (busy && this.options.lingerMs > 0 && this.queue.length < this.options.batch) await this.linger();
     }
+  }
+
+  /**
+   * A batch the database refused for what it carries: each change on its own,
+   * in order, so one that cannot be appended (a value its column type no
+   * longer reads, say) is skipped, reported and passed, and the rest reach
+   * the log. Without this the same batch would fail on every retry and
+   * nothing after it would ever be captured.
+   */
+  private async appendAlone(changes: readonly Change[], done: WalPosition, doneAt: Date | null, first: unknown): Promise<void> {
+    const { sql, logger } = this.options;
+    logger.warn({ err: first, changes: changes.length }, 'capture: batch refused; appending its changes one by one');
+    for (const c of changes) {
+      const at: WalPosition = { lsn: c.lsn, seq: c.seq };
+      try {
+        await append(sql, [c], at, null, false);
+      } catch (error) {
+        if (!isDataError(error)) throw error;
+        await append(sql, [], at, null, false); // moves the position past it
+        this.options.onSkipped(c, error);
+      }
+    }
+    await append(sql, [], done, doneAt, false);
   }
 
   /** Whole transactions waiting in the queue, counted up to 2. */

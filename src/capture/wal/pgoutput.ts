@@ -2,8 +2,10 @@
  * A decoder of the pgoutput logical replication protocol, version 1
  * (https://www.postgresql.org/docs/current/protocol-logicalrep-message-formats.html),
  * limited to what capture needs. Column values stay the text PostgreSQL's
- * output functions produced: the appender turns them back into rows inside
- * the database, so the row JSON is exactly the trigger path's to_jsonb().
+ * output functions produced: the appender turns them back into values inside
+ * the database, by the types of the Relation message that preceded the change
+ * (not the table's current definition), so the row JSON is exactly the
+ * trigger path's to_jsonb() of the row as it was at commit.
  *
  * postgres.js's own `subscribe` speaks pgoutput too, but it converts values to
  * JavaScript (losing numeric precision and jsonb's shape), ignores Commit and
@@ -15,11 +17,23 @@
 export type Value = string | null | typeof UNCHANGED;
 export const UNCHANGED = Symbol('unchanged-toast');
 
+/** A column as a Relation message describes it: name, type and type modifier (-1: none). */
+export interface Column {
+  name: string;
+  type: number;
+  typmod: number;
+}
+
+/**
+ * A table as pgoutput describes it before the first change that uses this
+ * description, and again after every change to its definition (ALTER TABLE):
+ * the changes that follow are read by it.
+ */
 export interface Relation {
   id: number;
   schema: string;
   table: string;
-  columns: string[];
+  columns: Column[];
 }
 
 export type Message =
@@ -119,12 +133,10 @@ export function decode(buf: Buffer): Message {
       const table = r.string();
       r.u8(); // replica identity
       const n = r.i16();
-      const columns: string[] = [];
+      const columns: Column[] = [];
       for (let i = 0; i < n; i++) {
         r.u8(); // flags (part of the key)
-        columns.push(r.string());
-        r.u32(); // type oid
-        r.i32(); // typmod
+        columns.push({ name: r.string(), type: r.u32(), typmod: r.i32() });
       }
       return { tag: 'relation', relation: { id, schema, table, columns } };
     }
@@ -168,20 +180,18 @@ export function decode(buf: Buffer): Message {
 }
 
 /**
- * A row as the text of a record literal of its table's row type: each value
- * quoted, `"` and `\` escaped, null as nothing
- * (https://www.postgresql.org/docs/current/rowtypes.html#ROWTYPES-IO-SYNTAX).
- * Unchanged TOASTed values are taken from `fallback` (the old row: REPLICA
- * IDENTITY FULL logs it whole).
+ * A row as the appender takes it: a JSON array of its column values as text
+ * (null as null), in the order of its Relation message's columns. Unchanged
+ * TOASTed values are taken from `fallback` (the old row: REPLICA IDENTITY
+ * FULL logs it whole).
  */
-export function recordLiteral(values: Value[], fallback?: Value[] | null): string {
-  let out = '(';
+export function rowValues(values: Value[], fallback?: Value[] | null): string {
+  const out: (string | null)[] = new Array<string | null>(values.length);
   for (let i = 0; i < values.length; i++) {
-    if (i > 0) out += ',';
     let v = values[i];
     if (v === UNCHANGED) v = fallback?.[i] ?? null;
     if (v === UNCHANGED) throw new Error('pgoutput: unchanged TOASTed value without the old row (is REPLICA IDENTITY FULL set?)');
-    if (v !== null && v !== undefined) out += `"${v.replace(/["\\]/g, '\\$&')}"`;
+    out[i] = v ?? null;
   }
-  return out + ')';
+  return JSON.stringify(out);
 }

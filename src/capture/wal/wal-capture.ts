@@ -3,8 +3,10 @@ import type { Sql } from '../../db/connect';
 import type { EntityRegistry } from '../../events/entity';
 import type { Logger } from '../../log';
 import type { ServiceMetrics } from '../../metrics';
-import { type Capture, type CaptureStatus, watchEntities } from '../capture';
+import type { Skips } from '../../events/skips';
+import { type Capture, type CaptureStatus, checkMode, watchEntities } from '../capture';
 import { Capturer, type OwnDelivery } from './capturer';
+import { formatLsn } from './pgoutput';
 import { checkPrerequisites, ensureSlot, slotLagBytes } from './slot';
 
 export interface WalCaptureOptions {
@@ -13,6 +15,7 @@ export interface WalCaptureOptions {
   entities: EntityRegistry;
   logger: Logger;
   metrics: ServiceMetrics;
+  skips: Skips;
   slot: string;
   batch: number;
   lingerMs: number;
@@ -32,7 +35,8 @@ export class WalCapture implements Capture {
   constructor(private readonly options: WalCaptureOptions) {}
 
   async start(): Promise<void> {
-    const { sql, entities, logger, metrics, slot } = this.options;
+    const { sql, entities, logger, metrics, slot, skips } = this.options;
+    await checkMode(sql, 'wal');
     await checkPrerequisites(sql);
     if (await ensureSlot(sql, slot)) logger.info({ slot }, 'capture: created replication slot');
     await watchEntities(sql, entities, 'wal');
@@ -66,6 +70,13 @@ export class WalCapture implements Capture {
       onSlotLost: async () => {
         await sql`select pgfeed.wal_gap()`;
       },
+      onSkipped: (change, error) =>
+        skips.record('capture', {
+          entity: `${change.relation.schema}.${change.relation.table}`,
+          reason: String((error as { code?: unknown }).code ?? 'error'),
+          message: `${change.op} at ${formatLsn(change.lsn)}/${change.seq}: ${error instanceof Error ? error.message : String(error)}`,
+          last: `${formatLsn(change.lsn)}/${change.seq}`,
+        }),
     });
     capturer.on('role', (role) => logger.info({ role, slot }, `capture:${role}`));
     this.capturer = capturer;

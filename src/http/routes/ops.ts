@@ -2,6 +2,7 @@ import { Router } from 'express';
 import type { Capture } from '../../capture';
 import { formatPosition } from '../../events/position';
 import type { Listener } from '../../listener/listener';
+import type { Skips } from '../../events/skips';
 import type { ServiceMetrics } from '../../metrics';
 
 /** /healthz: the process is alive. */
@@ -12,8 +13,8 @@ export function healthRoute(): Router {
 }
 
 /** /healthz, /readyz and /metrics. */
-export function opsRoutes(deps: { listener: Listener; metrics: ServiceMetrics; capture?: Capture }): Router {
-  const { listener, metrics, capture } = deps;
+export function opsRoutes(deps: { listener: Listener; metrics: ServiceMetrics; capture?: Capture; skips?: Skips }): Router {
+  const { listener, metrics, capture, skips } = deps;
   const router = Router();
   router.use(healthRoute());
   router.get('/readyz', (_req, res) => {
@@ -22,6 +23,8 @@ export function opsRoutes(deps: { listener: Listener; metrics: ServiceMetrics; c
       listener: listener.state,
       position: formatPosition(listener.position),
       capture: capture?.status(),
+      // Changes that did not reach the streams (docs/schema-changes.md): not a reason to be unready, but visible.
+      skipped: skips?.summary() ?? [],
     });
   });
   router.get('/metrics', async (_req, res) => {
