@@ -32,7 +32,7 @@ export interface Capture {
 function modeMismatch(mine: CaptureMode, database: string): CaptureSetupError {
   return new CaptureSetupError(
     `CAPTURE=${mine}, but this database captures with CAPTURE=${database}: all instances of a database use its mode. ` +
-      `Start with CAPTURE=${database}, or switch the database first with \`pgfeed capture-mode ${mine}\` (docs/operations.md)`,
+      `Start with CAPTURE=${database}, or switch the database first with \`pgfeed capture-mode --set ${mine}\` (docs/operations.md)`,
   );
 }
 
