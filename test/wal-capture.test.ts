@@ -256,6 +256,27 @@ test('an UPDATE that changes nothing is no event', async () => {
   expect(await keysOf('same')).toEqual(['insert:same', 'update:same']);
 });
 
+test('a change that cannot be appended as it was at commit is skipped loudly; the ones after it are captured', async () => {
+  // A domain tightened NOT VALID after the change committed: its value, read by the type it had, no longer
+  // casts. Stopped with the change pending, so the capturer meets it after the DDL.
+  await db.sql`create domain small_qty as int check (value < 100)`;
+  await db.sql`create table parcels (id text primary key, company_id text not null, qty small_qty)`;
+  await db.sql`select pgfeed.watch('public.parcels')`;
+  await server!.close();
+  await db.sql`insert into parcels values ('p-ok-1', 'acme', 1), ('p-5', 'acme', 5)`;
+  await db.sql`insert into parcels values ('p-ok-2', 'acme', 2)`;
+  await db.sql`alter domain small_qty add constraint not_five check (value <> 5) not valid`;
+  await db.sql`insert into parcels values ('p-ok-3', 'acme', 3)`;
+  server = await startService(db.url, { CAPTURE: 'wal' });
+  await captured(db.sql);
+  expect(await keysOf('p-%')).toEqual(['insert:p-ok-1', 'insert:p-ok-2', 'insert:p-ok-3']);
+  expect(await metric(server, 'pgfeed_capture_skipped_total', { entity: 'public.parcels', reason: '23514' })).toBe(1);
+  const readyz = (await (await fetch(`${server.url}/readyz`)).json()) as { skipped: unknown[] };
+  expect(readyz.skipped).toEqual([
+    expect.objectContaining({ path: 'capture', entity: 'public.parcels', reason: '23514', count: 1 }),
+  ]);
+});
+
 test('a lost slot is re-created and logged, and every stream, live or resuming from before, gets a reset', async () => {
   const token = await tokenFor(server!, 'alice', 'acme', 'admin');
   const live = await openStream(`${server!.url}/events/company/acme`, { token });
