@@ -134,7 +134,7 @@ export class EventLog {
    * each batch walks the primary key from the oldest event and stops at the
    * first one not older than the cutoff, then deletes through the newest id
    * it passed. Never a later event while an older id stays, and no index on
-   * `committed_at` for every captured change to maintain (000005).
+   * `committed_at` for every captured change to maintain (sql/000001_pgfeed.sql).
    */
   async prune(retentionMs: number, batch: number): Promise<number> {
     let total = 0;
