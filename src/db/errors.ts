@@ -35,3 +35,17 @@ export function isConnectionError(err: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * SQLSTATE classes of a statement refused for what it carries, not because of
+ * the connection: 22 data exception, 23 integrity constraint, 42 syntax error
+ * or access rule (a cast to a type that no longer resolves), 0A feature not
+ * supported. Sending the same statement again fails the same way.
+ */
+const DATA_ERROR_CLASSES: readonly string[] = ['22', '23', '42', '0A'];
+
+/** True when PostgreSQL refused the statement for its data (see DATA_ERROR_CLASSES). */
+export function isDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && DATA_ERROR_CLASSES.includes(code.slice(0, 2));
+}

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Sql } from '../../db/connect';
+import { isDataError } from '../../db/errors';
 import type { Logger } from '../../log';
 import { ALL, type Change, type WalPosition, after, append, appliedPosition } from './appender';
 import { type Message, type Relation, formatLsn, rowValues } from './pgoutput';
@@ -44,18 +45,6 @@ export interface CapturerOptions {
   /** Called for a change the database refused to append even alone (see `appendAlone`): it was skipped. */
   onSkipped(change: Change, error: unknown): void;
 }
-
-/**
- * SQLSTATE classes of an append that failed because of what it carried, not
- * because of the connection: 22 data exception, 23 integrity, 42 syntax or
- * access rule (a type cast that no longer resolves), 0A not supported.
- * Retrying the same batch would fail the same way forever.
- */
-const DATA_ERROR_CLASSES = new Set(['22', '23', '42', '0A']);
-const isDataError = (error: unknown) => {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && DATA_ERROR_CLASSES.has(code.slice(0, 2));
-};
 
 /** Takes the events an append wrote (as pgfeed.event_json writes them, in id order), once it has committed. */
 export type OwnDelivery = (events: Promise<readonly unknown[] | null>) => void;
