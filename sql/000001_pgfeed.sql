@@ -418,8 +418,12 @@ create function pgfeed.wal_row_expr(shape jsonb, src text) returns text
     select format('case when %s is null then null else %s end', src, coalesce(string_agg(chunk, ' || '), '''{}''::jsonb'))
       from (
         select 'jsonb_build_object(' || string_agg(
-                 format('%L, to_jsonb((%s ->> %s)::%s)', c ->> 0, src, i - 1,
-                        coalesce(format_type(t.oid, nullif((c ->> 2)::int, -1)), 'text')),
+                 case when (c ->> 1)::oid in ('text'::regtype, 'varchar'::regtype)
+                      -- Already the JSON string to_jsonb() makes of it (or JSON null): no cast needed.
+                      then format('%L, %s -> %s', c ->> 0, src, i - 1)
+                      else format('%L, to_jsonb((%s ->> %s)::%s)', c ->> 0, src, i - 1,
+                                  coalesce(format_type(t.oid, nullif((c ->> 2)::int, -1)), 'text'))
+                 end,
                  ', ' order by i) || ')' as chunk
           from jsonb_array_elements(shape) with ordinality as x(c, i)
           left join pg_type t on t.oid = (c ->> 1)::oid
