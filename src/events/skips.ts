@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { Logger } from '../log';
 import type { ServiceMetrics } from '../metrics';
 
@@ -8,19 +9,20 @@ import type { ServiceMetrics } from '../metrics';
  * event at all). capture: the WAL capturer could not append it (the reason is
  * the SQLSTATE PostgreSQL refused it with).
  */
-export type SkipPath = 'decode' | 'capture';
+export type SkipPath = SkipSummary['path'];
 
-/** One kind of skip as /readyz shows it. */
-export interface SkipSummary {
-  path: SkipPath;
-  entity: string;
-  reason: string;
-  count: number;
+/** One kind of skip as /readyz shows it (`skipped`). */
+export const skipSummary = z.object({
+  path: z.enum(['decode', 'capture']),
+  entity: z.string(),
+  reason: z.string(),
+  count: z.number().int(),
   /** The newest skipped event id (decode) or WAL position (capture). */
-  last: string | undefined;
-  lastAt: string;
-  message: string;
-}
+  last: z.string().optional(),
+  lastAt: z.string(),
+  message: z.string(),
+});
+export type SkipSummary = z.infer<typeof skipSummary>;
 
 /** How often one entity's skips are logged (the rest are counted and summed into the next line). */
 const LOG_INTERVAL_MS = 60_000;

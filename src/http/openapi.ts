@@ -5,6 +5,7 @@
  * descriptions of its routes (`startPgfeed({ operations })`).
  */
 import { z } from 'zod';
+import { skipSummary } from '../events/skips';
 import { ERROR_STATUS } from '../errors';
 import { changeEvent, readyData, resetData } from '../events/schema';
 import { streamQuery } from './routes/events';
@@ -70,10 +71,13 @@ export const CORE_OPERATIONS: Operation[] = [
     tags: ['operations'],
     auth: false,
     responses: {
-      200: { description: 'Ready.', schema: z.object({ ready: z.boolean(), listener: z.string(), position: z.string() }) },
+      200: {
+        description: 'Ready. `skipped`: the kinds of change left out (docs/schema-changes.md).',
+        schema: z.object({ ready: z.boolean(), listener: z.string(), position: z.string(), skipped: z.array(skipSummary) }),
+      },
       503: {
         description: 'Reconnecting or catching up.',
-        schema: z.object({ ready: z.boolean(), listener: z.string(), position: z.string() }),
+        schema: z.object({ ready: z.boolean(), listener: z.string(), position: z.string(), skipped: z.array(skipSummary) }),
       },
     },
   },
