@@ -77,3 +77,20 @@ test('a resume across the bad event gets ready and the events around it, not a d
   await resumed.waitFor((f) => f.json?.key === 'after-resume');
   resumed.close();
 });
+
+test('a watched table loses its company column: writes still succeed, and their events are skipped as no_company', async () => {
+  await db.sql`create table gadgets (id text primary key, company_id text, name text)`;
+  await db.sql`select pgfeed.watch('public.gadgets')`;
+  const acme = await openLiveStream(`${server.url}/events/company/acme`, {
+    token: await tokenFor(server, 'alice', 'acme', 'admin'),
+  });
+  await db.sql`insert into gadgets values ('g-1', 'acme', 'a')`;
+  await acme.waitFor((f) => f.json?.key === 'g-1');
+  await db.sql`alter table gadgets drop column company_id`;
+  await db.sql`insert into gadgets (id, name) values ('g-2', 'b')`; // the application's write is not refused
+  await trip('after-drop', 'acme', 'X-Y');
+  await acme.waitFor((f) => f.json?.key === 'after-drop');
+  expect(acme.events().map((f) => f.json.key)).toEqual(['g-1', 'after-drop']);
+  expect(await metric(server, 'pgfeed_decode_errors_total', { entity: 'gadgets', reason: 'no_company' })).toBe(1);
+  acme.close();
+});
