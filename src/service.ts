@@ -120,9 +120,9 @@ export class Pgfeed extends EventEmitter<PgfeedEvents> {
     };
   }
 
-  /** Open streams of one token subject. */
-  streamsOf(subject: string): number {
-    return this.parts.feed.registry.countFor(subject);
+  /** Open streams of one user: token subject `subject` of company `companyId`. */
+  streamsOf(companyId: string, subject: string): number {
+    return this.parts.feed.registry.countFor(companyId, subject);
   }
 
   /** The Prometheus text /metrics serves. */

@@ -60,7 +60,8 @@ function idempotency(req: Request, claims: Claims): Idempotency | undefined {
   const fingerprint = createHash('sha256')
     .update(`${req.method} ${req.originalUrl.split('?')[0]} ${JSON.stringify(req.body ?? null)}`)
     .digest('hex');
-  return { subject: `${claims.company}/${claims.sub}`, key: key.data, fingerprint };
+  // JSON keeps company and subject apart: "acme" + "x/y" and "acme/x" + "y" are two users.
+  return { subject: JSON.stringify([claims.company, claims.sub]), key: key.data, fingerprint };
 }
 
 /** Sends a write's row; a replayed answer says so in `Idempotent-Replayed`. */
