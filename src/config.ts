@@ -168,6 +168,12 @@ export const configSchema = z.strictObject({
   DEMO: bool.optional(),
   /** Browser origins allowed to call the API and open streams (CORS); unset: same origin only. */
   CORS_ORIGINS: originList.default([]),
+  /**
+   * How long an idle HTTP connection is kept open. Longer than a proxy's upstream keep-alive
+   * (nginx `keepalive_timeout` 60s in deploy/nginx.conf), so the proxy never reuses a connection
+   * this server is closing at that moment (a 502 for the request it sent).
+   */
+  HTTP_KEEP_ALIVE_MS: int(1000, 3_600_000).default(65_000),
   /** Handed to express's `trust proxy`, so rate limits and logs see the client behind a proxy. */
   TRUST_PROXY: trustProxy.default(false),
   /** Your identity provider's JSON Web Key Set: RS256/ES256 tokens are verified against it, beside HS256 ones. */

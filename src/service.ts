@@ -277,7 +277,12 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       trustProxy: config.TRUST_PROXY,
       routers: options.routes?.(context) ?? [],
     });
-    const http = new HttpServer(app, { port: config.PORT, host: config.HOST, beforeClose: () => feed.endStreams() });
+    const http = new HttpServer(app, {
+      port: config.PORT,
+      host: config.HOST,
+      beforeClose: () => feed.endStreams(),
+      keepAliveMs: config.HTTP_KEEP_ALIVE_MS,
+    });
 
     stops.push(() => listener.stop());
     await listener.start();
