@@ -56,7 +56,9 @@ export class RemoteKeySet {
 
   /** jose's key resolver: the key for a token's header, reading the set again when it is stale or lacks the `kid`. */
   readonly resolve: KeyResolver = async (header, token) => {
-    if (!this.keys || Date.now() - this.fetchedAt > this.maxAgeMs) await this.refresh(this.keys !== undefined);
+    if (!this.keys) await this.refresh(false);
+    // A stale set is read again behind this request, which goes on with the keys held (an outage does not delay it).
+    else if (Date.now() - this.fetchedAt > this.maxAgeMs) void this.refresh(true);
     try {
       return await this.keys!(header, token);
     } catch (error) {
@@ -67,7 +69,7 @@ export class RemoteKeySet {
     }
   };
 
-  /** Reads the set (one read at a time); when it cannot and `staleOk`, the held set stays in use. */
+  /** Reads the set (one read at a time); when it cannot and `staleOk`, the held set stays in use (never rejects then). */
   private async refresh(staleOk: boolean): Promise<void> {
     if (!this.pending) {
       this.pending = this.fetch().finally(() => (this.pending = undefined));
