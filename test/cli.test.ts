@@ -114,6 +114,29 @@ describe('npm run token', () => {
     const claims = await new Auth(TEST_JWT_SECRET).verify(stdout.trim());
     expect(claims).toMatchObject({ sub: 'u1', company: 'acme', roles: ['cashier'], payload: { role: 'cashier' } });
   });
+
+  test('puts the tenant and the role where JWT_TENANT_CLAIM and JWT_ROLES_CLAIM say, with JWT_ISSUER and JWT_AUDIENCE', async () => {
+    const settings = {
+      JWT_TENANT_CLAIM: 'org.id',
+      JWT_ROLES_CLAIM: 'realm_access.roles',
+      JWT_ISSUER: 'https://id.example.test/',
+      JWT_AUDIENCE: 'pgfeed',
+    };
+    const { code, stdout } = await finish(
+      pgfeed(['token', '--sub', 'u1', '--company', 'acme', '--role', 'dispatcher'], { JWT_SECRET: TEST_JWT_SECRET, ...settings }),
+    );
+    expect(code).toBe(0);
+    const auth = new Auth(TEST_JWT_SECRET, {
+      claimNames: { tenant: settings.JWT_TENANT_CLAIM, roles: settings.JWT_ROLES_CLAIM },
+      issuer: settings.JWT_ISSUER,
+      audience: settings.JWT_AUDIENCE,
+    });
+    expect(await auth.verify(stdout.trim())).toMatchObject({
+      company: 'acme',
+      roles: ['dispatcher'],
+      payload: { org: { id: 'acme' }, realm_access: { roles: 'dispatcher' }, iss: 'https://id.example.test/', aud: 'pgfeed' },
+    });
+  });
 });
 
 describe('pgfeed migrate', () => {
