@@ -38,9 +38,9 @@ interface PgfeedProcess {
   child: ChildProcessWithoutNullStreams;
 }
 
-/** `pgfeed start` (what `npm start` runs) against `url`; resolves once it listens. */
+/** `pgfeed demo` (what `npm start` runs: the demo's API) against `url`; resolves once it listens. */
 async function startPgfeedProcess(url: string): Promise<PgfeedProcess> {
-  const child = pgfeedCommand(['start'], {
+  const child = pgfeedCommand(['demo', '--seed', 'never'], {
     DATABASE_URL: url,
     JWT_SECRET: TEST_JWT_SECRET,
     PORT: '0',

