@@ -26,3 +26,9 @@ test('startPgfeed refuses a bad setting before it touches the database', async (
   await expect(start).rejects.toThrow(ConfigError);
   await expect(start).rejects.toThrow('REPLAY_BUFFER_SIZE must be at least 1');
 });
+
+test('startPgfeed without JWT_SECRET or JWKS_URL says so instead of making up a key that refuses every token', async () => {
+  const start = startPgfeed({ databaseUrl: 'postgres://nobody@127.0.0.1:1/none', config: {} });
+  await expect(start).rejects.toThrow(ConfigError);
+  await expect(start).rejects.toThrow('invalid configuration: JWT_SECRET (or JWKS_URL) is required');
+});
