@@ -142,7 +142,7 @@ describe('pgfeed migrate', () => {
     expect(again.stdout).toBe('up to date\n');
   });
 
-  test('--demo adds the demo application\'s tables', async () => {
+  test("--demo adds the demo application's tables", async () => {
     const { code } = await finish(pgfeed(['migrate', '--demo'], { DATABASE_URL: db.url }));
     expect(code).toBe(0);
     const [table] = await db.sql`select to_regclass('public.trips')::text as name`;

@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from './support/build';
 
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const names = (entry: string) => Object.keys(require(path.join(ROOT, entry)) as object).sort();
 
 test('pgfeed exports what an application calls, and nothing of the demo or of express', () => {

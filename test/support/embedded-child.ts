@@ -36,9 +36,7 @@ async function stopWith(mode: 'fast' | 'immediate'): Promise<void> {
       ? { uid: Number(execFileSync('id', ['-u', 'postgres'])), gid: Number(execFileSync('id', ['-g', 'postgres'])) }
       : {};
   await new Promise<void>((resolve, reject) =>
-    execFile(pgCtl, ['stop', '-D', dataDir, '-m', mode, '-w', '-s'], asOwner, (error) =>
-      error ? reject(error) : resolve(),
-    ),
+    execFile(pgCtl, ['stop', '-D', dataDir, '-m', mode, '-w', '-s'], asOwner, (error) => (error ? reject(error) : resolve())),
   );
   // That server's process has exited; its stop() would wait for an exit that already happened.
   server = undefined;
