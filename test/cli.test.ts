@@ -3,7 +3,7 @@
  * built in global setup), through npm scripts and npx where they would.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -234,6 +234,16 @@ describe('pgfeed start on a database of its own', () => {
       await rm(dir, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe('npm start when nothing changed', () => {
+  test('does not rebuild: its prestart leaves a fresh dist/ as it is', async () => {
+    const bin = path.join(ROOT, 'dist', 'cli', 'index.js');
+    const before = (await stat(bin)).mtimeMs;
+    const { code } = await finish(spawn('npm', ['run', 'prestart'], { cwd: ROOT, env: cleanEnv({}) }));
+    expect(code).toBe(0);
+    expect((await stat(bin)).mtimeMs).toBe(before);
+  });
 });
 
 describe('npm start with embedded PostgreSQL', () => {
