@@ -20,6 +20,9 @@ import { TEST_JWT_SECRET } from './support/service';
 import { Follower, type PgfeedProcess, listeningProcess } from './support/under-load';
 
 const run = promisify(execFile);
+/** The @types/node this repository uses (in the local npm cache). */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const nodeTypes = (require('../node_modules/@types/node/package.json') as { version: string }).version;
 const RESTARTS = 3;
 const COUNTERS = Array.from({ length: 8 }, (_, i) => `c${i + 1}`);
 
@@ -88,6 +91,51 @@ test("the installed package runs the fixed driver, not the application's unpatch
   expect(shipped).toContain('The socket closed before these bytes could go out');
   process.stdout.write(`\ninstalled-package: ${JSON.stringify(measured)}\n`);
 });
+
+test('a TypeScript application type-checks against the package with only @types/node beside it', async () => {
+  // What a TypeScript user writes: the entry, the express sub-entry, an entity with a zod 4 schema, a route.
+  await writeFile(
+    path.join(app, 'check.ts'),
+    `import { defineEntity, startPgfeed, type Pgfeed, type RouteContext } from 'pgfeed';
+import { parseBody } from 'pgfeed/express';
+import { Router } from 'express';
+import { z } from 'zod';
+
+const order = defineEntity({ name: 'orders', table: 'orders', row: z.object({ id: z.string(), total: z.string() }) });
+const routes = (ctx: RouteContext) => [
+  Router().post('/x', async (req, res) => {
+    const claims = await ctx.authenticate(req);
+    res.json({ sub: claims.sub, n: parseBody(req, z.object({ n: z.number() })).n });
+  }),
+];
+export const feed: Promise<Pgfeed> = startPgfeed({ databaseUrl: 'postgres://x', entities: [order], routes, config: { JWT_SECRET: 'x'.repeat(32) } });
+`,
+  );
+  await writeFile(
+    path.join(app, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        noEmit: true,
+        module: 'node16',
+        moduleResolution: 'node16',
+        target: 'es2022',
+        types: ['node'],
+      },
+      files: ['check.ts'],
+    }),
+  );
+  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--save-dev', `@types/node@${nodeTypes}`], {
+    cwd: app,
+    env: cleanEnv({}),
+  });
+  const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const checked = await run(process.execPath, [tsc, '-p', app]).then(
+    () => '',
+    (error: { stdout: string }) => error.stdout,
+  );
+  expect(checked).toBe('');
+}, 120_000);
 
 test(`startPgfeed() in the application stays up through ${RESTARTS} PostgreSQL restarts under load, and its stream loses and doubles nothing`, async () => {
   pgfeed = await listeningProcess(
