@@ -236,6 +236,36 @@ describe('pgfeed start on a database of its own', () => {
   }, 120_000);
 });
 
+describe('pgfeed demo', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await emptyDatabase();
+  });
+  afterAll(async () => db?.drop());
+
+  test('--seed embedded (what npm start runs) migrates the demo tables of DATABASE_URL without seeding, and serves the demo', async () => {
+    const child = pgfeed(['demo', '--seed', 'embedded'], {
+      DATABASE_URL: db.url,
+      JWT_SECRET: TEST_JWT_SECRET,
+      PORT: '0',
+      HOST: '127.0.0.1',
+    });
+    const done = finish(child);
+    const port = Number((await waitForOutput(child, /"port":(\d+),"msg":"listening"/))[1]);
+    const [companies] = await db.sql<{ n: number }[]>`select count(*)::int as n from companies`;
+    expect(companies?.n).toBe(0);
+    expect((await fetch(`http://127.0.0.1:${port}/public/acme`)).status).not.toBe(404);
+    child.kill('SIGTERM');
+    expect((await done).code).toBe(0);
+  });
+
+  test('an unknown --seed is one line and exit code 2', async () => {
+    const { code, stderr } = await finish(pgfeed(['demo', '--seed', 'sometimes']));
+    expect(code).toBe(2);
+    expect(stderr).toBe('pgfeed demo: --seed must be one of always, embedded, never (see pgfeed demo --help)\n');
+  });
+});
+
 describe('npm start when nothing changed', () => {
   test('does not rebuild: its prestart leaves a fresh dist/ as it is', async () => {
     const bin = path.join(ROOT, 'dist', 'cli', 'index.js');
