@@ -17,7 +17,7 @@ import { ROOT } from './support/build';
 import { cleanEnv } from './support/cli';
 import { type RestartableDatabase, restartableDatabase } from './support/restartable';
 import { TEST_JWT_SECRET } from './support/service';
-import { Follower, type PgfeedProcess, listeningProcess } from './support/under-load';
+import { Follower, type PgfeedProcess, listeningProcess, nextEvents } from './support/under-load';
 
 const run = promisify(execFile);
 /** The @types/node this repository uses (in the local npm cache). */
@@ -142,11 +142,7 @@ test(`startPgfeed() in the application stays up through ${RESTARTS} PostgreSQL r
     spawn(process.execPath, ['app.js'], { cwd: app, env: cleanEnv({ DATABASE_URL: db.url, JWT_SECRET: TEST_JWT_SECRET }) }),
   );
   const p = pgfeed;
-  const exitedEarly = p.exited.then((e) => {
-    throw new Error(`the application exited (code ${e.code}, signal ${e.signal}):\n${p.tail()}`);
-  });
-  exitedEarly.catch(() => {});
-  const unlessExited = <T>(x: Promise<T>): Promise<T> => Promise.race([x, exitedEarly]);
+  const unlessExited = <T>(x: Promise<T>): Promise<T> => p.unlessExited(x);
   const token = await new Auth(TEST_JWT_SECRET).sign({ sub: 'ops', company: 'acme', role: 'admin' });
   const follower = new Follower(`${p.base}/events/company/acme?entities=counters`, token);
   await unlessExited(follower.ready());
@@ -169,18 +165,7 @@ test(`startPgfeed() in the application stays up through ${RESTARTS} PostgreSQL r
       }
     }
   };
-  const acknowledged = (n: number) =>
-    unlessExited(
-      new Promise<void>((resolve) => {
-        let seen = 0;
-        const on = () => {
-          if (++seen < n) return;
-          writes.off('ok', on);
-          resolve();
-        };
-        writes.on('ok', on);
-      }),
-    );
+  const acknowledged = (n: number) => unlessExited(nextEvents(writes, 'ok', n));
   const workers = COUNTERS.map(worker);
   try {
     for (let i = 0; i < RESTARTS; i++) {

@@ -11,7 +11,7 @@ import { Auth } from '../src/http/auth';
 import { pgfeed as pgfeedCommand } from './support/cli';
 import { type RestartableDatabase, restartableDatabase } from './support/restartable';
 import { TEST_JWT_SECRET } from './support/service';
-import { Follower, type PgfeedProcess, type Tally, errorCode, listeningProcess } from './support/under-load';
+import { Follower, type PgfeedProcess, type Tally, errorCode, listeningProcess, nextEvents } from './support/under-load';
 
 const RESTARTS = Number(process.env.PGFEED_RESTARTS ?? 4);
 const WORKERS = 8;
@@ -66,12 +66,7 @@ test(
     const tally: Tally = { ok: 0, notReady: 0, other: [] };
     const acked: { key: string; quantity: number }[] = [];
     const writes = new EventEmitter();
-    const exitedEarly = pgfeed.exited.then((e) => {
-      throw new Error(`pgfeed exited (code ${e.code}, signal ${e.signal}):\n${pgfeed.tail()}`);
-    });
-    exitedEarly.catch(() => {}); // raced below; the assertion on pgfeed.exit reports it too
-    /** Fails as soon as pgfeed exits, instead of waiting on something that will never come. */
-    const unlessExited = <T>(p: Promise<T>): Promise<T> => Promise.race([p, exitedEarly]);
+    const unlessExited = <T>(p: Promise<T>): Promise<T> => pgfeed.unlessExited(p);
 
     const [head] = await sql<{ id: string }[]>`select coalesce(max(id), 0)::text as id from pgfeed.events`;
     const follower = new Follower(`${pgfeed.base}/events/company/acme`, token);
@@ -118,19 +113,7 @@ test(
         await call('GET', '/api/companies/acme/trips');
       }
     };
-    /** Resolves after `n` more acknowledged writes: work is in flight when the next stop lands. */
-    const acknowledged = (n: number) =>
-      unlessExited(
-        new Promise<void>((resolve) => {
-          let seen = 0;
-          const on = () => {
-            if (++seen < n) return;
-            writes.off('ok', on);
-            resolve();
-          };
-          writes.on('ok', on);
-        }),
-      );
+    const acknowledged = (n: number) => unlessExited(nextEvents(writes, 'ok', n));
 
     const workers = ITEMS.map(worker);
     let expected: { id: string; key: string; op: string; quantity: number }[];

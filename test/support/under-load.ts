@@ -18,6 +18,8 @@ export interface PgfeedProcess {
   errorLines: string[];
   tail(): string;
   child: ChildProcessWithoutNullStreams;
+  /** `p`, or a rejection with the process's last output as soon as it exits: never waits on what will not come. */
+  unlessExited<T>(p: Promise<T>): Promise<T>;
 }
 
 /** Follows a pgfeed process's output; resolves once it logs that it listens (rejects if it exits first). */
@@ -36,7 +38,12 @@ export async function listeningProcess(child: ChildProcessWithoutNullStreams): P
         resolve(p.exit);
       }),
     ),
+    unlessExited: (x) => Promise.race([x, exitedEarly]),
   };
+  const exitedEarly = p.exited.then((e) => {
+    throw new Error(`the process exited (code ${e.code}, signal ${e.signal}):\n${tail}`);
+  });
+  exitedEarly.catch(() => {}); // raced by unlessExited; a test asserting on `exit` reports it too
   const keep = (text: string) => (tail = (tail + text).slice(-8000));
   child.stderr.on('data', (d: Buffer) => keep(d.toString()));
   const listening = new Promise<number>((resolve, reject) => {
@@ -55,6 +62,19 @@ export async function listeningProcess(child: ChildProcessWithoutNullStreams): P
   });
   p.base = `http://127.0.0.1:${await listening}`;
   return p;
+}
+
+/** Resolves after `n` more `name` events of `emitter` (e.g. acknowledged writes: work is in flight when the next stop lands). */
+export function nextEvents(emitter: EventEmitter, name: string, n: number): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const on = () => {
+      if (++seen < n) return;
+      emitter.off(name, on);
+      resolve();
+    };
+    emitter.on(name, on);
+  });
 }
 
 /** `error.code` of a JSON error body, if it is one. */
