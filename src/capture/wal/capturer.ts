@@ -60,7 +60,7 @@ type Queued = Change | { commit: true; lsn: bigint; endLsn: bigint; committedAt:
 
 /**
  * A transaction that emits a logical message with this prefix
- * (`pg_logical_emit_message(true, 'pgfeed.sync', '')`) moves pgfeed.capture's
+ * (`pg_logical_emit_message(true, 'pgfeed.sync', '')`) moves pgfeed.capture_state's
  * applied position past it even though it changes no watched row: a way to
  * wait until everything committed before it is in the log.
  */
