@@ -13,6 +13,7 @@ import { demoBanner, demoSecret, domain, domainMigrations, seedDemo } from '../d
 import { createLogger } from '../log';
 import { startPgfeed } from '../service';
 import { type Command, RUNNING } from './command';
+import { withWorkers } from './workers';
 
 function checkedConfig(env: NodeJS.ProcessEnv): Config {
   const config = loadConfig(env);
@@ -111,17 +112,21 @@ export const startCommand: Command = {
   summary: 'run the service (embedded PostgreSQL and the demo when DATABASE_URL is unset)',
   get usage() {
     return `
-usage: pgfeed start
+usage: pgfeed start [--workers auto|N]
 
 Migrates DATABASE_URL and serves the streams, the API and the pages on PORT.
 Without DATABASE_URL it starts an embedded PostgreSQL in DATA_DIR (a development
 dependency: from a clone of the repository), seeds a demo company and prints the
 dashboard URL and ready-made tokens. SIGTERM or SIGINT: streams end, the database
 closes (and the embedded server stops), exit 0.
+
+  --workers auto|N  run N instances (auto: one per core) behind PORT, each with its
+                    own listener; a client resumes on any of them. Needs DATABASE_URL.
 ${environment()}`;
   },
-  options: {},
-  run: (_values, env) => serve(env, false),
+  options: { workers: { type: 'string' } },
+  run: (values, env) =>
+    typeof values.workers === 'string' ? withWorkers(values.workers, env, () => serve(env, false)) : serve(env, false),
 };
 
 export const demoCommand: Command = {

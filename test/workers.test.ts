@@ -1,0 +1,116 @@
+/**
+ * Issue 16, item 4: `pgfeed start --workers N` runs N instances behind one port.
+ * A client that reconnects lands on another worker and resumes there with
+ * Last-Event-ID, losing nothing; SIGTERM stops every worker and exits 0 within
+ * the contract's 10 s.
+ */
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { Auth } from '../src/http/auth';
+import { finish, pgfeed } from './support/cli';
+import { freshDatabase, type TestDatabase } from './support/db';
+import { seedTwoCompanies, tripWriter } from './support/fixtures';
+import { TEST_CAPTURE, TEST_JWT_SECRET } from './support/service';
+import { type Frame, type OpenStream, openLiveStream, waitForEvents } from './support/stream';
+import { processTree } from './support/toolkit';
+
+let db: TestDatabase;
+let child: ChildProcessWithoutNullStreams;
+let exited: Promise<{ code: number | null; stdout: string; stderr: string }>;
+let base: string;
+let token: string;
+
+const tripKeys = (frames: Frame[]) => frames.map((f) => (f.json as { key: string }).key);
+
+/** Both workers logged `listening` (on the same port: the primary shares it). */
+function bothListening(c: ChildProcessWithoutNullStreams): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ports: number[] = [];
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      ports.splice(0, ports.length, ...[...out.matchAll(/"port":(\d+),"msg":"listening"/g)].map((m) => Number(m[1])));
+      if (ports.length === 2) resolve(ports[0]!);
+    });
+    c.once('exit', (code) => reject(new Error(`pgfeed exited with ${code} before its workers listened:\n${out}`)));
+  });
+}
+
+beforeAll(async () => {
+  db = await freshDatabase();
+  await seedTwoCompanies(db.sql);
+  child = pgfeed(['start', '--workers', '2'], {
+    DATABASE_URL: db.url,
+    JWT_SECRET: TEST_JWT_SECRET,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    CAPTURE: TEST_CAPTURE,
+  });
+  exited = finish(child);
+  const port = await bothListening(child);
+  base = `http://127.0.0.1:${port}`;
+  token = await new Auth(TEST_JWT_SECRET).sign({ sub: 'alice', company: 'acme', role: 'admin' });
+}, 60_000);
+
+afterAll(async () => {
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGKILL');
+    for (const pid of processTree(child.pid!).keys()) process.kill(pid, 'SIGKILL');
+  }
+  await db?.drop();
+});
+
+test('two worker processes serve one port', () => {
+  const tree = processTree(child.pid!);
+  expect(tree.size).toBe(3); // the primary and its two workers
+});
+
+test('a client that reconnects to another worker resumes there and loses nothing', async () => {
+  const write = tripWriter(db.sql, 'w');
+  const url = `${base}/events/company/acme`;
+  const first = await openLiveStream(url, { token });
+  const firstWorker = first.headers.get('x-pgfeed-worker');
+  expect(firstWorker).toMatch(/^\d+$/);
+  const seenLive = await write(3);
+  const events = await waitForEvents(first, 3);
+  expect(tripKeys(events)).toEqual(seenLive);
+  first.close();
+
+  const missed = await write(3); // while the client is away
+  // The primary hands connections to the workers in turn: within a few tries one lands on the other worker.
+  let second: OpenStream & { ready: Frame };
+  for (let attempt = 0; ; attempt++) {
+    second = await openLiveStream(url, { token, lastEventId: events.at(-1)!.id });
+    if (second.headers.get('x-pgfeed-worker') !== firstWorker) break;
+    second.close();
+    if (attempt === 20) throw new Error(`every reconnect landed on worker ${firstWorker}`);
+  }
+  expect(second.headers.get('x-pgfeed-worker')).toMatch(/^\d+$/);
+  expect(second.ready.json).toMatchObject({ replayed: 3 });
+  const after = await write(2);
+  const resumed = await waitForEvents(second, 5);
+  expect(tripKeys(resumed)).toEqual([...missed, ...after]);
+  const ids = resumed.map((f) => BigInt(f.id!));
+  expect(ids.every((id, i) => id > (i === 0 ? BigInt(events.at(-1)!.id!) : ids[i - 1]!))).toBe(true);
+
+  // SIGTERM to the primary: the stream ends (the client would reconnect elsewhere), every worker exits, exit 0 within 10 s.
+  const pids = [...processTree(child.pid!).keys()];
+  const t0 = Date.now();
+  child.kill('SIGTERM');
+  await second.ended;
+  const { code } = await exited;
+  expect(code).toBe(0);
+  expect(Date.now() - t0).toBeLessThan(10_000);
+  expect(pids.filter((pid) => processTree(pid).size > 0)).toEqual([]);
+}, 60_000);
+
+test('--workers takes auto or a whole number, and needs DATABASE_URL', async () => {
+  const bad = await finish(pgfeed(['start', '--workers', 'many'], { DATABASE_URL: db.url, JWT_SECRET: TEST_JWT_SECRET }));
+  expect(bad.code).toBe(2);
+  expect(bad.stderr.trim()).toBe(
+    'pgfeed start: --workers must be auto or a whole number from 1 to 256, got "many" (see pgfeed start --help)',
+  );
+  const noDatabase = await finish(pgfeed(['start', '--workers', 'auto'], {}));
+  expect(noDatabase.code).toBe(2);
+  expect(noDatabase.stderr).toContain('--workers needs DATABASE_URL');
+}, 30_000);
