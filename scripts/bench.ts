@@ -3,7 +3,8 @@
  * against a hand-rolled LISTEN/NOTIFY server, on a real PostgreSQL, with the
  * clients in separate processes. Prints one JSON object per scenario, writes
  * them to bench/results/<time>.json, ends with a table of the costs and an SVG
- * chart (docs/benchmark.svg). `--quick`: every scenario, smaller.
+ * chart (docs/benchmark.svg). `--quick`: a smaller run, without the writers
+ * and drain scenarios.
  * Method and figures: docs/benchmark.md.
  */
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -355,14 +356,14 @@ async function main(): Promise<void> {
 /** 6. What a stream costs the server, pgfeed (both capture modes; two workers) against the hand-rolled server, in one run. */
 async function costsScenario(adminUrl: string): Promise<void> {
   progress(`costs: ${P.BENCH_STREAMS.join(', ')} streams on each server`);
-  const systems: Costs = await runCosts(
+  const systems = await runCosts(
     adminUrl,
     P.BENCH_STREAMS,
     P.BENCH_COST_CHANGES,
     (c) => cleanups.push(c),
     (line) => progress(`costs: ${line}`),
   );
-  costs = systems;
+  costs = systems; // for the table and the chart at the end
   const fanSteps = P.BENCH_STREAMS.slice(0, -1);
   const versus = (a: SystemCost, b: SystemCost) => ({
     memoryPerStream: Object.fromEntries(

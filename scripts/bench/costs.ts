@@ -78,7 +78,10 @@ export interface SystemCost {
   fanout: Record<string, FanoutCost>;
   duplicates: number;
   outOfOrder: number;
+  /** Streams the server ended and the client reopened with Last-Event-ID (a slow client cut off). */
   disconnects: number;
+  /** Opens that failed before `ready` and were tried again. */
+  openRetries: number;
 }
 
 /**
@@ -176,7 +179,7 @@ async function runSystem(
       );
       if (i < steps.length - 1) {
         fanout[n] = await fanOut(sql, pools, server.pid, n, changes, `${spec.system}${spec.workers}s${i}`);
-        progress(`fan-out to ${n}: last client p50 ${fanout[n].lastClientMs.p50} ms`);
+        progress(`fan-out to ${n}: last client p50 ${fanout[n].lastClientMs.p50} ms, ${fanout[n].missedPairs} pairs missed`);
       }
     }
     const samples = await Promise.all(pools.map((p) => p.ask<PoolSamples>({ cmd: 'samples', markers: [] })));
@@ -189,6 +192,7 @@ async function runSystem(
       duplicates: samples.reduce((s, p) => s + p.duplicates, 0),
       outOfOrder: samples.reduce((s, p) => s + p.outOfOrder, 0),
       disconnects: samples.reduce((s, p) => s + p.disconnects, 0),
+      openRetries: samples.reduce((s, p) => s + p.retries, 0),
     };
   } finally {
     await release();

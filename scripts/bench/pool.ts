@@ -44,6 +44,10 @@ const seen = new Map<string, number[]>(); // marker → receive times, one per c
 let duplicates = 0;
 let outOfOrder = 0;
 let disconnects = 0;
+/** Opens that failed before the stream was ready (a reset while the server is busy) and were tried again. */
+let retries = 0;
+/** Tries per stream before the pool gives up on it. */
+const OPEN_TRIES = 5;
 let queries = 0;
 const closers: (() => void)[] = [];
 
@@ -72,6 +76,7 @@ export interface PoolSamples {
   duplicates: number;
   outOfOrder: number;
   disconnects: number;
+  retries: number;
 }
 
 /**
@@ -93,6 +98,7 @@ function openStreams(urls: { url: string; token: string }[]): Promise<void> {
       const client = nextClient++;
       let lastId = -1n;
       let isReady = false;
+      let tries = 0;
       const open = () => {
         let reopened = false;
         const reopen = () => {
@@ -126,7 +132,13 @@ function openStreams(urls: { url: string; token: string }[]): Promise<void> {
           res.on('data', (chunk: string) => parser.feed(chunk));
           res.on('close', reopen);
         });
-        req.on('error', (error) => (isReady ? reopen() : reject(error)));
+        req.on('error', (error) => {
+          if (isReady) return reopen();
+          // Not ready yet: as EventSource would, try again shortly; a stream that never opens fails the run.
+          if (++tries >= OPEN_TRIES || stopping) return reject(error);
+          retries++;
+          setTimeout(open, 200 * tries);
+        });
         closers.push(() => req.destroy());
       };
       open();
@@ -218,13 +230,14 @@ process.on('message', (msg: PoolCommand) => {
       duplicates,
       outOfOrder,
       disconnects,
+      retries,
     } satisfies PoolSamples);
   else if (msg.cmd === 'close') {
     // Every stream and poller closed and the counts cleared: the pool is kept for the next server.
     closers.splice(0).forEach((c) => c());
     seen.clear();
     streamSeen.clear();
-    duplicates = outOfOrder = disconnects = 0;
+    duplicates = outOfOrder = disconnects = retries = 0;
     reply({ ok: true });
   } else if (msg.cmd === 'stop') {
     closers.forEach((c) => c());
