@@ -18,7 +18,7 @@ import { startPgfeed } from '../src/service';
 import type { ChangeEvent } from '../src/events/schema';
 import { freePort, metricValue } from '../test/support/toolkit';
 import { now } from './bench/clock';
-import { loadBenchParams } from './bench/params';
+import { LIFTED_LIMITS, loadBenchParams } from './bench/params';
 import type { LatencyStats, PoolReport } from './bench/pool';
 import { PoolProcess } from './bench/pool-process';
 import { type CaptureCase, ROWS, type WritersResult, runDrain, runWriters } from './bench/capture-cost';
@@ -141,10 +141,7 @@ async function main(): Promise<void> {
       PORT: 0,
       HOST: '127.0.0.1',
       LOG_LEVEL: 'silent',
-      // One admin token per company serves all its bench clients: lift the per-user and rate limits.
-      MAX_CONNECTIONS_PER_USER: 1_000_000,
-      RATE_LIMIT_PER_MINUTE: 10_000_000,
-      MAX_CONNECTIONS: 1_000_000,
+      ...LIFTED_LIMITS,
       CAPTURE: P.BENCH_CAPTURE,
     },
   });
@@ -458,7 +455,7 @@ async function finish(started: number, version: string | undefined, database: st
   process.stderr.write(`bench: ${results.length} scenarios in ${seconds} s, written to ${path.relative(process.cwd(), file)}\n`);
   if (costs) {
     process.stderr.write(`\n${costsTable(costs, P.BENCH_STREAMS)}\n\n`);
-    const caption = `npm run bench${P.quick ? ' --quick' : ''}, ${new Date().toISOString().slice(0, 16)} UTC; ${machine.cpus} × ${machine.cpu}; PostgreSQL ${version}; load average ${load.start[0]} at start, ${load.end[0]} at end`;
+    const caption = `${P.BENCH_ONLY ? `BENCH_ONLY=${P.BENCH_ONLY} ` : ''}npm run bench${P.quick ? ' --quick' : ''}, ${new Date().toISOString().slice(0, 16)} UTC; ${machine.cpus} × ${machine.cpu}; PostgreSQL ${version}; load average ${load.start[0]} at start, ${load.end[0]} at end`;
     // A full run's chart is the one docs/benchmark.md shows; a quick run's stays beside its results.
     const svg = P.quick ? path.join(dir, `${stamp}.svg`) : path.resolve(__dirname, '..', 'docs', 'benchmark.svg');
     writeFileSync(svg, costsSvg(costs, P.BENCH_STREAMS, caption));

@@ -83,3 +83,10 @@ export function loadBenchParams(env: NodeJS.ProcessEnv, argv: string[] = []): Be
   process.stderr.write(`bench: ${name}: ${issue.message}\n`);
   process.exit(2);
 }
+
+/** pgfeed settings for the bench's servers: one token serves all the clients of a company, so the per-user and rate limits are lifted. */
+export const LIFTED_LIMITS = {
+  MAX_CONNECTIONS_PER_USER: 1_000_000,
+  RATE_LIMIT_PER_MINUTE: 10_000_000,
+  MAX_CONNECTIONS: 1_000_000,
+} as const;
