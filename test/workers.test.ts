@@ -41,13 +41,13 @@ beforeAll(async () => {
   exited = finish(child);
   // Both workers listen on the one port the primary shares.
   await eventually(() => listening().length === 2 || child.exitCode !== null, {
-    timeoutMs: 60_000,
+    timeoutMs: 90_000,
     what: 'two workers listening',
   });
   expect(new Set(listening()).size).toBe(1);
   base = `http://127.0.0.1:${listening()[0]}`;
   token = await new Auth(TEST_JWT_SECRET).sign({ sub: 'alice', company: 'acme', role: 'admin' });
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   if (child.exitCode === null && child.signalCode === null) {
