@@ -7,6 +7,7 @@
  * and drain scenarios.
  * Method and figures: docs/benchmark.md.
  */
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -141,6 +142,7 @@ async function main(): Promise<void> {
       PORT: 0,
       HOST: '127.0.0.1',
       LOG_LEVEL: 'silent',
+      JWT_SECRET: randomBytes(32).toString('hex'),
       ...LIFTED_LIMITS,
       CAPTURE: P.BENCH_CAPTURE,
     },
