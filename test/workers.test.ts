@@ -29,6 +29,8 @@ const listening = () => [...stdout.matchAll(/"port":(\d+),"msg":"listening"/g)].
 beforeAll(async () => {
   db = await freshDatabase();
   await seedTwoCompanies(db.sql);
+  // `pgfeed start` streams the tables the operator watches, nothing else.
+  await db.sql`select pgfeed.watch('public.trips', company_column => 'company_id')`;
   child = pgfeed(['start', '--workers', '2'], {
     DATABASE_URL: db.url,
     JWT_SECRET: TEST_JWT_SECRET,
