@@ -155,9 +155,7 @@ ${environment()}`;
   },
   options: { workers: { type: 'string' } },
   run: (values, env) =>
-    typeof values.workers === 'string'
-      ? withWorkers(values.workers, env, () => serve(env, undefined))
-      : serve(env, undefined),
+    typeof values.workers === 'string' ? withWorkers(values.workers, env, () => serve(env, undefined)) : serve(env, undefined),
 };
 
 const SEEDINGS: readonly Seeding[] = ['always', 'embedded', 'never'];
