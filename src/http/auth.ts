@@ -2,6 +2,7 @@ import type { Request } from 'express';
 import { SignJWT, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, errors as joseErrors } from 'jose';
 import { z } from 'zod';
 import { AppError } from '../errors';
+import { TokenCache } from './token-cache';
 
 export const role = z.enum(['admin', 'cashier', 'customer']);
 export type Role = z.infer<typeof role>;
@@ -45,6 +46,8 @@ export class Auth {
   private readonly key: Uint8Array;
   private readonly jwks: { keys: ReturnType<typeof createRemoteJWKSet>; issuer?: string; audience?: string } | undefined;
   private readonly maxTtlS: number;
+  /** Tokens verified before, until they expire (token-cache.ts). */
+  private readonly verified = new TokenCache<Claims>(10_000);
 
   constructor(secret: string, options: { jwks?: JwksOptions; maxTtlMs?: number } = {}) {
     const { jwks } = options;
@@ -70,6 +73,8 @@ export class Auth {
   /** Verifies a token; AppError('unauthorized') when it is missing, malformed, forged or expired. */
   async verify(token: string | undefined): Promise<Claims> {
     if (!token) throw new AppError('unauthorized', 'a bearer token is required');
+    const known = this.verified.get(token);
+    if (known) return known;
     let payload: unknown;
     try {
       const { alg } = decodeProtectedHeader(token);
@@ -95,6 +100,7 @@ export class Auth {
       throw new AppError('unauthorized', 'the token was issued in the future');
     // A stolen long-lived token is a long-lived breach: refuse lifetimes past the cap.
     if (exp - (iat ?? now) > this.maxTtlS) throw new AppError('unauthorized', 'the token lives longer than MAX_TOKEN_TTL allows');
+    this.verified.set(token, Object.freeze(parsed.data));
     return parsed.data;
   }
 

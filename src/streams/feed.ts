@@ -114,12 +114,13 @@ export class Feed {
   };
 
   /**
-   * Undefined when the feed has dispatched all it was given; otherwise a
-   * promise of that. The listener waits on it between pages, so a large
-   * transaction is read no faster than it is handed out, and memory stays flat.
+   * Undefined while the feed keeps up with what it is given; otherwise (at
+   * least PACE_EVENTS waiting) a promise that it has dispatched them. The
+   * listener waits on it between batches, so a 100 000-row transaction is read
+   * no faster than it is handed out, and memory stays flat.
    */
   idle(): Promise<void> | undefined {
-    if (this.queueHead >= this.queue.length) return undefined;
+    if (this.queue.length - this.queueHead < PACE_EVENTS) return undefined;
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -398,6 +399,8 @@ export class Feed {
 
 /** Longest run of dispatch before yielding to the event loop. */
 const SLICE_MS = 10;
+/** Events waiting for dispatch past which the listener is asked to wait. */
+const PACE_EVENTS = 1000;
 /** How often token expiry and stalled clients are checked. */
 const SWEEP_MS = 1000;
 
