@@ -93,6 +93,7 @@ export class Feed {
     const { metrics } = options;
     this.host = {
       maxBufferedBytes: options.slowClientMaxBytes,
+      maxBehindBytes: Math.max(options.slowClientMaxBytes, options.ringBytes),
       stallMs: options.stallMs,
       sent: (frames) => {
         if (frames > 0) metrics.eventsOut.inc(frames);
@@ -182,15 +183,16 @@ export class Feed {
 
   /**
    * Ends streams whose token expired (the client must come back with a fresh
-   * one) and cuts those whose socket has been full for `stallMs`: one timer
-   * for all, instead of one per stream.
+   * one) and cuts those whose socket has not drained for `stallMs`, or that
+   * are too far behind (no new event may come to notice): one timer for all,
+   * instead of one per stream.
    */
   private readonly sweep = (): void => {
     const now = Date.now();
     const stalledSince = now - this.options.stallMs;
     this.registry.forEach((s) => {
       if (s.expiresAt !== undefined && s.expiresAt <= now) s.end();
-      else if (s.heldSince !== 0 && s.heldSince < stalledSince) s.cutOff();
+      else if (s.heldSince !== 0 && (s.heldSince < stalledSince || s.behindTooFar(now))) s.cutOff();
     });
   };
 

@@ -15,6 +15,12 @@ export interface SubscriberHost {
    * socket is full or a replay is still being written.
    */
   readonly maxBufferedBytes: number;
+  /**
+   * Bytes a live stream whose client is still reading (its socket drained
+   * within DRAIN_GRACE_MS) may be behind: the ring's budget, as the events
+   * it is behind on are the ring's anyway.
+   */
+  readonly maxBehindBytes: number;
   /** How long a replay may wait for a socket that does not drain before the stream is cut. */
   readonly stallMs: number;
   /** Frames written outside live dispatch (replay, held events), counted in batches. */
@@ -36,6 +42,9 @@ export interface SubscriberInit {
   /** When the token expires (ms since the epoch). */
   expiresAt?: number;
 }
+
+/** How recently a socket must have drained for its client to count as reading. */
+const DRAIN_GRACE_MS = 1000;
 
 /** Replaying: live events are held until `goLive`. */
 const REPLAYING = 0;
@@ -65,7 +74,7 @@ export class Subscriber {
   position: Position = 0n;
   /** The dispatch slice that last corked this stream's socket (see Feed). */
   corkedIn = 0;
-  /** Since when (ms) the socket has been full while live; 0 when it is not. */
+  /** While live and held: when the socket last drained (or filled); 0 when it is not full. */
   heldSince = 0;
   private mode: Mode = REPLAYING;
   private pending: FeedEvent[] = [];
@@ -178,8 +187,20 @@ export class Subscriber {
   private hold(event: FeedEvent): void {
     // Held events are bounded in bytes, whether a replay or a full socket holds them up.
     this.pendingBytes += event.at(this.kind).length;
-    if (this.pendingBytes > this.host.maxBufferedBytes) this.cutOff();
+    if (this.behindTooFar(Date.now())) this.cutOff();
     else this.pending.push(event);
+  }
+
+  /**
+   * A client that stopped reading is cut once it is SLOW_CLIENT_MAX_BYTES
+   * behind. One that reads, but slower than a burst arrives (a 100 000-row
+   * transaction), is given the burst as its socket drains, up to the ring's
+   * budget: cutting it would only bring it back for a replay of the same events.
+   */
+  behindTooFar(now: number): boolean {
+    if (this.pendingBytes <= this.host.maxBufferedBytes) return false;
+    if (this.mode !== HELD) return true; // replaying: live events wait on the replay, not on the client
+    return now - this.heldSince > DRAIN_GRACE_MS || this.pendingBytes > this.host.maxBehindBytes;
   }
 
   private startHolding(): void {
@@ -206,6 +227,7 @@ export class Subscriber {
     }
     this.host.sent(written);
     if (full) {
+      this.heldSince = Date.now();
       // Copying the rest once per drain (≥ a socket buffer of frames) is cheaper than a queue per stream.
       this.pending = held.slice(i);
       this.res.once('drain', this.onDrain);
