@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { metric, fleetOnFreshDatabase, tokenFor, TEST_CAPTURE } from './support/service';
 import { openLiveStream, openStalledStream, type Frame } from './support/stream';
 import { eventually } from './support/eventually';
@@ -22,6 +23,8 @@ test(`a ${ROWS}-row transaction reaches a reader that keeps up live; a reader th
 
   const arrivals = new Map<string, number>();
   const seen = (f: Frame) => void (f.json?.key && arrivals.set(f.json.key as string, Date.now()));
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   const committed = Date.now();
   await world.db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
     select 'big-' || g, 'acme', 'R', '2026-12-24T08:00:00Z', 10, 10 from generate_series(1, ${ROWS}) g`;
@@ -33,6 +36,7 @@ test(`a ${ROWS}-row transaction reaches a reader that keeps up live; a reader th
   seen(other);
   const last = await reader.waitFor((f) => f.json?.key === `big-${ROWS}`, { timeoutMs: 240_000 });
   seen(last);
+  loop.disable();
 
   // Every row, once, in commit order, and the reader is still connected.
   const keys = reader.events().map((f) => f.json.key as string);
@@ -50,7 +54,8 @@ test(`a ${ROWS}-row transaction reaches a reader that keeps up live; a reader th
     const otherAt = arrivals.get('after-big')!;
     console.log(
       `${TEST_CAPTURE}: ${ROWS} rows committed in ${bigCommitted - committed} ms; last row at the reader ` +
-        `${lastAt - bigCommitted} ms after commit; the other tenant's change ${otherAt - lastAt} ms after the last row`,
+        `${lastAt - bigCommitted} ms after commit; the other tenant's change ${otherAt - lastAt} ms after the last row; ` +
+        `longest event-loop stall ${Math.round(loop.max / 1e6)} ms (p99 ${Math.round(loop.percentile(99) / 1e6)} ms)`,
     );
   }
   stalled.destroy();
