@@ -249,6 +249,7 @@ export class Feed {
       ...(request.expiresAt === undefined ? {} : { expiresAt: request.expiresAt }),
     });
     s.write(this.retryFrame);
+    compactHead(res);
     try {
       await this.catchUp(s, request.lastEventId);
     } catch (error) {
@@ -405,6 +406,17 @@ const SLICE_MS = 10;
 const PACE_EVENTS = 1000;
 /** How often token expiry and stalled clients are checked. */
 const SWEEP_MS = 1000;
+
+/**
+ * Node keeps a response's head, once sent, as the string it concatenated
+ * header by header (a rope of ~90 pieces, ~3 KB); a flat copy of the same
+ * text is a third of that, for as long as the stream lives. Node reads it
+ * afterwards only to know that headers were sent.
+ */
+function compactHead(res: ServerResponse): void {
+  const r = res as unknown as { _header?: unknown; headersSent: boolean };
+  if (r.headersSent && typeof r._header === 'string') r._header = Buffer.from(r._header, 'latin1').toString('latin1');
+}
 
 /** The response head of every stream, built once. */
 const SSE_HEADERS = {
