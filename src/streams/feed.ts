@@ -121,7 +121,8 @@ export class Feed {
    * no faster than it is handed out, and memory stays flat.
    */
   idle(): Promise<void> | undefined {
-    if (this.queue.length - this.queueHead < PACE_EVENTS) return undefined;
+    // Once shutting down nobody waits: stop() ends the pump, and the listener must be free to stop too.
+    if (this.ending || this.queue.length - this.queueHead < PACE_EVENTS) return undefined;
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -164,6 +165,11 @@ export class Feed {
     const now = Date.now();
     for (const event of delivered) metrics.lag.observe(Math.max(0, now - Date.parse(event.event.committedAt)));
     if (this.queueHead < this.queue.length) {
+      // Under sustained load the queue may never empty: drop the dispatched head now and then.
+      if (this.queueHead > 4096) {
+        this.queue = this.queue.slice(this.queueHead);
+        this.queueHead = 0;
+      }
       this.pumping = setImmediate(this.pump);
       return;
     }
