@@ -409,7 +409,7 @@ export class Feed {
 /** Longest run of dispatch before yielding to the event loop. */
 const SLICE_MS = 10;
 /** Events waiting for dispatch past which the listener is asked to wait. */
-const PACE_EVENTS = 1000;
+const PACE_EVENTS = 256;
 /** How often token expiry and stalled clients are checked. */
 const SWEEP_MS = 1000;
 
