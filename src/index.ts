@@ -6,7 +6,7 @@ export type { ChangeEvent, EntityEvent, Op, ReadyData, ResetData } from './event
 export { camelKeys } from './events/decode';
 export { migrate, type MigrationSet } from './db/migrate';
 export { AppError, type ErrorCode, PG } from './errors';
-export { type Claims, type Role, TOKEN_COOKIE, readCookie } from './http/auth';
+export { type Authorize, type Claims, type StreamScope, TOKEN_COOKIE, readCookie } from './http/auth';
 export { parseBody, parseId, parseQuery, pgText, rowId } from './http/params';
 export { perMinuteLimit } from './http/rate-limit';
 export { type Operation, type OperationResponse, errorBody } from './http/openapi';

@@ -13,7 +13,7 @@ import { formatPosition } from './events/position';
 import { Pruner } from './events/pruner';
 import type { ChangeEvent } from './events/schema';
 import { createApp, createOpsApp } from './http/app';
-import { Auth, type Claims, type Role } from './http/auth';
+import { Auth, type Authorize, type Claims, type TokenClaims, authOptions, companyStreamRoles } from './http/auth';
 import { CORE_OPERATIONS, type Operation, openApiDocument } from './http/openapi';
 import { HttpServer } from './http/server';
 import { Listener, type ListenerState } from './listener/listener';
@@ -56,6 +56,11 @@ export interface PgfeedOptions {
   config?: ConfigInput;
   /** A logger; default: JSON lines on stdout at LOG_LEVEL. */
   logger?: Logger;
+  /**
+   * Who may read which stream (false: 403), after pgfeed's check that the token's tenant is the
+   * stream's company. Default: company streams for COMPANY_STREAM_ROLES, a user's own stream for any token.
+   */
+  authorize?: Authorize;
   /** Apply pgfeed's migrations first (default true). */
   migrate?: boolean;
 }
@@ -120,9 +125,9 @@ export class Pgfeed extends EventEmitter<PgfeedEvents> {
     };
   }
 
-  /** Open streams of one token subject. */
-  streamsOf(subject: string): number {
-    return this.parts.feed.registry.countFor(subject);
+  /** Open streams of one user: token subject `subject` of company `companyId`. */
+  streamsOf(companyId: string, subject: string): number {
+    return this.parts.feed.registry.countFor(companyId, subject);
   }
 
   /** The Prometheus text /metrics serves. */
@@ -131,7 +136,7 @@ export class Pgfeed extends EventEmitter<PgfeedEvents> {
   }
 
   /** A token signed with this instance's HS256 secret (development and tests). */
-  signToken(claims: { sub: string; company: string; role: Role }, ttlSeconds = 3600): Promise<string> {
+  signToken(claims: TokenClaims, ttlSeconds = 3600): Promise<string> {
     return this.parts.auth.sign(claims, ttlSeconds);
   }
 
@@ -172,19 +177,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
   const config = parseConfig({ ...options.config, DATABASE_URL: options.databaseUrl });
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
   const entities = new EntityRegistry(options.entities ?? []);
-  const auth = new Auth(config.JWT_SECRET ?? randomBytes(32).toString('hex'), {
-    maxTtlMs: config.MAX_TOKEN_TTL,
-    ...(config.JWKS_URL === undefined
-      ? {}
-      : {
-          jwks: {
-            url: config.JWKS_URL,
-            issuer: config.JWT_ISSUER,
-            audience: config.JWT_AUDIENCE,
-            cooldownMs: config.JWKS_COOLDOWN_MS,
-          },
-        }),
-  });
+  const auth = new Auth(config.JWT_SECRET ?? randomBytes(32).toString('hex'), authOptions(config));
   const metrics = createMetrics();
   const sql = connect(options.databaseUrl, { max: config.DB_POOL_SIZE, onQuery: () => metrics.dbQueries.inc() });
   // Each part started pushes its stop; stopping runs them newest first.
@@ -272,6 +265,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
     };
     const app = createApp({
       auth,
+      authorize: options.authorize ?? companyStreamRoles(config.COMPANY_STREAM_ROLES),
       feed,
       metrics,
       listener,
@@ -285,7 +279,12 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       trustProxy: config.TRUST_PROXY,
       routers: options.routes?.(context) ?? [],
     });
-    const http = new HttpServer(app, { port: config.PORT, host: config.HOST, beforeClose: () => feed.endStreams() });
+    const http = new HttpServer(app, {
+      port: config.PORT,
+      host: config.HOST,
+      beforeClose: () => feed.endStreams(),
+      keepAliveMs: config.HTTP_KEEP_ALIVE_MS,
+    });
 
     stops.push(() => listener.stop());
     await listener.start();

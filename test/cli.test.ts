@@ -82,11 +82,8 @@ describe('a mistake is one line naming it and exit code 2, never a stack trace',
     ['an unknown command', ['serve'], /^pgfeed: unknown command "serve" .*\(see pgfeed --help\)$/],
     ['an unknown option', ['token', '--user', 'x'], /^pgfeed token: unknown option '--user' \(see pgfeed token --help\)$/],
     ['a missing value', ['token', '--sub'], /^pgfeed token: option '--sub <value>' argument missing/],
-    [
-      'an unknown role',
-      ['token', '--sub', 'u1', '--company', 'acme', '--role', 'owner'],
-      /--role must be one of admin, cashier, customer/,
-    ],
+    // The core names no role (JWT_ROLES_CLAIM, COMPANY_STREAM_ROLES): any role is signed, none is a mistake.
+    ['no role', ['token', '--sub', 'u1', '--company', 'acme'], /--role is required/],
     ['no secret', ['token', '--sub', 'u1', '--company', 'acme', '--role', 'admin'], /JWT_SECRET must be set/],
     ['migrate without a database', ['migrate'], /^invalid configuration: DATABASE_URL must be set$/],
     ['drop-slot without a database', ['drop-slot'], /^invalid configuration: DATABASE_URL must be set$/],
@@ -115,7 +112,30 @@ describe('npm run token', () => {
     const { code, stdout } = await finish(child);
     expect(code).toBe(0);
     const claims = await new Auth(TEST_JWT_SECRET).verify(stdout.trim());
-    expect(claims).toMatchObject({ sub: 'u1', company: 'acme', role: 'cashier' });
+    expect(claims).toMatchObject({ sub: 'u1', company: 'acme', roles: ['cashier'], payload: { role: 'cashier' } });
+  });
+
+  test('puts the tenant and the role where JWT_TENANT_CLAIM and JWT_ROLES_CLAIM say, with JWT_ISSUER and JWT_AUDIENCE', async () => {
+    const settings = {
+      JWT_TENANT_CLAIM: 'org.id',
+      JWT_ROLES_CLAIM: 'realm_access.roles',
+      JWT_ISSUER: 'https://id.example.test/',
+      JWT_AUDIENCE: 'pgfeed',
+    };
+    const { code, stdout } = await finish(
+      pgfeed(['token', '--sub', 'u1', '--company', 'acme', '--role', 'dispatcher'], { JWT_SECRET: TEST_JWT_SECRET, ...settings }),
+    );
+    expect(code).toBe(0);
+    const auth = new Auth(TEST_JWT_SECRET, {
+      claimNames: { tenant: settings.JWT_TENANT_CLAIM, roles: settings.JWT_ROLES_CLAIM },
+      issuer: settings.JWT_ISSUER,
+      audience: settings.JWT_AUDIENCE,
+    });
+    expect(await auth.verify(stdout.trim())).toMatchObject({
+      company: 'acme',
+      roles: ['dispatcher'],
+      payload: { org: { id: 'acme' }, realm_access: { roles: 'dispatcher' }, iss: 'https://id.example.test/', aud: 'pgfeed' },
+    });
   });
 });
 

@@ -61,6 +61,7 @@ async function serve(env: NodeJS.ProcessEnv, demoForced: boolean): Promise<numbe
       entities: domain.entities,
       routes: domain.routes,
       operations: domain.operations,
+      authorize: domain.authorize,
       config: { ...settings, JWT_SECRET: jwtSecret },
       logger,
       migrate: false,

@@ -8,6 +8,7 @@ import { Router } from 'express';
 import { type MigrationSet, type RouteContext, perMinuteLimit } from '../index';
 import { DOMAIN_ENTITIES } from './entities';
 import { DOMAIN_OPERATIONS } from './openapi';
+import { authorize } from './roles';
 import { apiRoutes } from './routes/api';
 import { pageRoutes } from './routes/pages';
 
@@ -27,4 +28,6 @@ export const domain = {
     pageRoutes(ctx),
   ],
   operations: DOMAIN_OPERATIONS,
+  /** Who may read which stream, by the demo's roles. */
+  authorize,
 };

@@ -24,11 +24,12 @@ function refuse(res: Response, reason: string): undefined {
   return undefined;
 }
 
-const who = (c: Claims) => `${c.sub} (${c.role} at ${c.company})`;
-const sameSession = (a: Claims, b: Claims) => a.sub === b.sub && a.company === b.company && a.role === b.role;
+const who = (c: Claims) => `${c.sub} (${c.roles.join(', ')} at ${c.company})`;
+const sameSession = (a: Claims, b: Claims) =>
+  a.sub === b.sub && a.company === b.company && a.roles.join('\n') === b.roles.join('\n');
 
 /** Keeps `token` in the HttpOnly cookie until it expires; `Secure` when the page was served over HTTPS. */
-export function setSessionCookie(req: Request, res: Response, token: string, claims: Claims): void {
+export function setSessionCookie(req: Request, res: Response, token: string, claims: Pick<Claims, 'exp'>): void {
   res.cookie(TOKEN_COOKIE, token, {
     httpOnly: true,
     sameSite: 'lax',
