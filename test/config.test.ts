@@ -50,3 +50,9 @@ test('JWKS_URL over plain http is refused unless it is this machine; identity-pr
   ]);
   expect(() => loadConfig({ COMPANY_STREAM_ROLES: 'admin,,cashier' })).toThrow(/^invalid configuration: COMPANY_STREAM_ROLES/);
 });
+
+test('startPgfeed without JWT_SECRET or JWKS_URL says so instead of making up a key that refuses every token', async () => {
+  const start = startPgfeed({ databaseUrl: 'postgres://nobody@127.0.0.1:1/none', config: {} });
+  await expect(start).rejects.toThrow(ConfigError);
+  await expect(start).rejects.toThrow('invalid configuration: JWT_SECRET (or JWKS_URL) is required');
+});

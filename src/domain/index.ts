@@ -5,7 +5,8 @@
  */
 import path from 'node:path';
 import { Router } from 'express';
-import { type MigrationSet, type RouteContext, perMinuteLimit } from '../index';
+import { type MigrationSet, type RouteContext } from '../index';
+import { perMinuteLimit } from '../express';
 import { DOMAIN_ENTITIES } from './entities';
 import { DOMAIN_OPERATIONS } from './openapi';
 import { authorize } from './roles';

@@ -1,5 +1,6 @@
 import type { Request, Response } from 'express';
-import { AppError, type Claims, type RouteContext, TOKEN_COOKIE, html, readCookie } from '../../index';
+import { TOKEN_COOKIE, html, readCookie } from '../../express';
+import { AppError, type Claims, type RouteContext } from '../../index';
 import { page } from './layout';
 
 /** Answers with a small page; private pages are not kept by caches or the back-forward cache. */

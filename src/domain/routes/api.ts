@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
-import { AppError, type Claims, type RouteContext, parseBody, parseId, parseQuery, rowId } from '../../index';
+import { parseBody, parseId, parseQuery, rowId } from '../../express';
+import { AppError, type Claims, type RouteContext } from '../../index';
 import { type DemoRole, roleOf } from '../roles';
 import { entityOfPath, readPage } from '../snapshots';
 import {

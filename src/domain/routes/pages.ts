@@ -1,6 +1,7 @@
 import path from 'node:path';
 import express, { Router, type Response } from 'express';
-import { type Claims, type Html, type RouteContext, TOKEN_COOKIE, html, parseId, readCookie } from '../../index';
+import { type Html, TOKEN_COOKIE, html, parseId, readCookie } from '../../express';
+import { type Claims, type RouteContext } from '../../index';
 import { type Live, labels, list, page } from '../pages/layout';
 import { sendPage, signedIn, switchSession } from '../pages/session';
 import { hasRole } from '../roles';
