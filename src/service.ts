@@ -6,7 +6,7 @@ import { type Config, type ConfigInput, parseConfig } from './config';
 import { connect, type Sql } from './db/connect';
 import { migrate } from './db/migrate';
 import { type Capture, type CaptureStatus, createCapture } from './capture';
-import { EntityCatalog } from './events/catalog';
+import { EntityCatalog, watchedRowSchema } from './events/catalog';
 import { type EntityDefinition, EntityRegistry } from './events/entity';
 import { EventLog } from './events/log';
 import { snapshot } from './events/snapshot';
@@ -142,12 +142,39 @@ export class Pgfeed extends EventEmitter<PgfeedEvents> {
   }
 }
 
-/** The OpenAPI and AsyncAPI documents of this service: pgfeed's routes and the application's, the registered entities' events. */
-function describe(entities: EntityRegistry, operations: Operation[]) {
+/**
+ * The OpenAPI and AsyncAPI documents of this service: pgfeed's routes and the
+ * application's, the events and rows of the registered entities and of the
+ * tables watched from SQL alone (read from the catalog, so rebuilt when it changes).
+ */
+function describe(entities: EntityRegistry, operations: Operation[], catalog: EntityCatalog) {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { version } = require('../package.json') as { version: string };
   const info = { title: 'pgfeed', version };
-  return { openapi: openApiDocument([...CORE_OPERATIONS, ...operations], info), asyncapi: asyncApiDocument(entities, info) };
+  let built: { generation: number; openapi: Record<string, unknown>; asyncapi: Record<string, unknown> } | undefined;
+  const current = () => {
+    if (built?.generation !== catalog.generation) {
+      const watched = catalog.sqlOnly();
+      const rows = Object.fromEntries([
+        ...entities.all().map((e) => [e.name, e.row] as const),
+        ...watched.map((e) => [e.name, watchedRowSchema(e)] as const),
+      ]);
+      built = {
+        generation: catalog.generation,
+        openapi: openApiDocument([...CORE_OPERATIONS, ...operations], info, rows),
+        asyncapi: asyncApiDocument(entities, info, watched),
+      };
+    }
+    return built;
+  };
+  return {
+    get openapi() {
+      return current().openapi;
+    },
+    get asyncapi() {
+      return current().asyncapi;
+    },
+  };
 }
 
 /**
@@ -272,7 +299,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       maxBodyBytes: config.MAX_BODY_BYTES,
       opsHere: config.OPS_PORT === undefined,
       corsOrigins: config.CORS_ORIGINS,
-      documents: describe(entities, options.operations ?? []),
+      documents: describe(entities, options.operations ?? [], catalog),
       trustProxy: config.TRUST_PROXY,
       routers: options.routes?.(context) ?? [],
     });

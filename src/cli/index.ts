@@ -11,6 +11,7 @@ import { dropSlotCommand } from './drop-slot';
 import { migrateCommand } from './migrate';
 import { demoCommand, startCommand } from './start';
 import { tokenCommand } from './token';
+import { WATCH_COMMANDS } from './watch';
 
 const COMMANDS: Record<string, Command> = {
   start: startCommand,
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, Command> = {
   migrate: migrateCommand,
   token: tokenCommand,
   'drop-slot': dropSlotCommand,
+  ...WATCH_COMMANDS,
 };
 
 function version(): string {
@@ -58,11 +60,12 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   try {
     if (!command) throw new UsageError(`unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(', ')})`);
     let values: Record<string, string | boolean | undefined>;
+    let positionals: string[];
     try {
-      ({ values } = parseArgs({
+      ({ values, positionals } = parseArgs({
         args: rest,
         options: { ...command.options, help: { type: 'boolean', short: 'h' } },
-        allowPositionals: false,
+        allowPositionals: command.positionals !== undefined,
         strict: true,
       }));
     } catch (error) {
@@ -77,7 +80,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
       process.stdout.write(`${command.usage.trim()}\n`);
       return 0;
     }
-    return await command.run(values, env);
+    return await command.run(values, env, positionals);
   } catch (error) {
     if (error instanceof UsageError) {
       const hint = command ? `see pgfeed ${name} --help` : 'see pgfeed --help';

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { Sql } from '../db/connect';
 import { camelCase } from './decode';
 import type { EntityRegistry } from './entity';
@@ -78,6 +79,9 @@ const DEFAULT_REFRESH_MS = 2000;
  */
 export class EntityCatalog {
   private byName = new Map<string, CatalogEntity>();
+  private fingerprint = '';
+  /** Grows each time a read finds the catalog changed (what documents built from it are cached by). */
+  generation = 0;
   private timer: NodeJS.Timeout | undefined;
   private reading: Promise<void> | undefined;
 
@@ -133,7 +137,12 @@ export class EntityCatalog {
         publicFields: this.publicFieldsOf(r.entity, columns, r.publicColumns),
       });
     }
-    this.byName = next;
+    const fingerprint = JSON.stringify([...next.values()]);
+    if (fingerprint !== this.fingerprint) {
+      this.byName = next;
+      this.fingerprint = fingerprint;
+      this.generation++;
+    }
   }
 
   private publicFieldsOf(name: string, columns: CatalogColumn[], declared: string[] | null): string[] | undefined {
@@ -154,6 +163,11 @@ export class EntityCatalog {
   /** The watched entity `name`, as last read. */
   get(name: string): CatalogEntity | undefined {
     return this.byName.get(name);
+  }
+
+  /** The watched entities that no registered entity describes: tables watched from SQL alone. */
+  sqlOnly(): CatalogEntity[] {
+    return this.all().filter((e) => !this.entities.get(e.name));
   }
 
   /** Every watched entity, by name. */
@@ -197,4 +211,24 @@ export class EntityCatalog {
     for (const f of Object.keys(projected)) if (f in changes) out[f] = projected[f];
     return out;
   }
+}
+
+const KIND_SCHEMA: Record<ColumnKind, () => z.ZodType> = {
+  number: () => z.number(),
+  boolean: () => z.boolean(),
+  string: () => z.string(),
+  json: () => z.unknown(),
+};
+
+/**
+ * The row of a table watched from SQL as events carry it (its columns, each
+ * possibly null), or its public projection: for /openapi.json and /asyncapi.json.
+ */
+export function watchedRowSchema(entity: CatalogEntity, view: 'full' | 'public' = 'full'): z.ZodObject {
+  const fields = view === 'public' ? (entity.publicFields ?? []) : entity.columns.map((c) => c.field);
+  const shape: Record<string, z.ZodType> = {};
+  for (const c of entity.columns) {
+    if (fields.includes(c.field)) shape[c.field] = KIND_SCHEMA[c.kind]().nullable().describe(c.type);
+  }
+  return z.object(shape);
 }

@@ -187,8 +187,15 @@ function snapshotOperations(): Operation[] {
   ];
 }
 
-/** The OpenAPI 3.1 document of `operations`. */
-export function openApiDocument(operations: Operation[], info: { title: string; version: string }): Record<string, unknown> {
+/**
+ * The OpenAPI 3.1 document of `operations`; `rows` are the watched entities'
+ * rows (as events and snapshot items carry them), named `row.<entity>`.
+ */
+export function openApiDocument(
+  operations: Operation[],
+  info: { title: string; version: string },
+  rows: Record<string, z.ZodType> = {},
+): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const op of operations) {
     const parameters: unknown[] = [];
@@ -265,7 +272,12 @@ export function openApiDocument(operations: Operation[], info: { title: string; 
         cookie: { type: 'apiKey', in: 'cookie', name: 'pgfeed_token' },
         query: { type: 'apiKey', in: 'query', name: 'access_token' },
       },
-      schemas: { ChangeEvent: json(changeEvent, 'output'), Ready: json(readyData, 'output'), Reset: json(resetData, 'output') },
+      schemas: {
+        ChangeEvent: json(changeEvent, 'output'),
+        Ready: json(readyData, 'output'),
+        Reset: json(resetData, 'output'),
+        ...Object.fromEntries(Object.entries(rows).map(([name, row]) => [`row.${name}`, json(row, 'output')])),
+      },
     },
   };
 }
