@@ -239,7 +239,9 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       catchUpBatch: config.CATCH_UP_BATCH,
     });
     const renderer = new RowRenderer(entities);
-    const catalog = new EntityCatalog(sql, entities);
+    const catalog = new EntityCatalog(sql, entities, {
+      onRefreshError: (err) => logger.warn({ err }, 'reading the watched tables failed; keeping the last read'),
+    });
     stops.push(() => catalog.stop());
     await catalog.start();
     const feed = new Feed({

@@ -88,16 +88,16 @@ export class EntityCatalog {
   constructor(
     private readonly sql: Sql,
     private readonly entities: EntityRegistry,
-    private readonly refreshMs = DEFAULT_REFRESH_MS,
+    private readonly options: { refreshMs?: number; onRefreshError?: (error: unknown) => void } = {},
   ) {}
 
   /** Reads the catalog, then keeps it fresh. */
   async start(): Promise<void> {
     await this.refresh();
     this.timer = setInterval(() => {
-      // A failed read keeps the last one; the next tick tries again.
-      this.refresh().catch(() => {});
-    }, this.refreshMs);
+      // A failed read (the database away) keeps the last one; the next tick tries again.
+      this.refresh().catch((error: unknown) => this.options.onRefreshError?.(error));
+    }, this.options.refreshMs ?? DEFAULT_REFRESH_MS);
     this.timer.unref();
   }
 
