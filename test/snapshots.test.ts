@@ -6,24 +6,14 @@
 import type { Pgfeed } from '../src/service';
 import type { TestDatabase } from './support/db';
 import { caughtUp, closeService, serviceOnFreshDatabase, tokenFor } from './support/service';
+import { allSnapshotPages, getJson, snapshotPage } from './support/snapshots';
 import { openLiveStream, openStream } from './support/stream';
 
 let db: TestDatabase;
 let server: Pgfeed;
+const get = (path: string, token?: string) => getJson(server, path, token);
+const page = (path: string, token?: string) => snapshotPage(server, path, token);
 let admin: string;
-
-interface Item {
-  entity: string;
-  key: string;
-  companyId: string;
-  userId: string | null;
-  row: Record<string, unknown>;
-}
-interface Page {
-  items: Item[];
-  lastEventId: string;
-  next: string | null;
-}
 
 beforeAll(async () => {
   ({ db, server } = await serviceOnFreshDatabase({
@@ -43,32 +33,8 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => closeService(server, db));
 
-async function get(path: string, token?: string): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${server.url}${path}`, token ? { headers: { Authorization: `Bearer ${token}` } } : {});
-  return { status: res.status, body: await res.json() };
-}
-
-async function page(path: string, token?: string): Promise<Page> {
-  const { status, body } = await get(path, token);
-  if (status !== 200) throw new Error(`${path} answered ${status}: ${JSON.stringify(body)}`);
-  return body as Page;
-}
-
-/** Every page of a snapshot, following `next`. */
-async function allPages(path: string, token?: string): Promise<Page[]> {
-  const pages: Page[] = [];
-  let next: string | null = null;
-  do {
-    const sep = path.includes('?') ? '&' : '?';
-    const p = await page(next === null ? path : `${path}${sep}after=${encodeURIComponent(next)}`, token);
-    pages.push(p);
-    next = p.next;
-  } while (next !== null);
-  return pages;
-}
-
 test('a company snapshot pages through every entity of the company in (entity, key) order, rows as stream rows', async () => {
-  const pages = await allPages('/snapshots/company/acme?limit=5', admin);
+  const pages = await allSnapshotPages(server, '/snapshots/company/acme?limit=5', admin);
   const items = pages.flatMap((p) => p.items);
   expect(items.map((i) => `${i.entity}:${i.key}`)).toEqual([
     'booking:b1',

@@ -9,29 +9,18 @@ import { finish, pgfeed } from './support/cli';
 import { freshDatabase, type TestDatabase } from './support/db';
 import { eventually } from './support/eventually';
 import { captured, caughtUp, startService, tokenFor } from './support/service';
+import { getJson, snapshotPage } from './support/snapshots';
 import { openLiveStream } from './support/stream';
 
 let db: TestDatabase;
 let server: Pgfeed;
+const get = (path: string, token?: string) => getJson(server, path, token);
+const page = (path: string, token?: string) => snapshotPage(server, path, token);
 
 const cli = (...args: string[]) => finish(pgfeed(args, { DATABASE_URL: db.url }));
-
-interface Page {
-  items: { entity: string; key: string; companyId: string; userId: string | null; row: Record<string, unknown> }[];
-  lastEventId: string;
-  next: string | null;
-}
-
-async function get(path: string, token?: string): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${server.url}${path}`, token ? { headers: { Authorization: `Bearer ${token}` } } : {});
-  return { status: res.status, body: await res.json() };
-}
-
-async function page(path: string, token?: string): Promise<Page> {
-  const { status, body } = await get(path, token);
-  if (status !== 200) throw new Error(`${path} answered ${status}: ${JSON.stringify(body)}`);
-  return body as Page;
-}
+/** `pgfeed watch shop.orders` with its scope columns and these public columns. */
+const watchOrders = (publicColumns: string) =>
+  cli('watch', 'shop.orders', '--company-column', 'tenant', '--user-column', 'customer', '--public-columns', publicColumns);
 
 beforeAll(async () => {
   db = await freshDatabase();
@@ -49,16 +38,7 @@ afterAll(async () => {
 });
 
 test('pgfeed watch declares a table with its scope and public columns; watches and watch --list show it', async () => {
-  const watched = await cli(
-    'watch',
-    'shop.orders',
-    '--company-column',
-    'tenant',
-    '--user-column',
-    'customer',
-    '--public-columns',
-    'id, status,placed_at',
-  );
+  const watched = await watchOrders('id, status,placed_at');
   expect(watched).toEqual({
     code: 0,
     stdout: 'watching shop.orders as orders (company: tenant, user: customer, key: id, public: id, placed_at, status)\n',
@@ -181,20 +161,7 @@ test('public streams carry only the public columns; an update that leaves a filt
   expect(pub.text()).not.toContain('changed');
 
   // The operator narrows the projection while the stream is open: within the catalog's refresh, nothing shows placed_at.
-  expect(
-    (
-      await cli(
-        'watch',
-        'shop.orders',
-        '--company-column',
-        'tenant',
-        '--user-column',
-        'customer',
-        '--public-columns',
-        'id,status',
-      )
-    ).code,
-  ).toBe(0);
+  expect((await watchOrders('id,status')).code).toBe(0);
   await eventually(async () => Object.keys((await page('/snapshots/public/t1?keys=o5')).items[0]!.row).join() === 'id,status', {
     what: 'the narrowed projection',
   });
@@ -206,9 +173,7 @@ test('public streams carry only the public columns; an update that leaves a filt
   pub.close();
 
   // Private again: public snapshots and streams of it are refused as for any non-public entity.
-  expect(
-    (await cli('watch', 'shop.orders', '--company-column', 'tenant', '--user-column', 'customer', '--public-columns', '')).code,
-  ).toBe(0);
+  expect((await watchOrders('')).code).toBe(0);
   await eventually(async () => (await get('/snapshots/public/t1?entities=orders')).status === 400, { what: 'orders private' });
   expect((await page('/snapshots/public/t1')).items).toEqual([]);
 });
