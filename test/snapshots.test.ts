@@ -5,7 +5,7 @@
  */
 import type { Pgfeed } from '../src/service';
 import type { TestDatabase } from './support/db';
-import { caughtUp, closeService, serviceOnFreshDatabase, tokenFor } from './support/service';
+import { caughtUp, closeService, metric, serviceOnFreshDatabase, startService, tokenFor } from './support/service';
 import { allSnapshotPages, getJson, snapshotPage } from './support/snapshots';
 import { openLiveStream, openStream } from './support/stream';
 
@@ -183,4 +183,26 @@ test('a stream’s filter is checked before the stream starts (no SSE headers on
   const s = await openStream(`${server.url}/events/company/acme?where.seats=gt.1`, { token: admin });
   expect(s.status).toBe(400);
   expect(s.headers.get('content-type')).toContain('application/json');
+});
+
+test('a resume answered from the log (past the replay buffer) applies the same column filter', async () => {
+  const small = await startService(db.url, { REPLAY_BUFFER_SIZE: 1 });
+  try {
+    const token = await tokenFor(small, 'alice', 'acme', 'admin');
+    const from = (await snapshotPage(small, '/snapshots/company/acme?entities=trip&limit=1', token)).lastEventId;
+    await db.sql`update trips set available_slots = 19 where id = 'tr11'`; // stays >= 10: in the filter
+    await db.sql`update trips set route = 'x' where id = 'tr01'`; // 1 seat: never in it
+    await db.sql`update trips set available_slots = 2 where id = 'tr12'`; // leaves it: a filtered column changed
+    await db.sql`update trips set route = 'y' where id = 'tr02'`; // the ring (1 event) now holds only this one
+    await caughtUp(small, db.sql);
+    const stream = await openLiveStream(`${small.url}/events/company/acme?entities=trip&where.availableSlots=gte.10`, {
+      token,
+      lastEventId: from,
+    });
+    stream.close();
+    expect(stream.events().map((f) => f.json.key)).toEqual(['tr11', 'tr12']);
+    expect(await metric(small, 'pgfeed_replay_total', { source: 'log' })).toBe(1);
+  } finally {
+    await small.close();
+  }
 });
