@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import postgres from 'postgres';
+import type Postgres from 'postgres';
+import { postgres } from '../db/driver';
 import type { Sql } from '../db/connect';
 import { DecodeError, parseNotification, toChangeEvent } from '../events/decode';
 import type { EntityRegistry } from '../events/entity';
@@ -63,7 +64,7 @@ function timeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 export class Listener extends EventEmitter<ListenerEvents> {
   private stateValue: ListenerState = 'idle';
   private positionValue: Position;
-  private conn: postgres.Sql | undefined;
+  private conn: Postgres.Sql | undefined;
   private generation = 0;
   private pingTimer: NodeJS.Timeout | undefined;
   /** Notifications held while catching up; null once live. */
@@ -187,7 +188,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
         }
       },
     };
-    const conn = postgres(this.options.databaseUrl, options as postgres.Options<Record<string, never>>);
+    const conn = postgres(this.options.databaseUrl, options as Postgres.Options<Record<string, never>>);
     this.conn = conn;
     await timeout(conn`listen ${conn(this.channel)}`, 15_000, 'LISTEN');
     if (generation > 1) this.options.metrics.listenerReconnects.inc();
@@ -219,7 +220,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
   }
 
   /** A half-open connection fails this by timing out; a lost LISTEN by answering false. */
-  private async ping(conn: postgres.Sql, generation: number): Promise<void> {
+  private async ping(conn: Postgres.Sql, generation: number): Promise<void> {
     try {
       const [r] = await timeout(
         conn<{ listening: boolean }[]>`select ${this.channel}::text = any (array(select pg_listening_channels())) as listening`,

@@ -5,7 +5,7 @@ import type { ServiceMetrics } from '../../metrics';
 import type { Feed, StreamRequest } from '../../streams/feed';
 import type { EntityCatalog } from '../../events/catalog';
 import type { Condition, Scope, Where } from '../../streams/filter';
-import type { Auth, Claims } from '../auth';
+import type { Auth, Authorize, Claims, StreamScope } from '../auth';
 import { perMinuteLimit } from '../rate-limit';
 import { commaList, parseId, parseQuery, single } from '../params';
 import { checkWhere, compileWhere, parseWhere, scopeEntities } from '../where';
@@ -22,6 +22,8 @@ type StreamQuery = z.infer<typeof streamQuery>;
 
 export interface EventRoutesDeps {
   auth: Auth;
+  /** Who may read which stream, after the tenant check. */
+  authorize: Authorize;
   feed: Feed;
   /** The watched tables: column filters are checked against them. */
   catalog: EntityCatalog;
@@ -31,7 +33,7 @@ export interface EventRoutesDeps {
 
 /** The SSE endpoints: routes authenticate and parse; the feed admits and serves. */
 export function eventRoutes(deps: EventRoutesDeps): Router {
-  const { auth, feed, metrics, catalog } = deps;
+  const { feed, metrics, catalog } = deps;
   const router = Router();
 
   router.use(perMinuteLimit(deps.rateLimitPerMinute, () => metrics.rejected.inc({ reason: 'rate_limited' })));
@@ -62,21 +64,21 @@ export function eventRoutes(deps: EventRoutesDeps): Router {
   router.get('/company/:companyId', async (req, res) => {
     const query = parseQuery(req, streamQuery); // a malformed query is a 400 before any token check
     const where = parseWhere(req.query);
-    const { scope, claims } = await scopeOf(auth, req, 'company');
+    const { scope, claims } = await scopeOf(deps, req, 'company');
     await feed.open(res, { ...streamRequest(req, query, scope, claims), ...(await whereOf(where, scope, query)) });
   });
 
   router.get('/user', async (req, res) => {
     const query = parseQuery(req, streamQuery);
     const where = parseWhere(req.query);
-    const { scope, claims } = await scopeOf(auth, req, 'user');
+    const { scope, claims } = await scopeOf(deps, req, 'user');
     await feed.open(res, { ...streamRequest(req, query, scope, claims), ...(await whereOf(where, scope, query)) });
   });
 
   router.get('/public/:companyId', async (req, res) => {
     const query = parseQuery(req, streamQuery);
     const where = parseWhere(req.query);
-    const { scope } = await scopeOf(auth, req, 'public');
+    const { scope } = await scopeOf(deps, req, 'public');
     await feed.open(res, { ...streamRequest(req, query, scope, undefined), ...(await whereOf(where, scope, query)) });
   });
 
@@ -85,25 +87,26 @@ export function eventRoutes(deps: EventRoutesDeps): Router {
 
 /**
  * The scope a stream or snapshot request asks for, with the claims of its
- * token: company scopes are for role admin or cashier of that company, user
- * scopes for any valid token, public ones for anyone. 401 without a valid
- * token, 403 when it is not allowed.
+ * token: public scopes are for anyone; company and user scopes need a valid
+ * token (401) of that company that `authorize` lets read the scope (403).
  */
 export async function scopeOf(
-  auth: Auth,
+  deps: Pick<EventRoutesDeps, 'auth' | 'authorize'>,
   req: Request,
   kind: Scope['kind'],
 ): Promise<{ scope: Scope; claims: Claims | undefined }> {
   if (kind === 'public') return { scope: { kind, companyId: parseId(req.params.companyId, 'companyId') }, claims: undefined };
-  if (kind === 'user') {
-    const claims = await auth.fromRequest(req);
-    return { scope: { kind, companyId: claims.company, userId: claims.sub }, claims };
+  const companyId = kind === 'company' ? parseId(req.params.companyId, 'companyId') : undefined;
+  const claims = await deps.auth.fromRequest(req);
+  const scope: StreamScope =
+    kind === 'company' ? { kind, companyId: companyId! } : { kind, companyId: claims.company, userId: claims.sub };
+  // Tenants never cross, whatever the policy: a token reads only its own company's streams.
+  if (claims.company !== scope.companyId) throw new AppError('forbidden', 'this token is not for that company');
+  if (!(await deps.authorize(claims, scope))) {
+    throw new AppError(
+      'forbidden',
+      `this token may not read ${scope.kind === 'company' ? "this company's stream" : 'its user stream'}`,
+    );
   }
-  const companyId = parseId(req.params.companyId, 'companyId');
-  const claims = await auth.fromRequest(req);
-  if (claims.role !== 'admin' && claims.role !== 'cashier') {
-    throw new AppError('forbidden', 'company streams are for admins and cashiers');
-  }
-  if (claims.company !== companyId) throw new AppError('forbidden', 'this token is not for that company');
-  return { scope: { kind, companyId }, claims };
+  return { scope, claims };
 }

@@ -6,7 +6,7 @@ import type { EntityRegistry } from '../../events/entity';
 import { readSnapshotPage } from '../../events/snapshot';
 import type { ServiceMetrics } from '../../metrics';
 import type { Scope } from '../../streams/filter';
-import type { Auth } from '../auth';
+import type { Auth, Authorize } from '../auth';
 import { commaList, parseQuery, single } from '../params';
 import { perMinuteLimit } from '../rate-limit';
 import { checkWhere, parseWhere, scopeEntities } from '../where';
@@ -30,6 +30,8 @@ export const SNAPSHOT_LIMIT = 500;
 
 export interface SnapshotRoutesDeps {
   auth: Auth;
+  /** Who may read which scope: the streams' rule. */
+  authorize: Authorize;
   sql: Sql;
   catalog: EntityCatalog;
   entities: EntityRegistry;
@@ -43,7 +45,7 @@ export interface SnapshotRoutesDeps {
  * as the stream, in keyset pages each with its exact lastEventId.
  */
 export function snapshotRoutes(deps: SnapshotRoutesDeps): Router {
-  const { auth, sql, catalog, entities: registry, metrics } = deps;
+  const { sql, catalog, entities: registry, metrics } = deps;
   const router = Router();
   router.use(perMinuteLimit(deps.rateLimitPerMinute, () => metrics.rejected.inc({ reason: 'rate_limited' })));
 
@@ -52,7 +54,7 @@ export function snapshotRoutes(deps: SnapshotRoutesDeps): Router {
     async (req, res) => {
       const query = parseQuery(req, snapshotQuery); // a malformed query is a 400 before any token check
       const where = parseWhere(req.query);
-      const { scope } = await scopeOf(auth, req, kind);
+      const { scope } = await scopeOf(deps, req, kind);
       const entities = await scopeEntities(catalog, scope, query.entities);
       checkWhere(where, entities, scope);
       res.setHeader('Cache-Control', 'no-store');
