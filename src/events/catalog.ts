@@ -187,11 +187,12 @@ export class EntityCatalog {
     return names.filter((_, i) => !found[i]);
   }
 
-  /** Names of the entities public streams carry. */
+  /** Names of the entities public streams carry: the registered ones in their order, then those watched from SQL. */
   publicNames(): string[] {
-    return this.all()
-      .filter((e) => e.publicFields !== undefined)
-      .map((e) => e.name);
+    return [
+      ...this.entities.all().filter((e) => this.byName.get(e.name)?.publicFields !== undefined),
+      ...this.sqlOnly().filter((e) => e.publicFields !== undefined),
+    ].map((e) => e.name);
   }
 
   /** The public projection of a row, or undefined when the entity is not public. */
