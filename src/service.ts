@@ -6,9 +6,10 @@ import { type Config, ConfigError, type ConfigInput, parseConfig } from './confi
 import { connect, type Sql } from './db/connect';
 import { migrate } from './db/migrate';
 import { type Capture, type CaptureStatus, createCapture } from './capture';
-import { EntityCatalog } from './events/catalog';
+import { EntityCatalog, watchedRowSchema } from './events/catalog';
 import { type Entities, type EntityDefinition, EntityRegistry } from './events/entity';
-import { EventLog, logHead } from './events/log';
+import { EventLog } from './events/log';
+import { snapshot } from './events/snapshot';
 import { formatPosition } from './events/position';
 import { Pruner } from './events/pruner';
 import { Skips } from './events/skips';
@@ -164,26 +165,39 @@ class RunningPgfeed extends EventEmitter<PgfeedEvents> implements Pgfeed {
   }
 }
 
-/** See RouteContext.snapshot. Ids are drawn in commit order, so the newest id visible to the snapshot is exactly what it reflects. */
-async function snapshot<T>(
-  sql: Sql,
-  read: (tx: postgres.TransactionSql) => Promise<T>,
-): Promise<{ result: T; lastEventId: string }> {
-  let out: { result: T; lastEventId: string } | undefined;
-  await sql.begin('isolation level repeatable read read only', async (tx) => {
-    await tx`set local timezone = 'UTC'`;
-    const result = await read(tx);
-    out = { result, lastEventId: formatPosition(await logHead(tx)) };
-  });
-  return out!;
-}
-
-/** The OpenAPI and AsyncAPI documents of this service: pgfeed's routes and the application's, the registered entities' events. */
-function describe(entities: EntityRegistry, operations: Operation[]) {
+/**
+ * The OpenAPI and AsyncAPI documents of this service: pgfeed's routes and the
+ * application's, the events and rows of the registered entities and of the
+ * tables watched from SQL alone (read from the catalog, so rebuilt when it changes).
+ */
+function describe(entities: EntityRegistry, operations: Operation[], catalog: EntityCatalog) {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { version } = require('../package.json') as { version: string };
   const info = { title: 'pgfeed', version };
-  return { openapi: openApiDocument([...CORE_OPERATIONS, ...operations], info), asyncapi: asyncApiDocument(entities, info) };
+  let built: { generation: number; openapi: Record<string, unknown>; asyncapi: Record<string, unknown> } | undefined;
+  const current = () => {
+    if (built?.generation !== catalog.generation) {
+      const watched = catalog.sqlOnly();
+      const rows = Object.fromEntries([
+        ...entities.all().map((e) => [e.name, e.row] as const),
+        ...watched.map((e) => [e.name, watchedRowSchema(e)] as const),
+      ]);
+      built = {
+        generation: catalog.generation,
+        openapi: openApiDocument([...CORE_OPERATIONS, ...operations], info, rows),
+        asyncapi: asyncApiDocument(entities, info, watched),
+      };
+    }
+    return built;
+  };
+  return {
+    get openapi() {
+      return current().openapi;
+    },
+    get asyncapi() {
+      return current().asyncapi;
+    },
+  };
 }
 
 /**
@@ -242,10 +256,15 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       catchUpBatch: config.CATCH_UP_BATCH,
     });
     const renderer = new RowRenderer(entities);
+    const catalog = new EntityCatalog(sql, entities, {
+      onRefreshError: (err) => logger.warn({ err }, 'reading the watched tables failed; keeping the last read'),
+    });
+    stops.push(() => catalog.stop());
+    await catalog.start();
     const feed = new Feed({
       log,
-      catalog: new EntityCatalog(sql, entities),
-      presentation: { entities, renderer },
+      catalog,
+      presentation: { entities: catalog, renderer },
       metrics,
       from,
       ringSize: config.REPLAY_BUFFER_SIZE,
@@ -291,6 +310,9 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       auth,
       authorize: options.authorize ?? companyStreamRoles(config.COMPANY_STREAM_ROLES),
       feed,
+      catalog,
+      sql,
+      entities,
       metrics,
       listener,
       capture,
@@ -300,7 +322,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       maxBodyBytes: config.MAX_BODY_BYTES,
       opsHere: config.OPS_PORT === undefined,
       corsOrigins: config.CORS_ORIGINS,
-      documents: describe(entities, options.operations ?? []),
+      documents: describe(entities, options.operations ?? [], catalog),
       trustProxy: config.TRUST_PROXY,
       routers: options.routes?.(context) ?? [],
     });

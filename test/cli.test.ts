@@ -62,18 +62,21 @@ describe('a bad configuration stops the process with exit code 2 and one line na
 });
 
 describe('every command explains itself', () => {
-  test.each(['start', 'demo', 'migrate', 'token', 'drop-slot', 'capture-mode'])('pgfeed %s --help', async (command) => {
-    const { code, stdout, stderr } = await finish(pgfeed([command, '--help']));
-    expect(code).toBe(0);
-    expect(stderr).toBe('');
-    expect(stdout).toMatch(new RegExp(`^usage: pgfeed ${command}`));
-  });
+  test.each(['start', 'demo', 'migrate', 'token', 'drop-slot', 'capture-mode', 'watch', 'unwatch', 'watches'])(
+    'pgfeed %s --help',
+    async (command) => {
+      const { code, stdout, stderr } = await finish(pgfeed([command, '--help']));
+      expect(code).toBe(0);
+      expect(stderr).toBe('');
+      expect(stdout).toMatch(new RegExp(`^usage: pgfeed ${command}`));
+    },
+  );
 
   test('npx pgfeed --help lists the commands', async () => {
     const child = spawn('npx', ['--no-install', 'pgfeed', '--help'], { cwd: ROOT, env: cleanEnv({}) });
     const { code, stdout } = await finish(child);
     expect(code).toBe(0);
-    for (const command of ['start', 'demo', 'migrate', 'token', 'drop-slot', 'capture-mode'])
+    for (const command of ['start', 'demo', 'migrate', 'token', 'drop-slot', 'capture-mode', 'watch', 'unwatch', 'watches'])
       expect(stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
   });
 

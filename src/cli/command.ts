@@ -18,8 +18,10 @@ export interface Command {
   usage: string;
   /** Its options (`--help` is added to every command). */
   options: NonNullable<ParseArgsConfig['options']>;
+  /** What its positional arguments are (`<table>`); without it, it takes none. */
+  positionals?: string;
   /** Resolves with the exit code, or RUNNING. */
-  run(values: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): Promise<number>;
+  run(values: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv, positionals?: string[]): Promise<number>;
 }
 
 /** Runs `use` on one connection to DATABASE_URL (required), closed afterwards: the commands that only talk to the database. */

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `pgfeed` command: start | demo | migrate | token | drop-slot | capture-mode. A user's mistake (an
+ * The `pgfeed` command: start | demo | migrate | token | drop-slot | capture-mode | watch | unwatch | watches. A user's mistake (an
  * unknown command or option, a bad setting) is one line on stderr and exit
  * code 2; a failure at run time is one line and exit code 1. No stack traces.
  */
@@ -13,6 +13,7 @@ import { withEnvFile } from './env-file';
 import { migrateCommand } from './migrate';
 import { demoCommand, startCommand } from './start';
 import { tokenCommand } from './token';
+import { WATCH_COMMANDS } from './watch';
 
 const COMMANDS: Record<string, Command> = {
   start: startCommand,
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, Command> = {
   token: tokenCommand,
   'drop-slot': dropSlotCommand,
   'capture-mode': captureModeCommand,
+  ...WATCH_COMMANDS,
 };
 
 function version(): string {
@@ -61,11 +63,12 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   try {
     if (!command) throw new UsageError(`unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(', ')})`);
     let values: Record<string, string | boolean | undefined>;
+    let positionals: string[];
     try {
-      ({ values } = parseArgs({
+      ({ values, positionals } = parseArgs({
         args: rest,
         options: { ...command.options, help: { type: 'boolean', short: 'h' } },
-        allowPositionals: false,
+        allowPositionals: command.positionals !== undefined,
         strict: true,
       }));
     } catch (error) {
@@ -80,7 +83,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
       process.stdout.write(`${command.usage.trim()}\n`);
       return 0;
     }
-    return await command.run(values, withEnvFile(env));
+    return await command.run(values, withEnvFile(env), positionals);
   } catch (error) {
     if (error instanceof UsageError) {
       const hint = command ? `see pgfeed ${name} --help` : 'see pgfeed --help';

@@ -5,7 +5,8 @@
  * entity's row. Served at /asyncapi.json.
  */
 import { z } from 'zod';
-import type { EntityDefinition, EntityRegistry } from '../events/entity';
+import { type CatalogEntity, watchedRowSchema } from '../events/catalog';
+import type { EntityRegistry } from '../events/entity';
 import { changeEvent, op, readyData, resetData } from '../events/schema';
 
 /** The event types of an entity, with the `op` each carries. */
@@ -25,7 +26,7 @@ const schema = (s: z.ZodType) => {
 };
 
 /** The payload of `<entity>.<suffix>` events; `row` is the entity's row, or on public streams its public projection. */
-function eventPayload(entity: EntityDefinition, suffix: string, opName: z.infer<typeof op>, row: z.ZodType): z.ZodType {
+function eventPayload(entity: { name: string }, suffix: string, opName: z.infer<typeof op>, row: z.ZodType): z.ZodType {
   return changeEvent.extend({
     type: z.literal(`${entity.name}.${suffix}`),
     entity: z.literal(entity.name),
@@ -35,8 +36,31 @@ function eventPayload(entity: EntityDefinition, suffix: string, opName: z.infer<
   });
 }
 
-/** The AsyncAPI 3.0 document of the streams of `entities`. */
-export function asyncApiDocument(entities: EntityRegistry, info: { title: string; version: string }): Record<string, unknown> {
+/** An entity as the document describes it: its row, and its public projection's when it has one. */
+interface Described {
+  name: string;
+  row: z.ZodType;
+  publicRow: z.ZodType | undefined;
+}
+
+/** The AsyncAPI 3.0 document of the streams of `entities` and of the tables `watched` from SQL alone. */
+export function asyncApiDocument(
+  entities: EntityRegistry,
+  info: { title: string; version: string },
+  watched: readonly CatalogEntity[] = [],
+): Record<string, unknown> {
+  const described: Described[] = [
+    ...entities.all().map((e) => ({
+      name: e.name,
+      row: e.row,
+      publicRow: e.public ? z.record(z.string(), z.unknown()) : undefined,
+    })),
+    ...watched.map((e) => ({
+      name: e.name,
+      row: watchedRowSchema(e),
+      publicRow: e.publicFields ? watchedRowSchema(e, 'public') : undefined,
+    })),
+  ];
   const messages: Record<string, unknown> = {
     ready: {
       name: 'ready',
@@ -52,7 +76,7 @@ export function asyncApiDocument(entities: EntityRegistry, info: { title: string
     },
   };
   const channelMessages = { full: ['ready', 'reset'], public: ['ready', 'reset'] };
-  for (const entity of entities.all()) {
+  for (const entity of described) {
     for (const [suffix, opName] of EVENT_TYPES) {
       const name = `${entity.name}.${suffix}`;
       messages[name] = {
@@ -62,12 +86,12 @@ export function asyncApiDocument(entities: EntityRegistry, info: { title: string
         payload: schema(eventPayload(entity, suffix, opName, entity.row)),
       };
       channelMessages.full.push(name);
-      if (entity.public) {
+      if (entity.publicRow) {
         messages[`public.${name}`] = {
           name,
           title: `A ${entity.name} row was ${suffix} (public projection)`,
           summary: `The SSE event \`${name}\` on public streams: the row is the public projection only.`,
-          payload: schema(eventPayload(entity, suffix, opName, z.record(z.string(), z.unknown()))),
+          payload: schema(eventPayload(entity, suffix, opName, entity.publicRow)),
         };
         channelMessages.public.push(`public.${name}`);
       }

@@ -3,10 +3,12 @@ import { z } from 'zod';
 import { AppError } from '../../errors';
 import type { ServiceMetrics } from '../../metrics';
 import type { Feed, StreamRequest } from '../../streams/feed';
-import type { Scope } from '../../streams/filter';
+import type { EntityCatalog } from '../../events/catalog';
+import type { Condition, Scope, Where } from '../../streams/filter';
 import type { Auth, Authorize, Claims, StreamScope } from '../auth';
 import { perMinuteLimit } from '../rate-limit';
 import { commaList, parseId, parseQuery, single } from '../params';
+import { checkWhere, compileWhere, parseWhere, scopeEntities } from '../where';
 
 /** The query parameters of every stream. */
 export const streamQuery = z.object({
@@ -25,27 +27,25 @@ export interface EventRoutesDeps {
   /** Who may read which stream, after the tenant check. */
   authorize: Authorize;
   feed: Feed;
+  /** The watched tables: column filters are checked against them. */
+  catalog: EntityCatalog;
   metrics: ServiceMetrics;
   rateLimitPerMinute: number;
 }
 
 /** The SSE endpoints: routes authenticate and parse; the feed admits and serves. */
 export function eventRoutes(deps: EventRoutesDeps): Router {
-  const { auth, feed, metrics } = deps;
+  const { feed, metrics, catalog } = deps;
   const router = Router();
 
   router.use(perMinuteLimit(deps.rateLimitPerMinute, () => metrics.rejected.inc({ reason: 'rate_limited' })));
 
-  /** 403 unless the token is of the stream's company and `authorize` lets it read the stream. */
-  async function mayRead(claims: Claims, scope: StreamScope): Promise<void> {
-    // Tenants never cross, whatever the policy: a token reads only its own company's streams.
-    if (claims.company !== scope.companyId) throw new AppError('forbidden', 'this token is not for that company');
-    if (!(await deps.authorize(claims, scope))) {
-      throw new AppError(
-        'forbidden',
-        `this token may not read ${scope.kind === 'company' ? "this company's stream" : 'its user stream'}`,
-      );
-    }
+  /** The checked column filters of a stream (a 400 before it starts), if it has any. */
+  async function whereOf(conditions: Condition[], scope: Scope, query: StreamQuery): Promise<{ where?: Where }> {
+    if (conditions.length === 0) return {};
+    checkWhere(conditions, await scopeEntities(catalog, scope, query.entities), scope);
+    const where = compileWhere(conditions, scope, catalog);
+    return where ? { where } : {};
   }
 
   /** The request's stream parameters; `Last-Event-ID` (header) wins over `lastEventId`. */
@@ -67,27 +67,51 @@ export function eventRoutes(deps: EventRoutesDeps): Router {
   }
 
   router.get('/company/:companyId', async (req, res) => {
-    const companyId = parseId(req.params.companyId, 'companyId');
     const query = parseQuery(req, streamQuery); // a malformed query is a 400 before any token check
-    const claims = await auth.fromRequest(req);
-    const scope: StreamScope = { kind: 'company', companyId };
-    await mayRead(claims, scope);
-    await feed.open(res, streamRequest(req, query, scope, claims));
+    const where = parseWhere(req.query);
+    const { scope, claims } = await scopeOf(deps, req, 'company');
+    await feed.open(res, { ...streamRequest(req, query, scope, claims), ...(await whereOf(where, scope, query)) });
   });
 
   router.get('/user', async (req, res) => {
     const query = parseQuery(req, streamQuery);
-    const claims = await auth.fromRequest(req);
-    const scope: StreamScope = { kind: 'user', companyId: claims.company, userId: claims.sub };
-    await mayRead(claims, scope);
-    await feed.open(res, streamRequest(req, query, scope, claims));
+    const where = parseWhere(req.query);
+    const { scope, claims } = await scopeOf(deps, req, 'user');
+    await feed.open(res, { ...streamRequest(req, query, scope, claims), ...(await whereOf(where, scope, query)) });
   });
 
   router.get('/public/:companyId', async (req, res) => {
-    const companyId = parseId(req.params.companyId, 'companyId');
     const query = parseQuery(req, streamQuery);
-    await feed.open(res, streamRequest(req, query, { kind: 'public', companyId }, undefined));
+    const where = parseWhere(req.query);
+    const { scope } = await scopeOf(deps, req, 'public');
+    await feed.open(res, { ...streamRequest(req, query, scope, undefined), ...(await whereOf(where, scope, query)) });
   });
 
   return router;
+}
+
+/**
+ * The scope a stream or snapshot request asks for, with the claims of its
+ * token: public scopes are for anyone; company and user scopes need a valid
+ * token (401) of that company that `authorize` lets read the scope (403).
+ */
+export async function scopeOf(
+  deps: Pick<EventRoutesDeps, 'auth' | 'authorize'>,
+  req: Request,
+  kind: Scope['kind'],
+): Promise<{ scope: Scope; claims: Claims | undefined }> {
+  if (kind === 'public') return { scope: { kind, companyId: parseId(req.params.companyId, 'companyId') }, claims: undefined };
+  const companyId = kind === 'company' ? parseId(req.params.companyId, 'companyId') : undefined;
+  const claims = await deps.auth.fromRequest(req);
+  const scope: StreamScope =
+    kind === 'company' ? { kind, companyId: companyId! } : { kind, companyId: claims.company, userId: claims.sub };
+  // Tenants never cross, whatever the policy: a token reads only its own company's streams.
+  if (claims.company !== scope.companyId) throw new AppError('forbidden', 'this token is not for that company');
+  if (!(await deps.authorize(claims, scope))) {
+    throw new AppError(
+      'forbidden',
+      `this token may not read ${scope.kind === 'company' ? "this company's stream" : 'its user stream'}`,
+    );
+  }
+  return { scope, claims };
 }
