@@ -180,10 +180,25 @@ export function subscribe(options: SubscribeOptions): Subscription {
   let connection = new AbortController();
   let restarting = false;
 
+  /**
+   * One connection, under its own AbortController (reconnect() aborts it alone). It follows the
+   * subscription's signal through one listener that it removes when it ends, so nothing accumulates on the
+   * long-lived signal however often it reconnects.
+   */
   async function connectOnce(): Promise<boolean> {
-    connection = new AbortController();
+    const own = new AbortController();
+    connection = own;
     restarting = false;
-    const connectionSignal = AbortSignal.any([signal, connection.signal]);
+    const follow = () => own.abort();
+    signal.addEventListener('abort', follow, { once: true });
+    try {
+      return await streamOnce(own.signal);
+    } finally {
+      signal.removeEventListener('abort', follow);
+    }
+  }
+
+  async function streamOnce(connectionSignal: AbortSignal): Promise<boolean> {
     const from = await options.prepare?.();
     if (from !== undefined) lastEventId = from;
     const token = typeof options.token === 'function' ? await options.token() : options.token;
