@@ -8,7 +8,8 @@ import { migrate } from './db/migrate';
 import { type Capture, type CaptureStatus, createCapture } from './capture';
 import { EntityCatalog } from './events/catalog';
 import { type EntityDefinition, EntityRegistry } from './events/entity';
-import { EventLog, logHead } from './events/log';
+import { EventLog } from './events/log';
+import { snapshot } from './events/snapshot';
 import { formatPosition } from './events/position';
 import { Pruner } from './events/pruner';
 import type { ChangeEvent } from './events/schema';
@@ -141,20 +142,6 @@ export class Pgfeed extends EventEmitter<PgfeedEvents> {
   }
 }
 
-/** See RouteContext.snapshot. Ids are drawn in commit order, so the newest id visible to the snapshot is exactly what it reflects. */
-async function snapshot<T>(
-  sql: Sql,
-  read: (tx: postgres.TransactionSql) => Promise<T>,
-): Promise<{ result: T; lastEventId: string }> {
-  let out: { result: T; lastEventId: string } | undefined;
-  await sql.begin('isolation level repeatable read read only', async (tx) => {
-    await tx`set local timezone = 'UTC'`;
-    const result = await read(tx);
-    out = { result, lastEventId: formatPosition(await logHead(tx)) };
-  });
-  return out!;
-}
-
 /** The OpenAPI and AsyncAPI documents of this service: pgfeed's routes and the application's, the registered entities' events. */
 function describe(entities: EntityRegistry, operations: Operation[]) {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -225,10 +212,13 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       catchUpBatch: config.CATCH_UP_BATCH,
     });
     const renderer = new RowRenderer(entities);
+    const catalog = new EntityCatalog(sql, entities);
+    stops.push(() => catalog.stop());
+    await catalog.start();
     const feed = new Feed({
       log,
-      catalog: new EntityCatalog(sql, entities),
-      presentation: { entities, renderer },
+      catalog,
+      presentation: { entities: catalog, renderer },
       metrics,
       from,
       ringSize: config.REPLAY_BUFFER_SIZE,
@@ -271,6 +261,9 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
     const app = createApp({
       auth,
       feed,
+      catalog,
+      sql,
+      entities,
       metrics,
       listener,
       capture,

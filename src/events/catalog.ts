@@ -1,26 +1,200 @@
 import type { Sql } from '../db/connect';
+import { camelCase } from './decode';
 import type { EntityRegistry } from './entity';
 
+type Row = Record<string, unknown>;
+
 /**
- * The entity names streams may filter on: the registered entities and tables
- * watched from SQL alone (`select pgfeed.watch(...)`), whose rows pass through
- * unchecked.
+ * What a column's value is in a row's JSON, so a filter value can be checked
+ * before a stream starts: `number`, `boolean`, `string` (text, timestamps,
+ * uuids, ...), or `json` (json, jsonb, arrays, composites: not filterable).
+ */
+export type ColumnKind = 'number' | 'boolean' | 'string' | 'json';
+
+/** One column of a watched table. */
+export interface CatalogColumn {
+  /** As in the table (snake_case). */
+  column: string;
+  /** As rows carry it (camelCase). */
+  field: string;
+  /** PostgreSQL's name of its type (`format_type`). */
+  type: string;
+  kind: ColumnKind;
+}
+
+/** A watched table, as pgfeed.watched and the PostgreSQL catalog describe it. */
+export interface CatalogEntity {
+  name: string;
+  /** The table (regclass text: quoted and schema-qualified where needed). */
+  table: string;
+  /** Its schema and name, unquoted (for queries). */
+  relation: { schema: string; name: string };
+  keyColumn: string;
+  companyColumn: string;
+  userColumn: string | null;
+  columns: CatalogColumn[];
+  /**
+   * The fields anonymous public streams and snapshots show, in row order;
+   * undefined when the entity is never public. Registered entities: the keys
+   * their `public.project` gives; tables watched from SQL: the columns
+   * declared with pgfeed.set_public_columns (`pgfeed watch --public-columns`).
+   */
+  publicFields: string[] | undefined;
+}
+
+interface WatchedRow {
+  entity: string;
+  table: string;
+  schema: string;
+  rel: string;
+  keyColumn: string;
+  companyColumn: string;
+  userColumn: string | null;
+  publicColumns: string[] | null;
+  columns: { name: string; type: string; category: string; typtype: string }[];
+}
+
+/** What the row JSON (`to_jsonb`) holds for a type, by pg_type.typcategory and typname. */
+function kindOf(c: { type: string; category: string }): ColumnKind {
+  if (c.category === 'A' || c.category === 'C' || c.type === 'json' || c.type === 'jsonb') return 'json';
+  if (c.category === 'N') return 'number';
+  if (c.category === 'B') return 'boolean';
+  return 'string';
+}
+
+/** How long a read of the catalog is trusted before it is read again. */
+const DEFAULT_REFRESH_MS = 2000;
+
+/**
+ * The watched tables: their entity names, scope columns, columns and public
+ * projections, for the registered entities and for tables watched from SQL
+ * alone (`select pgfeed.watch(...)`, `pgfeed watch`), whose rows pass through
+ * unchecked. Read from the database at start and every `refreshMs`, so an
+ * operator's `pgfeed watch` (another process) reaches running instances —
+ * including a narrowed public projection, which must stop showing a column —
+ * and at once on a miss (a name or column not known yet).
+ *
+ * It is also what streams project public rows with (`Presentation.entities`).
  */
 export class EntityCatalog {
-  private known: Set<string>;
+  private byName = new Map<string, CatalogEntity>();
+  private timer: NodeJS.Timeout | undefined;
+  private reading: Promise<void> | undefined;
 
   constructor(
     private readonly sql: Sql,
     private readonly entities: EntityRegistry,
-  ) {
-    this.known = new Set(entities.all().map((e) => e.name));
+    private readonly refreshMs = DEFAULT_REFRESH_MS,
+  ) {}
+
+  /** Reads the catalog, then keeps it fresh. */
+  async start(): Promise<void> {
+    await this.refresh();
+    this.timer = setInterval(() => {
+      // A failed read keeps the last one; the next tick tries again.
+      this.refresh().catch(() => {});
+    }, this.refreshMs);
+    this.timer.unref();
   }
 
-  /** The names in `names` that no watched table produces (re-reading pgfeed.watched on a miss). */
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Reads the catalog again (one read at a time: callers during a read share it). */
+  refresh(): Promise<void> {
+    this.reading ??= this.read().finally(() => (this.reading = undefined));
+    return this.reading;
+  }
+
+  private async read(): Promise<void> {
+    const rows = await this.sql<WatchedRow[]>`
+      select w.entity, w.table_name::text as table, n.nspname as schema, c.relname as rel, w.key_column as "keyColumn", w.company_column as "companyColumn",
+             w.user_column as "userColumn", p.columns as "publicColumns",
+             coalesce((select json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
+                                                         'category', t.typcategory, 'typtype', t.typtype) order by a.attnum)
+                         from pg_attribute a join pg_type t on t.oid = a.atttypid
+                        where a.attrelid = w.table_name and a.attnum > 0 and not a.attisdropped), '[]') as columns
+        from pgfeed.watched w
+        join pg_class c on c.oid = w.table_name
+        join pg_namespace n on n.oid = c.relnamespace
+        left join pgfeed.watch_public p on p.table_name = w.table_name`;
+    const next = new Map<string, CatalogEntity>();
+    for (const r of rows) {
+      const columns = r.columns.map((c) => ({ column: c.name, field: camelCase(c.name), type: c.type, kind: kindOf(c) }));
+      next.set(r.entity, {
+        name: r.entity,
+        table: r.table,
+        relation: { schema: r.schema, name: r.rel },
+        keyColumn: r.keyColumn,
+        companyColumn: r.companyColumn,
+        userColumn: r.userColumn,
+        columns,
+        publicFields: this.publicFieldsOf(r.entity, columns, r.publicColumns),
+      });
+    }
+    this.byName = next;
+  }
+
+  private publicFieldsOf(name: string, columns: CatalogColumn[], declared: string[] | null): string[] | undefined {
+    const registered = this.entities.get(name);
+    if (registered) {
+      if (!registered.public) return undefined;
+      // The projection is code: its keys are found by projecting a row of nulls.
+      try {
+        return Object.keys(registered.public.project(Object.fromEntries(columns.map((c) => [c.field, null]))));
+      } catch {
+        return [];
+      }
+    }
+    if (!declared) return undefined;
+    return columns.filter((c) => declared.includes(c.column)).map((c) => c.field);
+  }
+
+  /** The watched entity `name`, as last read. */
+  get(name: string): CatalogEntity | undefined {
+    return this.byName.get(name);
+  }
+
+  /** Every watched entity, by name. */
+  all(): CatalogEntity[] {
+    return [...this.byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** The watched entities `names` (reading the catalog again when one is missing); undefined for unknown ones. */
+  async lookup(names: readonly string[]): Promise<(CatalogEntity | undefined)[]> {
+    if (!names.every((n) => this.byName.has(n))) await this.refresh();
+    return names.map((n) => this.byName.get(n));
+  }
+
+  /** The names in `names` that no watched table produces (re-reading the catalog on a miss). */
   async unknownOf(names: readonly string[]): Promise<string[]> {
-    if (names.every((n) => this.known.has(n))) return [];
-    const rows = await this.sql<{ entity: string }[]>`select entity from pgfeed.watched`;
-    this.known = new Set([...this.entities.all().map((e) => e.name), ...rows.map((r) => r.entity)]);
-    return names.filter((n) => !this.known.has(n));
+    const found = await this.lookup(names);
+    return names.filter((_, i) => !found[i]);
+  }
+
+  /** Names of the entities public streams carry. */
+  publicNames(): string[] {
+    return this.all()
+      .filter((e) => e.publicFields !== undefined)
+      .map((e) => e.name);
+  }
+
+  /** The public projection of a row, or undefined when the entity is not public. */
+  publicRow(name: string, row: Row): Row | undefined {
+    if (this.entities.get(name)) return this.entities.publicRow(name, row);
+    const fields = this.byName.get(name)?.publicFields;
+    if (!fields) return undefined;
+    const out: Row = {};
+    for (const f of fields) if (f in row) out[f] = row[f];
+    return out;
+  }
+
+  /** The public projection of an update's `changes`: the projected fields whose sources changed. */
+  publicChanges(name: string, projected: Row, changes: Row): Row {
+    if (this.entities.get(name)) return this.entities.publicChanges(name, projected, changes);
+    const out: Row = {};
+    for (const f of Object.keys(projected)) if (f in changes) out[f] = projected[f];
+    return out;
   }
 }

@@ -8,10 +8,13 @@ import type { Logger } from '../log';
 import { sameOriginWrites } from './csrf';
 import { type EventRoutesDeps, eventRoutes } from './routes/events';
 import { descriptionRoutes, healthRoute, opsRoutes } from './routes/ops';
+import { type SnapshotRoutesDeps, snapshotRoutes } from './routes/snapshots';
 import type { Listener } from '../listener/listener';
 import type { Capture } from '../capture';
 
-export type AppDeps = EventRoutesDeps & {
+type RouteDeps = EventRoutesDeps & SnapshotRoutesDeps;
+
+export type AppDeps = RouteDeps & {
   listener: Listener;
   /** Reported by /readyz (which path fills the log; in wal mode, whether this instance is the capturer). */
   capture?: Capture;
@@ -41,6 +44,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(deps.opsHere ? opsRoutes(deps) : healthRoute());
   app.use(descriptionRoutes(deps.documents));
   app.use('/events', eventRoutes(deps));
+  app.use('/snapshots', snapshotRoutes(deps));
   app.use(sameOriginWrites());
   app.use(express.json({ limit: deps.maxBodyBytes }));
   for (const router of deps.routers) app.use(router);

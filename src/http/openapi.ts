@@ -7,7 +7,10 @@
 import { z } from 'zod';
 import { ERROR_STATUS } from '../errors';
 import { changeEvent, readyData, resetData } from '../events/schema';
+import { snapshotPage } from '../events/snapshot';
 import { streamQuery } from './routes/events';
+import { snapshotQuery } from './routes/snapshots';
+import { whereParameter } from './where';
 
 /** One response of an operation: a JSON body described by `schema`, or another media type. */
 export interface OperationResponse {
@@ -132,7 +135,57 @@ export const CORE_OPERATIONS: Operation[] = [
     query: streamQuery,
     responses: streamResponses,
   },
+  ...snapshotOperations(),
 ];
+
+/** GET /snapshots/company/:companyId, /snapshots/user, /snapshots/public/:companyId (docs/api.md). */
+function snapshotOperations(): Operation[] {
+  const responses = (extra: Record<number, OperationResponse>): Record<number, OperationResponse> => ({
+    200: {
+      description:
+        'One page, ordered by (entity, key), read in one REPEATABLE READ snapshot: subscribing to the stream of the same scope ' +
+        'from `lastEventId` delivers every change not reflected in it. The page covers the key range (after, last item]; ' +
+        'the last page (`next` null) up to the end.',
+      schema: snapshotPage,
+    },
+    400: { description: 'A malformed parameter, an unknown entity or column filter.', schema: errorBody },
+    429: { description: 'Too many requests; see Retry-After.', schema: errorBody },
+    ...extra,
+  });
+  const denied = {
+    401: { description: 'No valid token.', schema: errorBody },
+    403: { description: 'Not allowed.', schema: errorBody },
+  };
+  return [
+    {
+      method: 'get',
+      path: '/snapshots/company/:companyId',
+      summary: 'The rows of a company that its stream carries (role admin or cashier of that company), a page at a time.',
+      tags: ['snapshots'],
+      params: { companyId: 'The company; must be the token’s `company` claim.' },
+      query: snapshotQuery,
+      responses: responses(denied),
+    },
+    {
+      method: 'get',
+      path: '/snapshots/user',
+      summary: "The rows whose user is the token's sub, within its company, a page at a time.",
+      tags: ['snapshots'],
+      query: snapshotQuery,
+      responses: responses({ 401: denied[401] }),
+    },
+    {
+      method: 'get',
+      path: '/snapshots/public/:companyId',
+      summary: 'The public projections of a company’s public rows, no token, a page at a time.',
+      tags: ['snapshots'],
+      auth: false,
+      params: { companyId: 'The company.' },
+      query: snapshotQuery,
+      responses: responses({}),
+    },
+  ];
+}
 
 /** The OpenAPI 3.1 document of `operations`. */
 export function openApiDocument(operations: Operation[], info: { title: string; version: string }): Record<string, unknown> {
@@ -155,6 +208,15 @@ export function openApiDocument(operations: Operation[], info: { title: string; 
         in: 'query',
         required: !(schema as z.ZodType).safeParse(undefined).success,
         schema: json(schema as z.ZodType, 'input'),
+      });
+    }
+    if (op.path.startsWith('/events/') || op.path.startsWith('/snapshots/')) {
+      parameters.push({
+        name: 'where.<column>',
+        in: 'query',
+        required: false,
+        description: whereParameter.description,
+        schema: json(whereParameter, 'input'),
       });
     }
     if (op.path.startsWith('/events/')) {

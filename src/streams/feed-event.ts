@@ -1,4 +1,4 @@
-import type { EntityRegistry } from '../events/entity';
+import type { EntityCatalog } from '../events/catalog';
 import type { Position } from '../events/position';
 import type { ChangeEvent, ResetData } from '../events/schema';
 import type { RowRenderer } from './html';
@@ -10,7 +10,8 @@ export type Format = 'json' | 'html';
 
 /** What turns an event into bytes: the entities (public projections) and the row renderer. */
 export interface Presentation {
-  entities: EntityRegistry;
+  /** Public projections: of registered entities and of tables watched from SQL (the catalog). */
+  entities: Pick<EntityCatalog, 'publicNames' | 'publicRow' | 'publicChanges'>;
   renderer: RowRenderer;
 }
 

@@ -7,7 +7,7 @@ import { RingBuffer } from '../events/ring';
 import type { ChangeEvent, ResetData } from '../events/schema';
 import type { ServiceMetrics } from '../metrics';
 import { FeedEvent, type Format, type Presentation } from './feed-event';
-import { type Filter, type Scope, matches } from './filter';
+import { type Filter, type Scope, type Where, matches } from './filter';
 import { Registry } from './registry';
 import { SSE_PING, sseRetry } from './sse';
 import { Slots } from './slots';
@@ -43,6 +43,8 @@ export interface StreamRequest {
   entities?: string[];
   /** Only rows with these keys. */
   keys?: string[];
+  /** Only rows passing these column filters (checked by the route). */
+  where?: Where;
   format: Format;
   /** The token's subject (none for public streams): the per-user connection limit counts it. */
   subject?: string;
@@ -173,6 +175,7 @@ export class Feed {
       filter.entities = new Set(request.entities);
     }
     if (request.keys) filter.keys = new Set(request.keys);
+    if (request.where) filter.where = request.where;
     return filter;
   }
 
@@ -284,8 +287,11 @@ export class Feed {
         for (const e of events) {
           if (s.closed) return;
           const event = new FeedEvent(e, this.options.presentation);
-          await s.replay(event);
-          replayed++;
+          // The log read filtered by scope, entity and key; column filters are checked here.
+          if (matches(s.filter, e)) {
+            await s.replay(event);
+            replayed++;
+          }
           after = event.position;
         }
         if (events.length < page) return;
