@@ -56,11 +56,9 @@ export function nextState(state: ConnectionState, input: ConnectionInput): Conne
   switch (input.type) {
     case 'connect':
       // A retry after a failure still says reconnecting (or polling) until it is live: no flicker.
-      return state.status === 'reconnecting' || state.status === 'polling' || state.status === 'offline'
-        ? state
-        : { status: 'connecting' };
+      return ['connecting', 'reconnecting', 'polling', 'offline'].includes(state.status) ? state : { status: 'connecting' };
     case 'ready':
-      return { status: 'live' };
+      return state.status === 'live' ? state : { status: 'live' };
     case 'retry':
       // The stream ended (failed, or the server closed it): say when it is tried again.
       if (state.status === 'polling') return state;

@@ -4,16 +4,9 @@
  * (one of the filtered columns is among its `changes`), and only the client can tell the row has left.
  */
 
-/** The comparison operators of a column filter. */
-export const WHERE_OPS = ['eq', 'neq', 'lt', 'lte', 'gt', 'gte', 'in'] as const;
-export type WhereOp = (typeof WHERE_OPS)[number];
+import { type Condition, WHERE_OPS, type WhereOp, rowMatches } from '../streams/filter';
 
-/** One parsed filter: `column` compared with `values` (one value, or several for `in`). */
-export interface Condition {
-  column: string;
-  op: WhereOp;
-  values: string[];
-}
+export { WHERE_OPS, type Condition, type WhereOp };
 
 /** Filters as an application writes them: `{ status: 'eq.confirmed', seats: 'gt.2', channel: 'in.(cashier,online)' }`. */
 export type Where = Record<string, string>;
@@ -42,43 +35,7 @@ export function whereParams(conditions: Condition[]): [string, string][] {
   ]);
 }
 
-/**
- * How a row's JSON value compares with a filter's text, as the server compares them: numbers numerically,
- * strings as strings (ISO timestamps sort correctly), booleans as `true`/`false`, null only with `null`.
- * Undefined when they cannot be compared (then only `neq` holds).
- */
-function compare(value: unknown, text: string): number | undefined {
-  if (value === null || value === undefined) return text === 'null' ? 0 : undefined;
-  if (typeof value === 'number') {
-    const n = text.trim() === '' ? NaN : Number(text);
-    return Number.isNaN(n) ? undefined : Math.sign(value - n);
-  }
-  if (typeof value === 'boolean')
-    return text === 'true' || text === 'false' ? Number(value) - Number(text === 'true') : undefined;
-  if (typeof value === 'string') return value < text ? -1 : value > text ? 1 : 0;
-  return undefined;
-}
-
-function holds({ op, values }: Condition, value: unknown): boolean {
-  if (op === 'in') return values.some((v) => compare(value, v) === 0);
-  const c = compare(value, values[0]!);
-  switch (op) {
-    case 'eq':
-      return c === 0;
-    case 'neq':
-      return c !== 0;
-    case 'lt':
-      return c !== undefined && c < 0;
-    case 'lte':
-      return c !== undefined && c <= 0;
-    case 'gt':
-      return c !== undefined && c > 0;
-    case 'gte':
-      return c !== undefined && c >= 0;
-  }
-}
-
-/** Whether `row` passes every condition. */
-export function matchesWhere(conditions: Condition[], row: Record<string, unknown>): boolean {
-  return conditions.every((c) => holds(c, row[c.column]));
+/** Whether `row` passes every condition: the server's own evaluation (streams and snapshots), so both agree. */
+export function matchesWhere(conditions: readonly Condition[], row: Record<string, unknown>): boolean {
+  return rowMatches(conditions, row);
 }
