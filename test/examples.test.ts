@@ -24,6 +24,7 @@ let db: TestDatabase;
 let server: Pgfeed;
 let token: string;
 let allowedPort: number;
+let livePort: number;
 const children: ChildProcessWithoutNullStreams[] = [];
 
 beforeAll(async () => {
@@ -33,23 +34,27 @@ beforeAll(async () => {
   const installed = path.join(dir, 'node_modules', 'pgfeed');
   await mkdir(installed, { recursive: true });
   await run('tar', ['-xzf', path.join(dir, packed!.filename), '-C', installed, '--strip-components=1']);
-  await cp(path.join(ROOT, 'node_modules', 'eventsource-parser'), path.join(dir, 'node_modules', 'eventsource-parser'), {
-    recursive: true,
-  });
-  for (const example of ['node', 'browser']) {
+  // The client's one dependency; react and react-dom for the live example's React page.
+  for (const dependency of ['eventsource-parser', 'react', 'react-dom', 'scheduler']) {
+    await cp(path.join(ROOT, 'node_modules', dependency), path.join(dir, 'node_modules', dependency), { recursive: true });
+  }
+  for (const example of ['node', 'browser', 'live']) {
     await cp(path.join(ROOT, 'examples', example), path.join(dir, example), {
       recursive: true,
-      filter: (src) => !src.includes('node_modules') && !src.endsWith(path.join('public', 'app.js')),
+      filter: (src) => !src.includes('node_modules') && !/public\/(app|react|store)\.js$/.test(src),
     });
   }
-  // The browser example's own build script, with the repository's esbuild on PATH.
-  await run('npm', ['run', 'build', '--silent'], {
-    cwd: path.join(dir, 'browser'),
-    env: { ...process.env, PATH: `${path.join(ROOT, 'node_modules', '.bin')}:${process.env.PATH}` },
-  });
+  // The browser examples' own build scripts, with the repository's esbuild on PATH.
+  for (const example of ['browser', 'live']) {
+    await run('npm', ['run', 'build', '--silent'], {
+      cwd: path.join(dir, example),
+      env: { ...process.env, PATH: `${path.join(ROOT, 'node_modules', '.bin')}:${process.env.PATH}` },
+    });
+  }
   allowedPort = await freePort();
+  livePort = await freePort();
   ({ db, server } = await serviceOnFreshDatabase({
-    config: { CORS_ORIGINS: `http://127.0.0.1:${allowedPort}` },
+    config: { CORS_ORIGINS: `http://127.0.0.1:${allowedPort},http://127.0.0.1:${livePort}` },
     seed: (sql) => sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
                        values ('ex1', 'acme', 'Porto → Braga', '2026-12-24T08:00:00Z', 40, 40)`,
   }));
@@ -182,4 +187,39 @@ describe('the browser example, on an origin of its own', () => {
     expect(await page.$$('tr[data-key]')).toHaveLength(0);
     await page.context().close();
   });
+});
+
+describe('the live example: a trips table with highlight-on-change, with React and with the plain store', () => {
+  let browser: Browser;
+  let origin: string;
+  beforeAll(async () => {
+    browser = await launchBrowser();
+    const child = spawn(process.execPath, ['serve.mjs'], {
+      cwd: path.join(dir, 'live'),
+      env: { PATH: process.env.PATH ?? '', PORT: String(livePort) },
+    });
+    children.push(child);
+    await new Promise((resolve) => child.stdout.once('data', resolve));
+    origin = `http://127.0.0.1:${livePort}`;
+  });
+  afterAll(async () => browser?.close());
+
+  for (const name of ['react', 'store']) {
+    test(`${name}: the rows from the snapshot, live; a change shows and is highlighted`, async () => {
+      const page = await newPage(browser);
+      const hash = new URLSearchParams({ url: server.url, company: 'acme', token });
+      await page.goto(`${origin}/${name}.html#${hash}`);
+      await page.waitForSelector('tr[data-key="ex1"]');
+      await page.waitForFunction(() => document.getElementById('status')?.textContent === 'live');
+      const slots = 'tr[data-key="ex1"] td:nth-child(2)';
+      const now = Number(await page.textContent(slots));
+      await setSlots(now - 1);
+      await page.waitForFunction(
+        ([sel, n]) => document.querySelector(sel as string)?.textContent === String(n),
+        [slots, now - 1],
+      );
+      expect(await page.getAttribute('tr[data-key="ex1"]', 'class')).toBe('changed');
+      await page.context().close();
+    });
+  }
 });
