@@ -140,3 +140,24 @@ test('a refused token closes the collection with the error; loaded rejects', asy
   await expect(l.loaded).rejects.toMatchObject({ type: 'http', status: 403 });
   expect(l.state).toMatchObject({ status: 'closed', error: { status: 403 } });
 });
+
+test('pause closes the stream and keeps the rows; resume catches up on every change missed, once', async () => {
+  const { l, changes, slots, isLive } = watch({ entities: ['trip'] });
+  await l.loaded;
+  await isLive();
+  const streams = server.status().streams;
+  l.pause();
+  expect(l.state).toEqual({ status: 'paused' });
+  await eventually(() => server.status().streams === streams - 1, { what: 'the stream closed' });
+  await db.sql`update trips set available_slots = 2 where id = 'lt2'`;
+  await db.sql`update trips set available_slots = 1 where id = 'lt2'`;
+  await caughtUp(server, db.sql);
+  changes.length = 0;
+  l.resume();
+  await isLive();
+  await eventually(() => slots('lt2') === 1, { what: 'the missed changes' });
+  expect(changes.map((c) => [c.kind, c.item.key, c.changes?.availableSlots])).toEqual([
+    ['update', 'lt2', 2],
+    ['update', 'lt2', 1],
+  ]);
+});
