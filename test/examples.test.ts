@@ -10,21 +10,24 @@ import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { Pgfeed } from '../src/service';
 import { launchBrowser, newPage } from './support/browser';
 import { ROOT } from './support/build';
 import type { TestDatabase } from './support/db';
-import { caughtUp, closeService, serviceOnFreshDatabase, tokenFor } from './support/service';
+import { caughtUp, closeService, serviceOnFreshDatabase, startService, tokenFor } from './support/service';
 import { freePort } from './support/toolkit';
 
 const run = promisify(execFile);
+/** The examples' origins pgfeed lets read its streams. */
+const corsOrigins = () => [allowedPort, livePort, htmxPort].map((p) => `http://127.0.0.1:${p}`).join(',');
 let dir: string;
 let db: TestDatabase;
 let server: Pgfeed;
 let token: string;
 let allowedPort: number;
 let livePort: number;
+let htmxPort: number;
 const children: ChildProcessWithoutNullStreams[] = [];
 
 beforeAll(async () => {
@@ -34,11 +37,11 @@ beforeAll(async () => {
   const installed = path.join(dir, 'node_modules', 'pgfeed');
   await mkdir(installed, { recursive: true });
   await run('tar', ['-xzf', path.join(dir, packed!.filename), '-C', installed, '--strip-components=1']);
-  // The client's one dependency; react and react-dom for the live example's React page.
-  for (const dependency of ['eventsource-parser', 'react', 'react-dom', 'scheduler']) {
+  // The client's one dependency; react and react-dom for the live example's React page; htmx for the htmx one.
+  for (const dependency of ['eventsource-parser', 'react', 'react-dom', 'scheduler', 'htmx.org', 'htmx-ext-sse']) {
     await cp(path.join(ROOT, 'node_modules', dependency), path.join(dir, 'node_modules', dependency), { recursive: true });
   }
-  for (const example of ['node', 'browser', 'live']) {
+  for (const example of ['node', 'browser', 'live', 'htmx']) {
     await cp(path.join(ROOT, 'examples', example), path.join(dir, example), {
       recursive: true,
       filter: (src) => !src.includes('node_modules') && !/public\/(app|react|store)\.js$/.test(src),
@@ -53,8 +56,11 @@ beforeAll(async () => {
   }
   allowedPort = await freePort();
   livePort = await freePort();
+  htmxPort = await freePort();
   ({ db, server } = await serviceOnFreshDatabase({
-    config: { CORS_ORIGINS: `http://127.0.0.1:${allowedPort},http://127.0.0.1:${livePort}` },
+    // A retry (the browser's EventSource reconnect delay) longer than a restart of pgfeed takes here, so the htmx
+    // example's stream reconnects once, with Last-Event-ID, to the restarted service.
+    config: { CORS_ORIGINS: corsOrigins(), RETRY_MS: 5000 },
     seed: (sql) => sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
                        values ('ex1', 'acme', 'Porto → Braga', '2026-12-24T08:00:00Z', 40, 40)`,
   }));
@@ -222,4 +228,57 @@ describe('the live example: a trips table with highlight-on-change, with React a
       await page.context().close();
     });
   }
+});
+
+describe('the htmx example: a server-rendered page kept live by htmx-ext-sse against format=html', () => {
+  let browser: Browser;
+  let origin: string;
+  beforeAll(async () => {
+    browser = await launchBrowser();
+    const child = spawn(process.execPath, ['server.mjs'], {
+      cwd: path.join(dir, 'htmx'),
+      env: { PATH: process.env.PATH ?? '', PORT: String(htmxPort), PGFEED_URL: server.url, PGFEED_TOKEN: token, POLL_MS: '300' },
+    });
+    children.push(child);
+    await new Promise((resolve) => child.stdout.once('data', resolve));
+    origin = `http://127.0.0.1:${htmxPort}`;
+  });
+  afterAll(async () => browser?.close());
+
+  const seats = '#list-trip [data-key="ex1"] [data-col="seats left"]';
+  const shows = (page: Page, text: string) =>
+    page.waitForFunction(([sel, t]) => document.querySelector(sel as string)?.textContent === t, [seats, text]);
+  const capacity = async () => (await db.sql<{ capacity: number }[]>`select capacity from trips where id = 'ex1'`)[0]!.capacity;
+
+  test('changes arrive as fragments; after pgfeed restarts, the browser resumes with Last-Event-ID and misses nothing', async () => {
+    const page = await newPage(browser);
+    await page.route('**/rows', (route) => route.abort()); // no polling: what arrives comes by the stream
+    const resumedFrom: string[] = [];
+    page.on('request', (r) => {
+      const last = r.headers()['last-event-id'];
+      if (r.url().includes('/events/') && last) resumedFrom.push(last);
+    });
+    await page.goto(`${origin}/`);
+    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'live');
+    await setSlots(30);
+    await shows(page, `30 of ${await capacity()}`);
+
+    const port = server.port;
+    await server.close();
+    await setSlots(29); // while pgfeed is down
+    server = await startService(db.url, { PORT: port, CORS_ORIGINS: corsOrigins(), RETRY_MS: 5000 });
+    await shows(page, `29 of ${await capacity()}`);
+    expect(resumedFrom.length).toBeGreaterThan(0); // EventSource's own reconnect, from its last event id
+    await page.context().close();
+  });
+
+  test('with the stream blocked, the list is refreshed by polling', async () => {
+    const page = await newPage(browser);
+    await page.route('**/events/**', (route) => route.abort());
+    await page.goto(`${origin}/`);
+    await page.waitForFunction(() => document.body.dataset.sse === 'error');
+    await setSlots(21);
+    await shows(page, `21 of ${await capacity()}`);
+    await page.context().close();
+  });
 });
