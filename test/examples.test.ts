@@ -72,6 +72,17 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
+/** Starts an example's web server on `port` (its first line of output says it listens); stopped after the file. */
+async function serveExample(example: string, script: string, port: number, env: Record<string, string> = {}): Promise<string> {
+  const child = spawn(process.execPath, [script], {
+    cwd: path.join(dir, example),
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), ...env },
+  });
+  children.push(child);
+  await new Promise((resolve) => child.stdout.once('data', resolve));
+  return `http://127.0.0.1:${port}`;
+}
+
 const setSlots = (n: number) => db.sql`update trips set available_slots = ${n} where id = 'ex1'`;
 
 describe('the Node example', () => {
@@ -156,14 +167,9 @@ describe('the browser example, on an origin of its own', () => {
   afterAll(async () => browser?.close());
 
   async function serve(port: number): Promise<string> {
-    const child = spawn(process.execPath, ['serve.mjs'], {
-      cwd: path.join(dir, 'browser'),
-      env: { PATH: process.env.PATH ?? '', PORT: String(port) },
-    });
-    children.push(child);
-    await new Promise((resolve) => child.stdout.once('data', resolve));
+    const origin = await serveExample('browser', 'serve.mjs', port);
     const hash = new URLSearchParams({ url: server.url, company: 'acme', token });
-    return `http://127.0.0.1:${port}/#${hash}`;
+    return `${origin}/#${hash}`;
   }
 
   test('with its origin on CORS_ORIGINS: the table fills, changes arrive, a return resumes', async () => {
@@ -200,13 +206,7 @@ describe('the live example: a trips table with highlight-on-change, with React a
   let origin: string;
   beforeAll(async () => {
     browser = await launchBrowser();
-    const child = spawn(process.execPath, ['serve.mjs'], {
-      cwd: path.join(dir, 'live'),
-      env: { PATH: process.env.PATH ?? '', PORT: String(livePort) },
-    });
-    children.push(child);
-    await new Promise((resolve) => child.stdout.once('data', resolve));
-    origin = `http://127.0.0.1:${livePort}`;
+    origin = await serveExample('live', 'serve.mjs', livePort);
   });
   afterAll(async () => browser?.close());
 
@@ -235,13 +235,7 @@ describe('the htmx example: a server-rendered page kept live by htmx-ext-sse aga
   let origin: string;
   beforeAll(async () => {
     browser = await launchBrowser();
-    const child = spawn(process.execPath, ['server.mjs'], {
-      cwd: path.join(dir, 'htmx'),
-      env: { PATH: process.env.PATH ?? '', PORT: String(htmxPort), PGFEED_URL: server.url, PGFEED_TOKEN: token, POLL_MS: '300' },
-    });
-    children.push(child);
-    await new Promise((resolve) => child.stdout.once('data', resolve));
-    origin = `http://127.0.0.1:${htmxPort}`;
+    origin = await serveExample('htmx', 'server.mjs', htmxPort, { PGFEED_URL: server.url, PGFEED_TOKEN: token, POLL_MS: '300' });
   });
   afterAll(async () => browser?.close());
 
