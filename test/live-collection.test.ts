@@ -62,6 +62,14 @@ describe('a live collection', () => {
     expect(slots(c, 'a')).toBe(4);
   });
 
+  test('page ranges follow the server key order (code points, as collate "C"), also past U+FFFF', () => {
+    const c = new LiveCollection();
+    // Page 1 ends at U+FFFF; an emoji (U+1F600) sorts after it, in page 2's range, read earlier.
+    c.replace([page([trip('a'), trip('\uFFFF')], '12', 'cursor'), page([], '9')]);
+    expect(c.apply(event(10, 'insert', '\u{1F600}'))).toMatchObject([{ kind: 'insert' }]);
+    expect(c.apply(event(10, 'insert', 'b'))).toEqual([]); // page 1's range, which reflects 10
+  });
+
   test('an insert of a row the snapshot already holds (WAL numbers it later) is not a second row', () => {
     const c = new LiveCollection();
     c.replace([page([trip('a')], '5')]);

@@ -53,10 +53,21 @@ export function compareIds(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Orders (entity, key) as the server orders snapshot items: by entity, then key, in code-point order. */
+/**
+ * Code point order, as PostgreSQL's `collate "C"` sorts UTF-8 text. JavaScript's `<` compares UTF-16 code
+ * units, which puts a character above U+FFFF (a surrogate pair) before U+E000..U+FFFF.
+ */
+function compareText(a: string, b: string): number {
+  if (a === b) return 0;
+  let i = 0;
+  while (i < a.length && i < b.length && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  if (i === a.length || i === b.length) return a.length - b.length;
+  return a.codePointAt(i)! - b.codePointAt(i)!;
+}
+
+/** Orders (entity, key) as the server orders snapshot items: by entity, then key, in code point order. */
 function compareKeys(entityA: string, keyA: string, entityB: string, keyB: string): number {
-  if (entityA !== entityB) return entityA < entityB ? -1 : 1;
-  return keyA < keyB ? -1 : keyA > keyB ? 1 : 0;
+  return compareText(entityA, entityB) || compareText(keyA, keyB);
 }
 
 /** A page's key range, by its upper end: (previous page's upper, upper]; undefined upper = to the end. */
