@@ -51,11 +51,13 @@ export default tseslint.config(
   },
   {
     // The examples: plain JavaScript as their users would write it.
-    files: ['examples/node/**/*.mjs', 'examples/browser/serve.mjs'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', fetch: 'readonly', URL: 'readonly' } },
+    files: ['examples/node/**/*.mjs', 'examples/browser/serve.mjs', 'examples/live/serve.mjs', 'examples/htmx/server.mjs'],
+    languageOptions: {
+      globals: { process: 'readonly', console: 'readonly', fetch: 'readonly', URL: 'readonly', Buffer: 'readonly' },
+    },
   },
   {
-    files: ['examples/browser/src/**/*.js'],
+    files: ['examples/browser/src/**/*.js', 'examples/live/src/**/*.js'],
     languageOptions: {
       globals: {
         document: 'readonly',

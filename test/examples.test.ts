@@ -10,20 +10,24 @@ import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { Pgfeed } from '../src/service';
 import { launchBrowser, newPage } from './support/browser';
 import { ROOT } from './support/build';
 import type { TestDatabase } from './support/db';
-import { caughtUp, closeService, serviceOnFreshDatabase, tokenFor } from './support/service';
+import { caughtUp, closeService, serviceOnFreshDatabase, startService, tokenFor } from './support/service';
 import { freePort } from './support/toolkit';
 
 const run = promisify(execFile);
+/** The examples' origins pgfeed lets read its streams. */
+const corsOrigins = () => [allowedPort, livePort, htmxPort].map((p) => `http://127.0.0.1:${p}`).join(',');
 let dir: string;
 let db: TestDatabase;
 let server: Pgfeed;
 let token: string;
 let allowedPort: number;
+let livePort: number;
+let htmxPort: number;
 const children: ChildProcessWithoutNullStreams[] = [];
 
 beforeAll(async () => {
@@ -33,23 +37,30 @@ beforeAll(async () => {
   const installed = path.join(dir, 'node_modules', 'pgfeed');
   await mkdir(installed, { recursive: true });
   await run('tar', ['-xzf', path.join(dir, packed!.filename), '-C', installed, '--strip-components=1']);
-  await cp(path.join(ROOT, 'node_modules', 'eventsource-parser'), path.join(dir, 'node_modules', 'eventsource-parser'), {
-    recursive: true,
-  });
-  for (const example of ['node', 'browser']) {
+  // The client's one dependency; react and react-dom for the live example's React page; htmx for the htmx one.
+  for (const dependency of ['eventsource-parser', 'react', 'react-dom', 'scheduler', 'htmx.org', 'htmx-ext-sse']) {
+    await cp(path.join(ROOT, 'node_modules', dependency), path.join(dir, 'node_modules', dependency), { recursive: true });
+  }
+  for (const example of ['node', 'browser', 'live', 'htmx']) {
     await cp(path.join(ROOT, 'examples', example), path.join(dir, example), {
       recursive: true,
-      filter: (src) => !src.includes('node_modules') && !src.endsWith(path.join('public', 'app.js')),
+      filter: (src) => !src.includes('node_modules') && !/public\/(app|react|store)\.js$/.test(src),
     });
   }
-  // The browser example's own build script, with the repository's esbuild on PATH.
-  await run('npm', ['run', 'build', '--silent'], {
-    cwd: path.join(dir, 'browser'),
-    env: { ...process.env, PATH: `${path.join(ROOT, 'node_modules', '.bin')}:${process.env.PATH}` },
-  });
+  // The browser examples' own build scripts, with the repository's esbuild on PATH.
+  for (const example of ['browser', 'live']) {
+    await run('npm', ['run', 'build', '--silent'], {
+      cwd: path.join(dir, example),
+      env: { ...process.env, PATH: `${path.join(ROOT, 'node_modules', '.bin')}:${process.env.PATH}` },
+    });
+  }
   allowedPort = await freePort();
+  livePort = await freePort();
+  htmxPort = await freePort();
   ({ db, server } = await serviceOnFreshDatabase({
-    config: { CORS_ORIGINS: `http://127.0.0.1:${allowedPort}` },
+    // A retry (the browser's EventSource reconnect delay) longer than a restart of pgfeed takes here, so the htmx
+    // example's stream reconnects once, with Last-Event-ID, to the restarted service.
+    config: { CORS_ORIGINS: corsOrigins(), RETRY_MS: 5000 },
     seed: (sql) => sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
                        values ('ex1', 'acme', 'Porto → Braga', '2026-12-24T08:00:00Z', 40, 40)`,
   }));
@@ -60,6 +71,17 @@ afterAll(async () => {
   await closeService(server, db);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
+
+/** Starts an example's web server on `port` (its first line of output says it listens); stopped after the file. */
+async function serveExample(example: string, script: string, port: number, env: Record<string, string> = {}): Promise<string> {
+  const child = spawn(process.execPath, [script], {
+    cwd: path.join(dir, example),
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), ...env },
+  });
+  children.push(child);
+  await new Promise((resolve) => child.stdout.once('data', resolve));
+  return `http://127.0.0.1:${port}`;
+}
 
 const setSlots = (n: number) => db.sql`update trips set available_slots = ${n} where id = 'ex1'`;
 
@@ -145,14 +167,9 @@ describe('the browser example, on an origin of its own', () => {
   afterAll(async () => browser?.close());
 
   async function serve(port: number): Promise<string> {
-    const child = spawn(process.execPath, ['serve.mjs'], {
-      cwd: path.join(dir, 'browser'),
-      env: { PATH: process.env.PATH ?? '', PORT: String(port) },
-    });
-    children.push(child);
-    await new Promise((resolve) => child.stdout.once('data', resolve));
+    const origin = await serveExample('browser', 'serve.mjs', port);
     const hash = new URLSearchParams({ url: server.url, company: 'acme', token });
-    return `http://127.0.0.1:${port}/#${hash}`;
+    return `${origin}/#${hash}`;
   }
 
   test('with its origin on CORS_ORIGINS: the table fills, changes arrive, a return resumes', async () => {
@@ -180,6 +197,82 @@ describe('the browser example, on an origin of its own', () => {
     await page.goto(await serve(await freePort()));
     await page.waitForFunction(() => document.getElementById('status')?.textContent?.startsWith('error'));
     expect(await page.$$('tr[data-key]')).toHaveLength(0);
+    await page.context().close();
+  });
+});
+
+describe('the live example: a trips table with highlight-on-change, with React and with the plain store', () => {
+  let browser: Browser;
+  let origin: string;
+  beforeAll(async () => {
+    browser = await launchBrowser();
+    origin = await serveExample('live', 'serve.mjs', livePort);
+  });
+  afterAll(async () => browser?.close());
+
+  for (const name of ['react', 'store']) {
+    test(`${name}: the rows from the snapshot, live; a change shows and is highlighted`, async () => {
+      const page = await newPage(browser);
+      const hash = new URLSearchParams({ url: server.url, company: 'acme', token });
+      await page.goto(`${origin}/${name}.html#${hash}`);
+      await page.waitForSelector('tr[data-key="ex1"]');
+      await page.waitForFunction(() => document.getElementById('status')?.textContent === 'live');
+      const slots = 'tr[data-key="ex1"] td:nth-child(2)';
+      const now = Number(await page.textContent(slots));
+      await setSlots(now - 1);
+      await page.waitForFunction(
+        ([sel, n]) => document.querySelector(sel as string)?.textContent === String(n),
+        [slots, now - 1],
+      );
+      expect(await page.getAttribute('tr[data-key="ex1"]', 'class')).toBe('changed');
+      await page.context().close();
+    });
+  }
+});
+
+describe('the htmx example: a server-rendered page kept live by htmx-ext-sse against format=html', () => {
+  let browser: Browser;
+  let origin: string;
+  beforeAll(async () => {
+    browser = await launchBrowser();
+    origin = await serveExample('htmx', 'server.mjs', htmxPort, { PGFEED_URL: server.url, PGFEED_TOKEN: token, POLL_MS: '300' });
+  });
+  afterAll(async () => browser?.close());
+
+  const seats = '#list-trip [data-key="ex1"] [data-col="seats left"]';
+  const shows = (page: Page, text: string) =>
+    page.waitForFunction(([sel, t]) => document.querySelector(sel as string)?.textContent === t, [seats, text]);
+  const capacity = async () => (await db.sql<{ capacity: number }[]>`select capacity from trips where id = 'ex1'`)[0]!.capacity;
+
+  test('changes arrive as fragments; after pgfeed restarts, the browser resumes with Last-Event-ID and misses nothing', async () => {
+    const page = await newPage(browser);
+    await page.route('**/rows', (route) => route.abort()); // no polling: what arrives comes by the stream
+    const resumedFrom: string[] = [];
+    page.on('request', (r) => {
+      const last = r.headers()['last-event-id'];
+      if (r.url().includes('/events/') && last) resumedFrom.push(last);
+    });
+    await page.goto(`${origin}/`);
+    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'live');
+    await setSlots(30);
+    await shows(page, `30 of ${await capacity()}`);
+
+    const port = server.port;
+    await server.close();
+    await setSlots(29); // while pgfeed is down
+    server = await startService(db.url, { PORT: port, CORS_ORIGINS: corsOrigins(), RETRY_MS: 5000 });
+    await shows(page, `29 of ${await capacity()}`);
+    expect(resumedFrom.length).toBeGreaterThan(0); // EventSource's own reconnect, from its last event id
+    await page.context().close();
+  });
+
+  test('with the stream blocked, the list is refreshed by polling', async () => {
+    const page = await newPage(browser);
+    await page.route('**/events/**', (route) => route.abort());
+    await page.goto(`${origin}/`);
+    await page.waitForFunction(() => document.body.dataset.sse === 'error');
+    await setSlots(21);
+    await shows(page, `21 of ${await capacity()}`);
     await page.context().close();
   });
 });

@@ -20,7 +20,9 @@ const HTMX_CONFIG = '{"includeIndicatorStyles":false,"allowEval":false,"allowScr
  */
 export function page(title: string, body: Html, options: { live?: Live; scripts?: string[] } = {}): string {
   const { live, scripts = [] } = options;
-  const events = DOMAIN_ENTITIES.flatMap((e) => ['created', 'updated', 'deleted'].map((t) => `${e.name}.${t}`)).join(',');
+  const events = DOMAIN_ENTITIES.flatMap((e) => ['created', 'updated', 'deleted', 'truncated'].map((t) => `${e.name}.${t}`)).join(
+    ',',
+  );
   const main = live
     ? html`<main data-live-stream="${live.stream}" data-live-last="${live.lastEventId}" data-live-events="${events}" data-live-share="${live.shareKey}">`
     : html`<main>`;

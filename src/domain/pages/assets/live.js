@@ -48,7 +48,24 @@
     var fragment = template.content.firstElementChild;
     if (!fragment) return true;
     var swap = fragment.getAttribute('hx-swap-oob') || '';
+    if (swap.indexOf('innerHTML:') === 0) {
+      // A truncate empties the entity's list (its rows and their controls).
+      var list = document.querySelector(swap.slice('innerHTML:'.length));
+      if (list) list.replaceChildren();
+      counts();
+      lastChange();
+      say(type, null, null);
+      return true;
+    }
     var rowId = swap.indexOf('afterbegin:') === 0 ? fragment.firstElementChild && fragment.firstElementChild.id : fragment.id;
+    if (rowId && swap.indexOf('afterbegin:') === 0 && document.getElementById(rowId)) {
+      // A create of a row the page already shows (with CAPTURE=wal the log may number it after the
+      // snapshot that held it): it replaces that row, as an update would, instead of adding a second one.
+      var shown = fragment.firstElementChild;
+      shown.setAttribute('hx-swap-oob', 'true');
+      data = shown.outerHTML;
+      swap = 'true';
+    }
     var target =
       swap.indexOf('afterbegin:') === 0
         ? document.querySelector(swap.slice('afterbegin:'.length))

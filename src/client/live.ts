@@ -1,0 +1,298 @@
+/**
+ * live(): a keyed collection kept current from a snapshot and the stream. The snapshot is read in keyset
+ * pages (`GET /snapshots/...`), the stream starts at the smallest page position, and the collection
+ * (collection.ts) applies what the pages do not already hold. The snapshot is loaded inside the stream's
+ * reconnect loop (subscribe's `prepare`), so one loop retries both; a `reset` reloads it and reconnects
+ * from its position, and the rows are replaced at once.
+ */
+import { type Change, LiveCollection, type LiveItem, type SnapshotPage } from './collection';
+import { type ConnectionInput, type ConnectionState, INITIAL_STATE, nextState } from './connection';
+import { SubscribeError, type SubscribeOptions, type Subscription, subscribe } from './subscribe';
+import { type Where, parseWhere, whereParams } from './where';
+
+type Row = Record<string, unknown>;
+
+/** Whose rows: one company's (admin or cashier token), the token's user's, or a company's public projection (no token). */
+export type LiveScope = { company: string } | { user: true } | { public: string };
+
+export interface LiveOptions<R extends Row = Row> {
+  /** The service's base URL, e.g. `http://localhost:8080`; `''` in a page the service itself serves. */
+  url: string;
+  scope: LiveScope;
+  /** Entity names; default every entity the scope may see. */
+  entities?: string[];
+  /** Only these rows. */
+  keys?: string[];
+  /** Column filters, e.g. `{ status: 'eq.confirmed', seats: 'gt.2' }` (docs/api.md). */
+  where?: Where;
+  /** Sent as `Authorization: Bearer`; a function is called before every request. Pages may use the cookie instead. */
+  token?: SubscribeOptions['token'];
+  /** Snapshot page size (1..1000, default 500). */
+  pageSize?: number;
+  /** Which rows changed and how, after they did: a first load and a reload after `reset` included. */
+  onChange?: (changes: readonly Change<R>[]) => void;
+  onState?: (state: ConnectionState) => void;
+  /** Every failure (retried unless fatal) and every exception an application callback threw. */
+  onError?: (error: SubscribeError) => void;
+  backoff?: SubscribeOptions['backoff'];
+  /** In a browser: close the stream after the tab has been hidden this long, catch up when it is shown. */
+  pauseWhenHiddenMs?: number;
+  /**
+   * When the stream fails `afterFailures` times in a row (default 3) while the snapshot still loads (a proxy
+   * that buffers or strips SSE), reload the snapshot every `everyMs` (default 30 s) until the stream works.
+   */
+  polling?: { afterFailures?: number; everyMs?: number } | false;
+  fetch?: typeof fetch;
+  signal?: AbortSignal;
+}
+
+/** What a UI renders: the rows, the connection state, and the last batch of changes (to highlight). */
+export interface LiveSnapshot<R extends Row = Row> {
+  items: readonly LiveItem<R>[];
+  state: ConnectionState;
+  changes: readonly Change<R>[];
+}
+
+/** A live collection; also a store (`subscribe`/`getSnapshot`) for React's useSyncExternalStore, Svelte and Vue. */
+export interface Live<R extends Row = Row> {
+  readonly items: readonly LiveItem<R>[];
+  readonly state: ConnectionState;
+  /** Where the stream would resume. */
+  readonly lastEventId: string | undefined;
+  /** Resolves once the first snapshot is in `items`; rejects if the collection closed before. */
+  readonly loaded: Promise<void>;
+  get(entity: string, key: string): LiveItem<R> | undefined;
+  /** The current snapshot; the same object until something changes. */
+  getSnapshot(): LiveSnapshot<R>;
+  /** Calls `listener` now and after every change; returns the unsubscribe function. */
+  subscribe(listener: (snapshot: LiveSnapshot<R>) => void): () => void;
+  /** Closes the stream and keeps the rows and the position (state `paused`). */
+  pause(): void;
+  /** Reopens the stream from the position: every change missed while paused, once. */
+  resume(): void;
+  /** Stops everything; resolves when the stream is closed. */
+  close(): Promise<void>;
+}
+
+function paths(scope: LiveScope): { snapshots: string; events: string } {
+  const at = (kind: string, id: string) => `/${kind}/${encodeURIComponent(id)}`;
+  if ('company' in scope)
+    return { snapshots: `/snapshots${at('company', scope.company)}`, events: `/events${at('company', scope.company)}` };
+  if ('public' in scope)
+    return { snapshots: `/snapshots${at('public', scope.public)}`, events: `/events${at('public', scope.public)}` };
+  return { snapshots: '/snapshots/user', events: '/events/user' };
+}
+
+const isPage = (v: unknown): v is SnapshotPage =>
+  typeof v === 'object' &&
+  v !== null &&
+  Array.isArray((v as SnapshotPage).items) &&
+  typeof (v as SnapshotPage).lastEventId === 'string' &&
+  ((v as SnapshotPage).next === null || typeof (v as SnapshotPage).next === 'string');
+
+/** Keeps the rows of `options.scope` current; see LiveOptions. */
+export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
+  const conditions = parseWhere(options.where); // bad filters throw here, before any request
+  const pageSize = options.pageSize ?? 500;
+  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000)
+    throw new TypeError('pageSize must be an integer from 1 to 1000');
+  const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
+  const base = options.url.replace(/\/+$/, '');
+  const { snapshots, events } = paths(options.scope);
+  const query: [string, string][] = [];
+  if (options.entities?.length) query.push(['entities', options.entities.join(',')]);
+  if (options.keys?.length) query.push(['keys', options.keys.join(',')]);
+  query.push(...whereParams(conditions));
+  const polling = options.polling === false ? undefined : { afterFailures: 3, everyMs: 30_000, ...options.polling };
+
+  const collection = new LiveCollection<R>(conditions);
+  const closer = new AbortController();
+  const listeners = new Set<(snapshot: LiveSnapshot<R>) => void>();
+  let snapshot: LiveSnapshot<R> = { items: collection.items, state: INITIAL_STATE, changes: [] };
+  let needsSnapshot = true;
+  let failures = 0;
+  let pollTimer: ReturnType<typeof setTimeout> | undefined;
+  let hideTimer: ReturnType<typeof setTimeout> | undefined;
+  let subscription: Subscription | undefined;
+  let position: string | undefined;
+  let markLoaded!: () => void;
+  let failLoad!: (error: Error) => void;
+  const loaded = new Promise<void>((resolve, reject) => ((markLoaded = resolve), (failLoad = reject)));
+  loaded.catch(() => {}); // an application that never awaits it is not told twice
+
+  const report = (error: SubscribeError) => {
+    try {
+      options.onError?.(error);
+    } catch {
+      // the application's error handler threw: nothing left to tell
+    }
+  };
+  /** The application's callbacks run isolated: what they throw is reported as theirs, and nothing stops. */
+  const notify = (fn: () => void, what: string) => {
+    try {
+      fn();
+    } catch (cause) {
+      report(new SubscribeError('application', `the application's ${what} threw`, undefined, { cause }));
+    }
+  };
+  const publish = (next: LiveSnapshot<R>) => {
+    snapshot = next;
+    for (const listener of [...listeners]) notify(() => listener(next), 'subscriber');
+  };
+  const emit = (changes: Change<R>[]) => {
+    if (changes.length === 0) return;
+    publish({ ...snapshot, items: collection.items, changes });
+    notify(() => options.onChange?.(changes), 'onChange');
+  };
+  const transition = (input: ConnectionInput) => {
+    const state = nextState(snapshot.state, input);
+    if (state === snapshot.state) return;
+    publish({ ...snapshot, state, changes: [] });
+    notify(() => options.onState?.(state), 'onState');
+  };
+  const online = () => typeof navigator === 'undefined' || navigator.onLine !== false;
+
+  async function loadPages(): Promise<SnapshotPage<R>[]> {
+    const pages: SnapshotPage<R>[] = [];
+    let after: string | null = null;
+    do {
+      const q = new URLSearchParams([...query, ['limit', String(pageSize)]]);
+      if (after !== null) q.set('after', after);
+      const token = typeof options.token === 'function' ? await options.token() : options.token;
+      const headers: Record<string, string> = { Accept: 'application/json' };
+      if (token) headers.Authorization = `Bearer ${token}`;
+      const res = await doFetch(`${base}${snapshots}?${q}`, { headers, signal: closer.signal, cache: 'no-store' });
+      if (!res.ok) {
+        const text = await res.text().catch(() => '');
+        throw new SubscribeError('http', `snapshot: HTTP ${res.status}: ${text.slice(0, 300)}`, res.status);
+      }
+      const page: unknown = await res.json();
+      if (!isPage(page)) throw new SubscribeError('protocol', 'snapshot: not a snapshot page');
+      pages.push(page as SnapshotPage<R>);
+      after = page.next;
+    } while (after !== null);
+    return pages;
+  }
+
+  /** Loads the snapshot and replaces the rows at once; returns the position the stream starts from. */
+  async function reload(): Promise<string> {
+    const pages = await loadPages();
+    const { changes, from } = collection.replace(pages);
+    needsSnapshot = false;
+    emit(changes);
+    markLoaded();
+    return from;
+  }
+
+  function poll() {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(poll, polling!.everyMs);
+    reload().then(
+      () => transition({ type: 'poll', at: Date.now() + polling!.everyMs }),
+      () => {}, // the server does not answer either: the stream's retries say reconnecting
+    );
+  }
+  const stopPolling = () => {
+    clearTimeout(pollTimer);
+    pollTimer = undefined;
+  };
+
+  function open(): void {
+    const sub = subscribe({
+      url: `${base}${events}${query.length ? `?${new URLSearchParams(query)}` : ''}`,
+      token: options.token,
+      lastEventId: position,
+      backoff: options.backoff,
+      fetch: doFetch,
+      signal: closer.signal,
+      prepare: async () => {
+        transition({ type: 'connect' });
+        return needsSnapshot ? reload() : undefined;
+      },
+      onEvent: (event) => emit(collection.apply(event)),
+      onReady: () => {
+        failures = 0;
+        stopPolling();
+        transition({ type: 'ready' });
+      },
+      onReset: () => {
+        // The position is too old (or capture lost changes): reload the snapshot, then stream from it.
+        needsSnapshot = true;
+        sub.reconnect();
+      },
+      onError: (error) => {
+        if (error.type !== 'application') failures++;
+        if (error.fatal) {
+          transition({ type: 'fatal', error });
+          failLoad(error);
+        }
+        report(error);
+        if (polling && failures >= polling.afterFailures && pollTimer === undefined) poll();
+      },
+      onRetry: (delayMs) => transition({ type: 'retry', at: Date.now() + delayMs, online: online() }),
+    });
+    subscription = sub;
+  }
+
+  function pause(): void {
+    if (snapshot.state.status === 'closed' || snapshot.state.status === 'paused') return;
+    position = subscription?.lastEventId ?? position;
+    subscription?.close();
+    subscription = undefined;
+    stopPolling();
+    transition({ type: 'pause' });
+  }
+  function resume(): void {
+    if (snapshot.state.status !== 'paused') return;
+    transition({ type: 'resume' });
+    open();
+  }
+
+  const visibility = () => {
+    clearTimeout(hideTimer);
+    if (document.visibilityState === 'hidden') hideTimer = setTimeout(pause, options.pauseWhenHiddenMs);
+    else resume();
+  };
+  const back = () => subscription?.reconnect();
+  const watchPage = options.pauseWhenHiddenMs !== undefined && typeof document !== 'undefined';
+  if (watchPage) document.addEventListener('visibilitychange', visibility);
+  if (typeof window !== 'undefined' && typeof window.addEventListener === 'function') window.addEventListener('online', back);
+
+  async function close(): Promise<void> {
+    const sub = subscription;
+    transition({ type: 'close' });
+    closer.abort();
+    stopPolling();
+    clearTimeout(hideTimer);
+    if (watchPage) document.removeEventListener('visibilitychange', visibility);
+    if (typeof window !== 'undefined' && typeof window.removeEventListener === 'function')
+      window.removeEventListener('online', back);
+    failLoad(new Error('closed'));
+    await sub?.done;
+  }
+  options.signal?.addEventListener('abort', () => void close(), { once: true });
+
+  open();
+  return {
+    get items() {
+      return collection.items;
+    },
+    get state() {
+      return snapshot.state;
+    },
+    get lastEventId() {
+      return subscription?.lastEventId ?? position;
+    },
+    loaded,
+    get: (entity, key) => collection.get(entity, key),
+    getSnapshot: () => snapshot,
+    subscribe(listener) {
+      listeners.add(listener);
+      notify(() => listener(snapshot), 'subscriber');
+      return () => listeners.delete(listener);
+    },
+    pause,
+    resume,
+    close,
+  };
+}
