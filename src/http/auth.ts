@@ -84,6 +84,8 @@ export class Auth {
     this.key = new TextEncoder().encode(secret);
     this.maxTtlS = Math.floor((options.maxTtlMs ?? 7 * 86_400_000) / 1000);
     this.keySet = options.jwks && new RemoteKeySet(options.jwks);
+    // A key the provider withdrew must stop working at once, also for tokens verified with it before.
+    if (this.keySet) this.keySet.onChange = () => this.verified.clear();
     this.names = options.claimNames ?? DEFAULT_CLAIM_NAMES;
     this.expected = {
       ...(options.issuer === undefined ? {} : { issuer: options.issuer }),

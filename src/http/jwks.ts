@@ -46,6 +46,9 @@ export class RemoteKeySet {
   private readonly maxBytes: number;
   private readonly maxAgeMs: number;
 
+  /** Called after each successful read of the set: what was verified with the old keys must be verified again. */
+  onChange: () => void = () => {};
+
   constructor(options: JwksOptions) {
     this.url = new URL(options.url);
     this.cooldownMs = options.cooldownMs ?? 30_000;
@@ -90,6 +93,7 @@ export class RemoteKeySet {
       const set = await readBounded(this.url, this.timeoutMs, this.maxBytes);
       this.keys = createLocalJWKSet(set);
       this.fetchedAt = Date.now();
+      this.onChange();
     } catch (error) {
       this.failedAt = Date.now();
       this.lastFailure = error;

@@ -29,6 +29,11 @@ export class TokenCache<T extends { exp: number }> {
     while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
   }
 
+  /** Forgets every token (the keys they were verified with may be gone). */
+  clear(): void {
+    this.entries.clear();
+  }
+
   get size(): number {
     return this.entries.size;
   }
