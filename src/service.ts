@@ -17,6 +17,7 @@ import { Auth, type Claims, type Role } from './http/auth';
 import { CORE_OPERATIONS, type Operation, openApiDocument } from './http/openapi';
 import { HttpServer } from './http/server';
 import { Listener, type ListenerState } from './listener/listener';
+import { readiness } from './health';
 import { createLogger, type Logger } from './log';
 import { createMetrics } from './metrics';
 import { Feed } from './streams/feed';
@@ -62,6 +63,8 @@ export interface PgfeedOptions {
 
 export interface PgfeedStatus {
   ready: boolean;
+  /** Why not ready (the listener's last error, or capture failing), while not. */
+  reason?: string;
   listener: ListenerState;
   /** The newest position this instance has delivered. */
   position: string;
@@ -110,9 +113,9 @@ export class Pgfeed extends EventEmitter<PgfeedEvents> {
   }
 
   status(): PgfeedStatus {
-    const { listener, feed } = this.parts;
+    const { listener, feed, capture } = this.parts;
     return {
-      ready: listener.ready,
+      ...readiness(listener, capture),
       listener: listener.state,
       position: formatPosition(listener.position),
       streams: feed.registry.size,
@@ -213,7 +216,8 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
     const log = new EventLog(sql, entities);
     const from = await log.head();
     const listener = new Listener({
-      databaseUrl: options.databaseUrl,
+      // LISTEN needs a session of its own: past a pooler in transaction mode, a direct route (docs/operations.md).
+      databaseUrl: config.LISTENER_DATABASE_URL ?? options.databaseUrl,
       sql,
       log,
       entities,
@@ -249,6 +253,9 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
     metrics.gauge('pgfeed_replay_buffer_events', 'Events held in the replay ring.', () => feed.ringUsage.events);
     metrics.gauge('pgfeed_replay_buffer_bytes', 'Bytes of events held in the replay ring.', () => feed.ringUsage.bytes);
     metrics.gauge('pgfeed_listener_ready', '1 while the listener is LISTENing and caught up.', () => (listener.ready ? 1 : 0));
+    metrics.gauge('pgfeed_ready', '1 while /readyz answers 200 (listener live, capture not failing).', () =>
+      readiness(listener, capture).ready ? 1 : 0,
+    );
     const pruner = new Pruner({
       log,
       retentionMs: config.EVENT_RETENTION,
