@@ -90,6 +90,12 @@ export interface SupervisorOptions {
    * failed) or the supervisor stops.
    */
   open(session: Session): Promise<void>;
+  /**
+   * How long an attempt may take to open before it is given up (a route that accepts and closes
+   * connections, such as a pooler or proxy in front of a dead server, leaves the driver retrying
+   * forever). Unset: no bound (the listener's catch-up may take long).
+   */
+  openTimeoutMs?: number;
   /** Milliseconds to wait before the next attempt, `attempt` the count of attempts since the last healthy one (0-based). */
   delay(attempt: number): number;
   /** Errors that are the normal state of things (a standby's busy slot): not logged, not counted as failures. */
@@ -164,7 +170,14 @@ export class Supervisor {
       try {
         // An attempt still opening when its session ends (stop, a lost connection) is abandoned: its
         // resources are released below, and whatever it creates later is released at once.
+        const { openTimeoutMs } = this.options;
+        const timer =
+          openTimeoutMs === undefined
+            ? undefined
+            : setTimeout(() => session.end(new Error(`${name}: not connected after ${openTimeoutMs} ms`)), openTimeoutMs);
+        session.defer(() => clearTimeout(timer));
         await Promise.race([this.options.open(session), session.ended]);
+        clearTimeout(timer);
         reason = await session.ended;
       } catch (error) {
         reason = error;

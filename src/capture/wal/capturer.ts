@@ -102,6 +102,8 @@ export class Capturer extends EventEmitter<{ role: [CapturerRole] }> {
       logger: options.logger,
       open: (lifetime) => this.capture(lifetime),
       delay: steadyRetry(options.takeoverMs),
+      // Taking the slot is a few queries and a connection: one that hangs is as dead as a silent stream.
+      openTimeoutMs: Math.max(options.heartbeatMs, 2000),
       // A busy slot is the normal state of a standby, not a failure.
       expected: (error) => (error as { code?: string }).code === PG_OBJECT_IN_USE,
       onEnd: (reason) => {
