@@ -242,7 +242,12 @@ export class Listener extends EventEmitter<ListenerEvents> {
     this.setState('live');
     session.healthy();
     this.options.logger.info({ position: this.positionValue.toString() }, 'listen:success');
-    session.every(this.options.pingMs, () => void this.ping(conn, session));
+    let pinging = false; // one ping at a time: a slow round trip is not answered by piling up more
+    session.every(this.options.pingMs, () => {
+      if (pinging) return;
+      pinging = true;
+      void this.ping(conn, session).finally(() => (pinging = false));
+    });
   }
 
   /** A half-open connection fails this by timing out; a lost LISTEN by answering false; a deaf one by the round trip. */
