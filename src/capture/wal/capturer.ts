@@ -73,9 +73,10 @@ export const SYNC_PREFIX = 'pgfeed.sync';
  * database is idle, the capturing instance emits a logical message with this
  * prefix every `slotHeartbeatMs`. Decoded like a sync, it moves the applied
  * position, pgfeed.capture.applied_at and the slot's confirmed position to
- * now, so an idle database's slot does not hold the WAL other databases (or
- * unwatched tables) write, and "seconds behind" stays meaningful when nothing
- * changes.
+ * now: "seconds behind" stays meaningful when nothing changes, and the slot
+ * moves through a transaction of its own database instead of depending on
+ * the walsender's keepalives alone (see `keepalive`) to let go of the WAL
+ * other databases and unwatched tables write.
  */
 export const HEARTBEAT_PREFIX = 'pgfeed.heartbeat';
 
