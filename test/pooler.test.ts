@@ -6,6 +6,7 @@
  */
 import { ListenerSetupError } from '../src/listener/listener';
 import { freshDatabase, type TestDatabase } from './support/db';
+import { eventually } from './support/eventually';
 import { seedTwoCompanies, tripWriter } from './support/fixtures';
 import { type PgBouncer, startPgBouncer } from './support/pgbouncer';
 import { TEST_CAPTURE, startService, tokenFor } from './support/service';
@@ -59,3 +60,35 @@ test('DATABASE_URL through PgBouncer in transaction mode, LISTENER_DATABASE_URL 
     await server.close();
   }
 }, 30_000);
+
+test("the listener's route turns into a transaction-mode pooler while running: /readyz is 503 with the reason within seconds", async () => {
+  const route = await startPgBouncer(db.url, 'session');
+  const server = await startService(db.url, { LISTENER_DATABASE_URL: route.url, ...direct() });
+  try {
+    const readyz = async () => {
+      const res = await fetch(`${server.url}/readyz`);
+      return { status: res.status, body: (await res.json()) as { ready: boolean; reason?: string } };
+    };
+    expect((await readyz()).status).toBe(200); // a session-mode pool carries LISTEN
+    await route.setMode('transaction');
+    const changed = Date.now();
+    await db.sql`select pg_terminate_backend(pid) from pg_stat_activity
+                  where application_name = 'pgfeed-listener' and datname = current_database()`;
+    let last = await readyz();
+    await eventually(
+      async () => {
+        last = await readyz();
+        return last.status === 503 && /receives no notifications/.test(last.body.reason ?? '');
+      },
+      { timeoutMs: 20_000, what: '/readyz 503 saying the listener hears nothing' },
+    );
+    const ms = Date.now() - changed;
+    expect(last.body.reason).toMatch(
+      /^listener connecting: the listener connection LISTENs but receives no notifications .*LISTENER_DATABASE_URL/,
+    );
+    process.stdout.write(`listener route turned transaction-mode → /readyz 503 with the reason in ${ms} ms\n`);
+  } finally {
+    await server.close();
+    await route.close();
+  }
+}, 40_000);

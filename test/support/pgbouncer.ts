@@ -11,6 +11,8 @@ const PGBOUNCER = '/usr/sbin/pgbouncer';
 export interface PgBouncer {
   /** `databaseUrl` with host and port replaced by PgBouncer's (and `prepare=false`: it keeps no prepared statements). */
   url: string;
+  /** Switches the pool mode for new connections (rewrites the configuration and reloads it). */
+  setMode(mode: 'transaction' | 'session'): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -32,25 +34,27 @@ export async function startPgBouncer(databaseUrl: string, mode: 'transaction' | 
   await chmod(dir, 0o755);
   const quote = (v: string) => `'${v.replace(/'/g, "''")}'`;
   await writeFile(path.join(dir, 'userlist.txt'), `"${user}" "${password}"\n`, { mode: 0o644 });
-  await writeFile(
-    path.join(dir, 'pgbouncer.ini'),
-    [
-      '[databases]',
-      `* = host=${target.hostname} port=${target.port || 5432} user=${user}${password ? ` password=${quote(password)}` : ''}`,
-      '[pgbouncer]',
-      'listen_addr = 127.0.0.1',
-      `listen_port = ${port}`,
-      'unix_socket_dir =',
-      'auth_type = trust',
-      `auth_file = ${path.join(dir, 'userlist.txt')}`,
-      `pool_mode = ${mode}`,
-      'default_pool_size = 20',
-      'max_client_conn = 200',
-      'ignore_startup_parameters = extra_float_digits',
-      '',
-    ].join('\n'),
-    { mode: 0o644 },
-  );
+  const configure = (pool: string) =>
+    writeFile(
+      path.join(dir, 'pgbouncer.ini'),
+      [
+        '[databases]',
+        `* = host=${target.hostname} port=${target.port || 5432} user=${user}${password ? ` password=${quote(password)}` : ''}`,
+        '[pgbouncer]',
+        'listen_addr = 127.0.0.1',
+        `listen_port = ${port}`,
+        'unix_socket_dir =',
+        'auth_type = trust',
+        `auth_file = ${path.join(dir, 'userlist.txt')}`,
+        `pool_mode = ${pool}`,
+        'default_pool_size = 20',
+        'max_client_conn = 200',
+        'ignore_startup_parameters = extra_float_digits',
+        '',
+      ].join('\n'),
+      { mode: 0o644 },
+    );
+  await configure(mode);
   const args = process.getuid?.() === 0 ? ['-u', 'postgres'] : [];
   const child: ChildProcess = spawn(PGBOUNCER, [...args, path.join(dir, 'pgbouncer.ini')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -70,6 +74,21 @@ export async function startPgBouncer(databaseUrl: string, mode: 'transaction' | 
   url.searchParams.set('prepare', 'false');
   return {
     url: url.toString(),
+    async setMode(next) {
+      await configure(next);
+      const reloaded = new Promise<void>((resolve) => {
+        const seen = (chunk: Buffer) => {
+          if (!chunk.toString().includes('SIGHUP')) return;
+          child.stdout?.off('data', seen);
+          child.stderr?.off('data', seen);
+          resolve();
+        };
+        child.stdout?.on('data', seen);
+        child.stderr?.on('data', seen);
+      });
+      child.kill('SIGHUP');
+      await reloaded;
+    },
     async close() {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
