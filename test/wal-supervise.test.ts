@@ -136,6 +136,36 @@ test('capture that keeps failing makes /readyz 503 with the reason, lag shows it
   }
 }, 60_000);
 
+test('an append PostgreSQL refuses again and again: /readyz 503 with its error; once accepted, capture resumes and loses nothing', async () => {
+  let svc: Pgfeed | undefined;
+  try {
+    svc = await startService(db.url, { CAPTURE: 'wal', CAPTURE_TAKEOVER_MS: 100 });
+    const server = svc;
+    await eventually(() => server.status().capture.role === 'capturing', { what: 'capturing' });
+    const stream = await openLiveStream(`${server.url}/events/company/acme`, {
+      token: await tokenFor(server, 'alice', 'acme', 'admin'),
+    });
+    // What a full disk, a lost privilege or a broken migration does to the append: PostgreSQL refuses it.
+    await db.sql`create function public.refuse_append() returns trigger language plpgsql as $$
+                 begin raise exception 'append refused for the test'; end $$`;
+    await db.sql`create trigger refuse_append before insert on pgfeed.events for each row execute function public.refuse_append()`;
+    const keys = await tripWriter(db.sql, 'refused-')(2);
+    await eventually(async () => (await readyz(server.url)).status === 503, { timeoutMs: 30_000, what: '/readyz 503' });
+    const { body } = await readyz(server.url);
+    expect(body.reason).toMatch(/^capture failing: \d+ attempts in a row since .+: append refused for the test$/);
+    expect(stream.events()).toEqual([]);
+
+    await db.sql`drop trigger refuse_append on pgfeed.events`;
+    await eventually(async () => (await readyz(server.url)).status === 200, { timeoutMs: 15_000, what: '/readyz 200 again' });
+    await stream.waitFor((f) => f.json?.key === keys.at(-1), { timeoutMs: 15_000 });
+    expect(stream.events().map((f) => f.json.key)).toEqual(keys);
+    stream.close();
+  } finally {
+    await svc?.close();
+    await db.sql`drop function if exists public.refuse_append() cascade`;
+  }
+}, 60_000);
+
 test('an idle watched database: the slot heartbeat keeps the slot and "seconds behind" moving, and the slot holds no WAL others write', async () => {
   const other = await freshDatabase();
   let svc: Pgfeed | undefined;

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Sql } from '../../db/connect';
 import type { Logger } from '../../log';
 import { ALL, type Change, type WalPosition, after, append, appliedPosition } from './appender';
-import { type Message, type Relation, type Value, formatLsn, recordLiteral } from './pgoutput';
+import { type Message, type Relation, type Value, formatLsn, parseLsn, recordLiteral } from './pgoutput';
 import { ReplicationStream } from './replication';
 import { PG_OBJECT_IN_USE, ensureSlot, slotState } from './slot';
 import { type Session as Lifetime, Supervisor, type SupervisorHealth, steadyRetry } from '../../db/supervise';
@@ -154,8 +154,10 @@ export class Capturer extends EventEmitter<{ role: [CapturerRole] }> {
     if (state !== 'ok') await this.recreate(state === 'lost' ? 'invalidated' : 'missing');
 
     const applied = await appliedPosition(sql);
+    // Caught up (a healthy attempt) means: the stream got past everything written before it started.
+    const [now] = await sql<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`;
     if (!lifetime.active) return;
-    const session = new Session(this.options, applied, (since) => (this.lagSince = since), lifetime);
+    const session = new Session(this.options, applied, (since) => (this.lagSince = since), lifetime, parseLsn(now!.lsn));
     lifetime.defer(() => (this.lagSince = null));
     const stream = lifetime.own(
       await ReplicationStream.open(this.options.databaseUrl, slot, this.options.publication, session),
@@ -211,6 +213,8 @@ class Session {
     private readonly lag: (since: Date | null) => void,
     /** The supervised attempt this session streams in: it owns the timers and ends with the session. */
     private readonly lifetime: Lifetime,
+    /** The server's WAL position when the session started: a keepalive past it with nothing queued is caught up. */
+    private readonly startedAt: bigint,
   ) {
     this.onEnd = (error) => lifetime.end(error ?? new Error('replication stream ended'));
     // The walsender drops a client that stays silent for wal_sender_timeout; and at least two status
@@ -311,7 +315,9 @@ class Session {
     // WAL written by other databases or unwatched tables.
     if (!this.tx && this.queue.length === 0 && !this.flushing) {
       if (walEnd > this.confirmed) this.confirmed = walEnd;
-      this.lifetime.healthy(); // caught up
+      // Caught up. (The walsender may send a keepalive before it replays anything: that one proves
+      // nothing, or a change whose append fails on every attempt would never count as failing.)
+      if (walEnd >= this.startedAt) this.lifetime.healthy();
     }
     if (replyRequested || walEnd === this.confirmed) this.stream?.confirm(this.confirmed);
   }
