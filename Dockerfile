@@ -21,17 +21,18 @@ LABEL org.opencontainers.image.title="pgfeed" \
 ENV NODE_ENV=production PORT=8080
 WORKDIR /app
 COPY package.json package-lock.json ./
-COPY patches ./patches
-# --ignore-scripts skips the postinstall, so the driver patch (patches/README.md) is applied here.
-RUN npm ci --omit=dev --ignore-scripts && npx --no-install patch-package && npm cache clean --force
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY sql ./sql
+# The patched driver pgfeed loads (vendor/postgres/README.md).
+COPY vendor ./vendor
 USER node
 EXPOSE 8080
-# Ready = the listener is LISTENing and caught up (not merely alive).
+# Ready = the listener is LISTENing and caught up (not merely alive); /readyz is on OPS_PORT when that is set.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.OPS_PORT || process.env.PORT || 8080) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # node is PID 1 and receives SIGTERM itself: streams end, the database closes, exit 0.
 # DATABASE_URL and JWT_SECRET (or JWKS_URL) are required: the image has no embedded PostgreSQL.
+# `start` creates nothing outside schema pgfeed; `demo` adds the demo application.
 ENTRYPOINT ["node", "dist/cli/index.js"]
 CMD ["start"]

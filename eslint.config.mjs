@@ -12,6 +12,7 @@ export default tseslint.config(
       'coverage/',
       '.data/',
       'bench/results/',
+      'vendor/',
     ],
   },
   eslint.configs.recommended,

@@ -4,6 +4,7 @@
  * object per scenario and writes them to bench/results/<time>.json.
  * Method and figures: docs/benchmark.md.
  */
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -127,6 +128,7 @@ async function main(): Promise<void> {
       PORT: 0,
       HOST: '127.0.0.1',
       LOG_LEVEL: 'silent',
+      JWT_SECRET: randomBytes(32).toString('hex'),
       // One admin token per company serves all its bench clients: lift the per-user and rate limits.
       MAX_CONNECTIONS_PER_USER: 1_000_000,
       RATE_LIMIT_PER_MINUTE: 10_000_000,

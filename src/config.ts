@@ -54,6 +54,25 @@ const httpUrl = z
   .trim()
   .refine((v) => URL.canParse(v) && ['http:', 'https:'].includes(new URL(v).protocol), 'must be an http:// or https:// URL');
 
+/** Loopback hosts, where a key set over plain http cannot be read or changed by anyone on the network. */
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/;
+
+/** An https URL, or http on this machine: a key set read over the network in clear could be swapped for an attacker's. */
+const jwksUrl = httpUrl.refine((v) => {
+  const url = new URL(v);
+  return url.protocol === 'https:' || LOOPBACK.test(url.hostname);
+}, 'must be an https:// URL (plain http only on localhost / 127.0.0.1 / [::1])');
+
+/** "admin, cashier" (or a list): names, none empty. */
+const nameList = z.union([z.string(), z.array(z.string())]).transform((value, ctx) => {
+  const items = (typeof value === 'string' ? value.split(',') : value).map((o) => o.trim());
+  if (items.length === 0 || items.some((i) => i === '')) {
+    ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of names, none empty' });
+    return z.NEVER;
+  }
+  return items;
+});
+
 /** "https://a.example, https://b.example" (or a list): each an origin, no path; `*` allows any. */
 const originList = z.union([z.string(), z.array(z.string())]).transform((value, ctx) => {
   const items = (typeof value === 'string' ? value.split(',') : value).map((o) => o.trim()).filter(Boolean);
@@ -153,15 +172,31 @@ export const configSchema = z.strictObject({
   DEMO: bool.optional(),
   /** Browser origins allowed to call the API and open streams (CORS); unset: same origin only. */
   CORS_ORIGINS: originList.default([]),
+  /**
+   * How long an idle HTTP connection is kept open. Longer than a proxy's upstream keep-alive
+   * (nginx `keepalive_timeout` 60s in deploy/nginx.conf), so the proxy never reuses a connection
+   * this server is closing at that moment (a 502 for the request it sent).
+   */
+  HTTP_KEEP_ALIVE_MS: int(1000, 3_600_000).default(65_000),
   /** Handed to express's `trust proxy`, so rate limits and logs see the client behind a proxy. */
   TRUST_PROXY: trustProxy.default(false),
   /** Your identity provider's JSON Web Key Set: RS256/ES256 tokens are verified against it, beside HS256 ones. */
-  JWKS_URL: httpUrl.optional(),
-  /** Required `iss` and `aud` of tokens verified by JWKS_URL. */
+  JWKS_URL: jwksUrl.optional(),
+  /** Required `iss` and `aud` of every token (HS256 and JWKS alike); `pgfeed token` and signToken() set them. */
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).optional(),
   /** Least time between two JWKS fetches; a token with an unknown `kid` triggers one (key rotation). */
   JWKS_COOLDOWN_MS: int(0, 3_600_000).default(30_000),
+  /** The longest a JWKS fetch may take, to the last byte; past it (or on an error) a token with an unknown key is a 503, not a 401. */
+  JWKS_TIMEOUT_MS: int(100, 60_000).default(5000),
+  /** The largest JWKS answer read; a longer one is cut off there and refused. */
+  JWKS_MAX_BYTES: int(1024, 16_777_216).default(262_144),
+  /** Where a token holds its tenant: a dotted path (`tenant.id`) or a namespaced claim (`https://example.com/org_id`). */
+  JWT_TENANT_CLAIM: z.string().trim().min(1).default('company'),
+  /** Where a token holds its roles, a string or a list of strings (e.g. `realm_access.roles`). */
+  JWT_ROLES_CLAIM: z.string().trim().min(1).default('role'),
+  /** Roles that may read their company's stream (`/events/company/:id`) when the application gives no `authorize`. */
+  COMPANY_STREAM_ROLES: nameList.default(['admin', 'cashier']),
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -2,18 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Request, Router } from 'express';
 import type postgres from 'postgres';
-import { type Config, type ConfigInput, parseConfig } from './config';
+import { type Config, ConfigError, type ConfigInput, parseConfig } from './config';
 import { connect, type Sql } from './db/connect';
 import { migrate } from './db/migrate';
 import { type Capture, type CaptureStatus, createCapture } from './capture';
 import { EntityCatalog } from './events/catalog';
-import { type EntityDefinition, EntityRegistry } from './events/entity';
+import { type Entities, type EntityDefinition, EntityRegistry } from './events/entity';
 import { EventLog, logHead } from './events/log';
 import { formatPosition } from './events/position';
 import { Pruner } from './events/pruner';
 import type { ChangeEvent } from './events/schema';
 import { createApp, createOpsApp } from './http/app';
-import { Auth, type Claims, type Role } from './http/auth';
+import { Auth, type Authorize, type Claims, type TokenClaims, authOptions, companyStreamRoles } from './http/auth';
 import { CORE_OPERATIONS, type Operation, openApiDocument } from './http/openapi';
 import { HttpServer } from './http/server';
 import { Listener, type ListenerState } from './listener/listener';
@@ -30,7 +30,7 @@ export interface RouteContext {
   sql: Sql;
   config: Config;
   logger: Logger;
-  entities: EntityRegistry;
+  entities: Entities;
   /** Renders rows of the registered entities exactly as `format=html` fragments do. */
   renderer: RowRenderer;
   /** The verified claims of the request's token (header, cookie or `access_token`); 401 otherwise. */
@@ -57,6 +57,11 @@ export interface PgfeedOptions {
   config?: ConfigInput;
   /** A logger; default: JSON lines on stdout at LOG_LEVEL. */
   logger?: Logger;
+  /**
+   * Who may read which stream (false: 403), after pgfeed's check that the token's tenant is the
+   * stream's company. Default: company streams for COMPANY_STREAM_ROLES, a user's own stream for any token.
+   */
+  authorize?: Authorize;
   /** Apply pgfeed's migrations first (default true). */
   migrate?: boolean;
 }
@@ -74,7 +79,7 @@ export interface PgfeedStatus {
   capture: CaptureStatus;
 }
 
-interface PgfeedEvents {
+export interface PgfeedEvents {
   /** The listener's state changed (connecting, catching_up, live, stopped). */
   state: [ListenerState];
   /** An event reached this instance, in commit order. */
@@ -82,11 +87,32 @@ interface PgfeedEvents {
 }
 
 /** A running pgfeed: its address, its status, and a way to stop it. */
-export class Pgfeed extends EventEmitter<PgfeedEvents> {
+export interface Pgfeed {
   /** Base URL, e.g. http://127.0.0.1:40123 */
   readonly url: string;
   readonly port: number;
   /** The operations port's base URL, when OPS_PORT is set. */
+  readonly opsUrl: string | undefined;
+  readonly config: Config;
+  status(): PgfeedStatus;
+  /** Open streams of one user: token subject `subject` of company `companyId`. */
+  streamsOf(companyId: string, subject: string): number;
+  /** The Prometheus text /metrics serves. */
+  metrics(): Promise<string>;
+  /** A token signed with this instance's HS256 secret (JWT_SECRET), for development and tests. */
+  signToken(claims: TokenClaims, ttlSeconds?: number): Promise<string>;
+  /** Stops accepting, ends streams (clients reconnect elsewhere), closes the database; idempotent. */
+  close(): Promise<void>;
+  /** `state`: the listener's state changed; `event`: an event reached this instance, in commit order. */
+  on<K extends keyof PgfeedEvents>(name: K, listener: (...args: PgfeedEvents[K]) => void): this;
+  once<K extends keyof PgfeedEvents>(name: K, listener: (...args: PgfeedEvents[K]) => void): this;
+  off<K extends keyof PgfeedEvents>(name: K, listener: (...args: PgfeedEvents[K]) => void): this;
+}
+
+/** The one implementation of Pgfeed; its constructor takes internal parts, so it stays out of the entry. */
+class RunningPgfeed extends EventEmitter<PgfeedEvents> implements Pgfeed {
+  readonly url: string;
+  readonly port: number;
   readonly opsUrl: string | undefined;
   readonly config: Config;
 
@@ -123,22 +149,18 @@ export class Pgfeed extends EventEmitter<PgfeedEvents> {
     };
   }
 
-  /** Open streams of one token subject. */
-  streamsOf(subject: string): number {
-    return this.parts.feed.registry.countFor(subject);
+  streamsOf(companyId: string, subject: string): number {
+    return this.parts.feed.registry.countFor(companyId, subject);
   }
 
-  /** The Prometheus text /metrics serves. */
   metrics(): Promise<string> {
     return this.parts.metrics.registry.metrics();
   }
 
-  /** A token signed with this instance's HS256 secret (development and tests). */
-  signToken(claims: { sub: string; company: string; role: Role }, ttlSeconds = 3600): Promise<string> {
+  signToken(claims: TokenClaims, ttlSeconds = 3600): Promise<string> {
     return this.parts.auth.sign(claims, ttlSeconds);
   }
 
-  /** Stops accepting, ends streams (clients reconnect elsewhere), closes the database; idempotent. */
   close(): Promise<void> {
     return this.shutdown();
   }
@@ -175,19 +197,11 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
   const config = parseConfig({ ...options.config, DATABASE_URL: options.databaseUrl });
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
   const entities = new EntityRegistry(options.entities ?? []);
-  const auth = new Auth(config.JWT_SECRET ?? randomBytes(32).toString('hex'), {
-    maxTtlMs: config.MAX_TOKEN_TTL,
-    ...(config.JWKS_URL === undefined
-      ? {}
-      : {
-          jwks: {
-            url: config.JWKS_URL,
-            issuer: config.JWT_ISSUER,
-            audience: config.JWT_AUDIENCE,
-            cooldownMs: config.JWKS_COOLDOWN_MS,
-          },
-        }),
-  });
+  // A made-up secret would turn every token from elsewhere into a 401 with nothing saying why.
+  if (config.JWT_SECRET === undefined && config.JWKS_URL === undefined)
+    throw new ConfigError('invalid configuration: JWT_SECRET (or JWKS_URL) is required: tokens are verified with it');
+  // With JWKS_URL alone, HS256 gets a key nobody knows: only the identity provider's tokens verify.
+  const auth = new Auth(config.JWT_SECRET ?? randomBytes(32).toString('hex'), authOptions(config));
   const metrics = createMetrics();
   const sql = connect(options.databaseUrl, { max: config.DB_POOL_SIZE, onQuery: () => metrics.dbQueries.inc() });
   // Each part started pushes its stop; stopping runs them newest first.
@@ -277,6 +291,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
     };
     const app = createApp({
       auth,
+      authorize: options.authorize ?? companyStreamRoles(config.COMPANY_STREAM_ROLES),
       feed,
       metrics,
       listener,
@@ -290,7 +305,12 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       trustProxy: config.TRUST_PROXY,
       routers: options.routes?.(context) ?? [],
     });
-    const http = new HttpServer(app, { port: config.PORT, host: config.HOST, beforeClose: () => feed.endStreams() });
+    const http = new HttpServer(app, {
+      port: config.PORT,
+      host: config.HOST,
+      beforeClose: () => feed.endStreams(),
+      keepAliveMs: config.HTTP_KEEP_ALIVE_MS,
+    });
 
     stops.push(() => listener.stop());
     await listener.start();
@@ -314,7 +334,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
     }
 
     let closing: Promise<void> | undefined;
-    const handle = new Pgfeed(
+    const handle = new RunningPgfeed(
       { config, http, ops, listener, capture, feed, auth, metrics },
       () => (closing ??= stopAll(config.SHUTDOWN_TIMEOUT_MS)),
     );

@@ -78,6 +78,19 @@ describe('401 when the token is missing or invalid', () => {
   });
 });
 
+test('a role the demo does not know is 401 on its API too (the core names no role; the demo does)', async () => {
+  const token = await sign({ sub: 'alice', company: 'acme', role: 'owner' });
+  const res = await fetch(`${server.url}/api/trips/nope/bookings`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ seats: 1, channel: 'cashier' }),
+  });
+  expect(res.status).toBe(401);
+  expect(await res.json()).toMatchObject({
+    error: { code: 'unauthorized', message: "the token's role must be one of admin, cashier, customer" },
+  });
+});
+
 describe('403 when the token is valid but not allowed', () => {
   test('a customer on a company stream', async () => {
     const token = await tokenFor(server, 'cora', 'acme', 'customer');

@@ -4,7 +4,10 @@
  * behind an SSE-friendly proxy, each health-checked, each instance configured
  * with settings pgfeed accepts and pointed at the compose PostgreSQL.
  */
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { loadConfig } from '../src/config';
@@ -49,6 +52,27 @@ test('PostgreSQL, two pgfeed instances and a proxy, each health-checked', () => 
   for (const name of instances()) expect(services.proxy?.depends_on?.[name]?.condition).toBe('service_healthy');
 });
 
+test('the instances run the core unless asked for the demo, and their health checks follow OPS_PORT', async () => {
+  for (const name of instances()) expect(services[name]!.command!.map(substitute)).toEqual(['start']);
+  // The health check's own command, as Docker runs it in the container, with /readyz on OPS_PORT only.
+  const ops = http.createServer((req, res) => res.writeHead(req.url === '/readyz' ? 200 : 404).end());
+  const main = http.createServer((_req, res) => res.writeHead(404).end());
+  const listen = (s: http.Server) =>
+    new Promise<number>((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as AddressInfo).port)));
+  try {
+    const env = { PORT: String(await listen(main)), OPS_PORT: String(await listen(ops)) };
+    const [command, ...args] = services['pgfeed-1']!.healthcheck!.test.slice(1);
+    expect(command).toBe('node');
+    const exit = await new Promise((resolve) =>
+      execFile(process.execPath, args, { env: { ...env, PATH: process.env.PATH } }, (error) => resolve(error ? error.code : 0)),
+    );
+    expect(exit).toBe(0);
+  } finally {
+    ops.close();
+    main.close();
+  }
+});
+
 test('each instance has settings pgfeed accepts, for the compose PostgreSQL', () => {
   const pg = services.postgres!.environment!;
   for (const name of instances()) {
@@ -75,7 +99,7 @@ test('the proxy sends to both instances without buffering streams', () => {
   expect(volume.split(':')[0]).toBe('./deploy/nginx.conf');
   for (const name of instances()) {
     const port = services[name]!.environment!.PORT ?? '8080';
-    expect(nginx).toContain(`server ${name}:${port};`);
+    expect(nginx).toMatch(new RegExp(`server ${name}:${port}( [^;]*)?;`));
   }
   const events = /location \/events\/ \{([^}]*)\}/.exec(nginx)?.[1] ?? '';
   expect(events).toContain('proxy_buffering off;');

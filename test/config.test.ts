@@ -26,3 +26,33 @@ test('startPgfeed refuses a bad setting before it touches the database', async (
   await expect(start).rejects.toThrow(ConfigError);
   await expect(start).rejects.toThrow('REPLAY_BUFFER_SIZE must be at least 1');
 });
+
+test('JWKS_URL over plain http is refused unless it is this machine; identity-provider settings are read', () => {
+  expect(() => loadConfig({ JWKS_URL: 'http://sso.example.com/realms/shop/protocol/openid-connect/certs' })).toThrow(
+    /^invalid configuration: JWKS_URL must be an https:\/\/ URL \(plain http only on localhost \/ 127\.0\.0\.1 \/ \[::1\]\)/,
+  );
+  for (const url of [
+    'https://sso.example.com/certs',
+    'http://127.0.0.1:8081/jwks',
+    'http://localhost/jwks',
+    'http://[::1]:9/j',
+  ]) {
+    expect(loadConfig({ JWKS_URL: url }).JWKS_URL).toBe(url);
+  }
+  expect(loadConfig({})).toMatchObject({
+    JWT_TENANT_CLAIM: 'company',
+    JWT_ROLES_CLAIM: 'role',
+    COMPANY_STREAM_ROLES: ['admin', 'cashier'],
+  });
+  expect(loadConfig({ COMPANY_STREAM_ROLES: ' dispatcher , shop-admin ' }).COMPANY_STREAM_ROLES).toEqual([
+    'dispatcher',
+    'shop-admin',
+  ]);
+  expect(() => loadConfig({ COMPANY_STREAM_ROLES: 'admin,,cashier' })).toThrow(/^invalid configuration: COMPANY_STREAM_ROLES/);
+});
+
+test('startPgfeed without JWT_SECRET or JWKS_URL says so instead of making up a key that refuses every token', async () => {
+  const start = startPgfeed({ databaseUrl: 'postgres://nobody@127.0.0.1:1/none', config: {} });
+  await expect(start).rejects.toThrow(ConfigError);
+  await expect(start).rejects.toThrow('invalid configuration: JWT_SECRET (or JWKS_URL) is required');
+});

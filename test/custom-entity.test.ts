@@ -7,7 +7,8 @@ import { z } from 'zod';
 import { defineEntity, startPgfeed } from '../src/index';
 import type { Pgfeed } from '../src/service';
 import { type TestDatabase, emptyDatabase } from './support/db';
-import { startService, tokenFor } from './support/service';
+import { outsideSchemaPgfeed } from './support/fixtures';
+import { startService, TEST_JWT_SECRET, tokenFor } from './support/service';
 import { openLiveStream } from './support/stream';
 import { rowDomId } from '../src/streams/html';
 
@@ -43,15 +44,12 @@ afterAll(async () => {
 });
 
 test('pgfeed without entities creates nothing outside its own schema', async () => {
-  const bare = await startPgfeed({ databaseUrl: db.url, config: { PORT: 0, HOST: '127.0.0.1', LOG_LEVEL: 'silent' } });
+  const bare = await startPgfeed({
+    databaseUrl: db.url,
+    config: { PORT: 0, HOST: '127.0.0.1', LOG_LEVEL: 'silent', JWT_SECRET: TEST_JWT_SECRET },
+  });
   await bare.close();
-  const outside = await db.sql<{ name: string }[]>`
-    select n.nspname || '.' || c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
-     where n.nspname not in ('pgfeed', 'pg_catalog', 'information_schema', 'pg_toast')
-    union all
-    select n.nspname || '.' || p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-     where n.nspname not in ('pgfeed', 'pg_catalog', 'information_schema')`;
-  expect(outside).toEqual([]);
+  expect(await outsideSchemaPgfeed(db.sql)).toEqual([]);
   const [schemas] = await db.sql<{ n: number }[]>`select count(*)::int as n from pg_namespace where nspname = 'pgfeed'`;
   expect(schemas?.n).toBe(1);
 });

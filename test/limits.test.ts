@@ -23,9 +23,24 @@ test('MAX_CONNECTIONS_PER_USER: one stream too many is a 429 with Retry-After', 
   );
   open[0]?.close();
   await open[0]?.ended;
-  await eventually(() => server.streamsOf('alice') === 1);
+  await eventually(() => server.streamsOf('acme', 'alice') === 1);
   open.push(await openLiveStream(`${server.url}/events/company/acme`, { token: token }));
   open.forEach((s) => s.close());
+});
+
+test('MAX_CONNECTIONS_PER_USER counts a subject within its company: the admin of one company does not use up the streams of the admin of another', async () => {
+  const server = await service({ MAX_CONNECTIONS_PER_USER: 1 });
+  // Tokens minted per company repeat subjects; each pair (company, sub) is its own user.
+  const acmeAdmin = await openLiveStream(`${server.url}/events/company/acme`, {
+    token: await tokenFor(server, 'admin', 'acme', 'admin'),
+  });
+  const globexAdmin = await openLiveStream(`${server.url}/events/company/globex`, {
+    token: await tokenFor(server, 'admin', 'globex', 'admin'),
+  });
+  expect(server.streamsOf('acme', 'admin')).toBe(1);
+  expect(server.streamsOf('globex', 'admin')).toBe(1);
+  acmeAdmin.close();
+  globexAdmin.close();
 });
 
 test('MAX_CONNECTIONS: streams beyond it are refused with 429', async () => {

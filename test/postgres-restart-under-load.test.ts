@@ -4,7 +4,6 @@
  * `npm start` does, in a process of its own, so a crash shows as an exit, not as a failed
  * assertion inside jest. PGFEED_RESTARTS sets the number of restarts (default 4).
  */
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Sql } from '../src/db/connect';
@@ -12,7 +11,7 @@ import { Auth } from '../src/http/auth';
 import { pgfeed as pgfeedCommand } from './support/cli';
 import { type RestartableDatabase, restartableDatabase } from './support/restartable';
 import { TEST_JWT_SECRET } from './support/service';
-import { type Frame, type OpenStream, openStream } from './support/stream';
+import { Follower, type PgfeedProcess, type Tally, errorCode, listeningProcess, nextEvents } from './support/under-load';
 
 const RESTARTS = Number(process.env.PGFEED_RESTARTS ?? 4);
 const WORKERS = 8;
@@ -27,20 +26,9 @@ let token: string;
 
 const ask = (cmd: 'stop:fast' | 'stop:immediate' | 'start') => db.ask(cmd);
 
-interface PgfeedProcess {
-  base: string;
-  /** Resolves when the process exits (it must not, until the test stops it). */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  /** Requests logged as failed at level error (database errors are warn), and the last output. */
-  errorLines: string[];
-  tail(): string;
-  child: ChildProcessWithoutNullStreams;
-}
-
-/** `pgfeed start` (what `npm start` runs) against `url`; resolves once it listens. */
+/** `pgfeed demo` (what `npm start` runs: the demo's API) against `url`; resolves once it listens. */
 async function startPgfeedProcess(url: string): Promise<PgfeedProcess> {
-  const child = pgfeedCommand(['start'], {
+  const child = pgfeedCommand(['demo', '--seed', 'never'], {
     DATABASE_URL: url,
     JWT_SECRET: TEST_JWT_SECRET,
     PORT: '0',
@@ -48,39 +36,7 @@ async function startPgfeedProcess(url: string): Promise<PgfeedProcess> {
     LOG_LEVEL: 'info',
     LISTENER_PING_MS: '500',
   });
-  let tail = '';
-  let pending = '';
-  const p: PgfeedProcess = {
-    base: '',
-    exit: undefined,
-    errorLines: [],
-    tail: () => tail,
-    child,
-    exited: new Promise((resolve) =>
-      child.once('exit', (code, signal) => {
-        p.exit = { code, signal };
-        resolve(p.exit);
-      }),
-    ),
-  };
-  const keep = (text: string) => (tail = (tail + text).slice(-8000));
-  child.stderr.on('data', (d: Buffer) => keep(d.toString()));
-  const listening = new Promise<number>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      const text = d.toString();
-      keep(text);
-      const lines = (pending + text).split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        if (line.includes('"level":"error"') && line.includes('"msg":"request failed"')) p.errorLines.push(line);
-        const m = /"port":(\d+),"msg":"listening"/.exec(line);
-        if (m) resolve(Number(m[1]));
-      }
-    });
-    void p.exited.then(() => reject(new Error(`pgfeed exited before listening:\n${tail}`)));
-  });
-  p.base = `http://127.0.0.1:${await listening}`;
-  return p;
+  return listeningProcess(child);
 }
 
 beforeAll(async () => {
@@ -103,95 +59,6 @@ afterAll(async () => {
   await db?.close();
 });
 
-/** `error.code` of a JSON error body, if it is one. */
-function errorCode(text: string): string | undefined {
-  try {
-    return (JSON.parse(text) as { error?: { code?: string } }).error?.code;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Every answer, by kind; anything but 2xx or 503 not_ready is described in `other`. */
-interface Tally {
-  ok: number;
-  notReady: number;
-  other: string[];
-}
-
-/**
- * Keeps the company stream open the way EventSource does: when it ends (or the test closes it),
- * it opens it again with Last-Event-ID set to the last id received.
- */
-class Follower {
-  readonly segments: OpenStream[] = [];
-  private current: OpenStream | undefined;
-  private done = false;
-  private lastId: string | undefined;
-  private readonly loop: Promise<void>;
-  private readonly opened = new EventEmitter();
-
-  constructor(private readonly url: string) {
-    this.loop = this.run();
-  }
-
-  private async run(): Promise<void> {
-    while (!this.done) {
-      const s = await openStream(this.url, { token, ...(this.lastId ? { lastEventId: this.lastId } : {}) }).catch(
-        () => undefined,
-      );
-      if (!s || s.status !== 200) {
-        await delay(100); // the EventSource retry interval: the service is not serving streams yet
-        continue;
-      }
-      this.segments.push(s);
-      this.current = s;
-      this.opened.emit('open', s);
-      await s.ended;
-      if (this.current === s) this.current = undefined;
-      this.lastId = [...s.frames].reverse().find((f) => f.id !== undefined)?.id ?? this.lastId;
-    }
-  }
-
-  /** The stream that is open now, once it is `ready`. */
-  async ready(): Promise<OpenStream> {
-    const s = this.current ?? (await new Promise<OpenStream>((resolve) => this.opened.once('open', resolve)));
-    await s.waitFor((f) => f.event === 'ready');
-    return s;
-  }
-
-  /** Ends the open stream; the follower resumes from the last id it saw. */
-  resume(): void {
-    this.current?.close();
-    this.current = undefined;
-  }
-
-  /** Change events of every segment, in arrival order. */
-  events(): Frame[] {
-    return this.segments.flatMap((s) => s.events());
-  }
-
-  /** Resolves once an event with `id` arrived, on whichever segment is open then. */
-  async waitForId(id: string, timeoutMs = 20_000): Promise<void> {
-    const until = Date.now() + timeoutMs;
-    while (!this.events().some((f) => f.id === id)) {
-      const s = this.current ?? (await new Promise<OpenStream>((resolve) => this.opened.once('open', resolve)));
-      await s
-        .waitFor((f) => f.id === id, { timeoutMs: Math.max(1, until - Date.now()) })
-        .catch((error: unknown) => {
-          if (Date.now() >= until) throw error;
-        });
-    }
-  }
-
-  async close(): Promise<void> {
-    this.done = true;
-    this.current?.close();
-    this.segments.forEach((s) => s.close());
-    await this.loop;
-  }
-}
-
 test(
   `PostgreSQL restarts ${RESTARTS} times under load: pgfeed stays up, answers 2xx or 503 not_ready, the stream loses and doubles nothing`,
   async () => {
@@ -199,15 +66,10 @@ test(
     const tally: Tally = { ok: 0, notReady: 0, other: [] };
     const acked: { key: string; quantity: number }[] = [];
     const writes = new EventEmitter();
-    const exitedEarly = pgfeed.exited.then((e) => {
-      throw new Error(`pgfeed exited (code ${e.code}, signal ${e.signal}):\n${pgfeed.tail()}`);
-    });
-    exitedEarly.catch(() => {}); // raced below; the assertion on pgfeed.exit reports it too
-    /** Fails as soon as pgfeed exits, instead of waiting on something that will never come. */
-    const unlessExited = <T>(p: Promise<T>): Promise<T> => Promise.race([p, exitedEarly]);
+    const unlessExited = <T>(p: Promise<T>): Promise<T> => pgfeed.unlessExited(p);
 
     const [head] = await sql<{ id: string }[]>`select coalesce(max(id), 0)::text as id from pgfeed.events`;
-    const follower = new Follower(`${pgfeed.base}/events/company/acme`);
+    const follower = new Follower(`${pgfeed.base}/events/company/acme`, token);
     await unlessExited(follower.ready());
 
     const call = async (method: 'GET' | 'POST', path: string, body?: unknown): Promise<any> => {
@@ -251,19 +113,7 @@ test(
         await call('GET', '/api/companies/acme/trips');
       }
     };
-    /** Resolves after `n` more acknowledged writes: work is in flight when the next stop lands. */
-    const acknowledged = (n: number) =>
-      unlessExited(
-        new Promise<void>((resolve) => {
-          let seen = 0;
-          const on = () => {
-            if (++seen < n) return;
-            writes.off('ok', on);
-            resolve();
-          };
-          writes.on('ok', on);
-        }),
-      );
+    const acknowledged = (n: number) => unlessExited(nextEvents(writes, 'ok', n));
 
     const workers = ITEMS.map(worker);
     let expected: { id: string; key: string; op: string; quantity: number }[];

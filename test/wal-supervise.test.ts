@@ -46,7 +46,7 @@ test('a standby trying to take the slot again and again leaks no timer or connec
     LOG_LEVEL: 'warn',
   });
   // What the capture and listener code and the driver create (express-rate-limit's stores are the HTTP app's).
-  const handles = trackHandles(/\/src\/(capture|listener|db)\/|\/node_modules\/postgres\//);
+  const handles = trackHandles(/\/src\/(capture|listener|db)\/|\/(node_modules|vendor)\/postgres\//);
   try {
     await eventually(
       async () => {

@@ -6,6 +6,7 @@
  * fresh database of the same server. Afterwards the log must hold exactly one
  * event per commit (wal: once the capturer has caught up, which is timed).
  */
+import { randomBytes } from 'node:crypto';
 import { fork } from 'node:child_process';
 import path from 'node:path';
 import { type Sql, connect } from '../../src/db/connect';
@@ -109,7 +110,7 @@ async function onFreshDatabase<T>(adminUrl: string, name: string, use: (db: Case
         entities: domain.entities,
         migrate: false,
         logger: createLogger('silent'),
-        config: { PORT: 0, HOST: '127.0.0.1', CAPTURE: capture },
+        config: { PORT: 0, HOST: '127.0.0.1', CAPTURE: capture, JWT_SECRET: randomBytes(32).toString('hex') },
       });
       servers.push(server);
       return server;

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../config';
 import { type Command, UsageError } from './command';
 import { dropSlotCommand } from './drop-slot';
+import { withEnvFile } from './env-file';
 import { migrateCommand } from './migrate';
 import { demoCommand, startCommand } from './start';
 import { tokenCommand } from './token';
@@ -77,7 +78,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
       process.stdout.write(`${command.usage.trim()}\n`);
       return 0;
     }
-    return await command.run(values, env);
+    return await command.run(values, withEnvFile(env));
   } catch (error) {
     if (error instanceof UsageError) {
       const hint = command ? `see pgfeed ${name} --help` : 'see pgfeed --help';

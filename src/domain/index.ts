@@ -5,9 +5,11 @@
  */
 import path from 'node:path';
 import { Router } from 'express';
-import { type MigrationSet, type RouteContext, perMinuteLimit } from '../index';
+import { type MigrationSet, type RouteContext } from '../index';
+import { perMinuteLimit } from '../express';
 import { DOMAIN_ENTITIES } from './entities';
 import { DOMAIN_OPERATIONS } from './openapi';
+import { authorize } from './roles';
 import { apiRoutes } from './routes/api';
 import { pageRoutes } from './routes/pages';
 
@@ -27,4 +29,6 @@ export const domain = {
     pageRoutes(ctx),
   ],
   operations: DOMAIN_OPERATIONS,
+  /** Who may read which stream, by the demo's roles. */
+  authorize,
 };

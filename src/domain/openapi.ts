@@ -1,6 +1,6 @@
 /** The demo domain's routes described for /openapi.json, from the schemas its routes parse and its rows. */
 import { z } from 'zod';
-import { type Operation, type OperationResponse, errorBody } from '../index';
+import { type Operation, type OperationResponse, errorBody } from '../express';
 import { adjustBody, bookingBody, checkoutBody, pageQuery, tripPatch } from './routes/api';
 import { bookingRow, checkoutRow, stockRow, tripRow } from './schema';
 import { TABLES } from './snapshots';

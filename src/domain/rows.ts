@@ -1,5 +1,5 @@
 import type { TransactionSql } from 'postgres';
-import { camelKeys } from '../index';
+import { camelKeys } from '../express';
 
 type Row = Record<string, unknown>;
 

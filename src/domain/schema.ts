@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { EntityEvent } from '../events/schema';
+import type { EntityEvent } from '../index';
 
 const timestamp = z.string();
 

@@ -1,5 +1,6 @@
 import type { Sql, TransactionSql } from 'postgres';
-import { AppError, PG } from '../index';
+import { PG } from '../express';
+import { AppError } from '../index';
 import { rowsOf, utc } from './rows';
 
 type Row = Record<string, unknown>;

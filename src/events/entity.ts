@@ -42,8 +42,16 @@ export function defineEntity<S extends z.ZodType<Row>>(definition: EntityDefinit
 
 const NAME = /^[a-z][a-z0-9_]*$/;
 
+/** The registered entities as an application's routes see them (RouteContext.entities). */
+export interface Entities {
+  get(name: string): EntityDefinition | undefined;
+  all(): EntityDefinition[];
+  /** What anonymous public streams see of a row of `name`; undefined when the entity is never public. */
+  publicRow(name: string, row: Record<string, unknown>): Record<string, unknown> | undefined;
+}
+
 /** The registered entities, looked up by name. */
-export class EntityRegistry {
+export class EntityRegistry implements Entities {
   private readonly byName = new Map<string, EntityDefinition>();
 
   constructor(definitions: readonly EntityDefinition[] = []) {

@@ -104,7 +104,8 @@ export const CORE_OPERATIONS: Operation[] = [
   {
     method: 'get',
     path: '/events/company/:companyId',
-    summary: 'Every event of a company (role admin or cashier of that company). Resume with Last-Event-ID.',
+    summary:
+      'Every event of a company (a role of COMPANY_STREAM_ROLES, default admin or cashier, of that company). Resume with Last-Event-ID.',
     tags: ['streams'],
     params: { companyId: 'The company; must be the token’s `company` claim.' },
     query: streamQuery,

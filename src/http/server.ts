@@ -8,9 +8,14 @@ export class HttpServer {
 
   constructor(
     app: Express,
-    private readonly options: { port: number; host: string; beforeClose: () => void },
+    private readonly options: { port: number; host: string; beforeClose: () => void; keepAliveMs?: number },
   ) {
     this.server = http.createServer(app);
+    if (options.keepAliveMs !== undefined) {
+      this.server.keepAliveTimeout = options.keepAliveMs;
+      // Node answers 408 when a request's headers take longer than this; it must outlast the keep-alive.
+      this.server.headersTimeout = Math.max(this.server.headersTimeout, options.keepAliveMs + 1000);
+    }
   }
 
   async start(): Promise<void> {

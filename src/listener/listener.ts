@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import postgres from 'postgres';
+import type Postgres from 'postgres';
+import { postgres } from '../db/driver';
 import type { Sql } from '../db/connect';
 import { DecodeError, parseNotification, toChangeEvent } from '../events/decode';
 import type { EntityRegistry } from '../events/entity';
@@ -214,7 +215,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
         session.end(new Error('listener connection closed'));
       },
     };
-    const conn = session.own(postgres(this.options.databaseUrl, options as postgres.Options<Record<string, never>>), (c) =>
+    const conn = session.own(postgres(this.options.databaseUrl, options as Postgres.Options<Record<string, never>>), (c) =>
       c.end({ timeout: 0 }).catch(() => {}),
     );
     await timeout(conn`listen ${conn(this.channel)}`, 15_000, 'LISTEN');
@@ -251,7 +252,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
   }
 
   /** A half-open connection fails this by timing out; a lost LISTEN by answering false; a deaf one by the round trip. */
-  private async ping(conn: postgres.Sql, session: Session): Promise<void> {
+  private async ping(conn: Postgres.Sql, session: Session): Promise<void> {
     try {
       const [r] = await timeout(
         conn<{ listening: boolean }[]>`select ${this.channel}::text = any (array(select pg_listening_channels())) as listening`,

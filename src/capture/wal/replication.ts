@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
-import postgres from 'postgres';
+import type Postgres from 'postgres';
+import { postgres } from '../../db/driver';
 import { CAPTURE_APPLICATION_NAME } from '../../names';
 import { decode, type Message } from './pgoutput';
 
@@ -27,7 +28,7 @@ export class ReplicationStream {
   private constructor(
     /** The walsender serving this stream (pg_stat_replication.pid). */
     readonly backendPid: number,
-    private readonly conn: postgres.Sql,
+    private readonly conn: Postgres.Sql,
     private readonly stream: Duplex,
     private readonly handlers: ReplicationHandlers,
   ) {}

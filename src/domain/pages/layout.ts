@@ -1,4 +1,4 @@
-import { type Html, type RowRenderer, html, listDomId } from '../../index';
+import { type Html, type RowRenderer, html, listDomId } from '../../express';
 import { DOMAIN_ENTITIES } from '../entities';
 
 /** What a live page streams: the stream (without its position), the position its rows reflect, who reads it. */

@@ -1,5 +1,6 @@
 import type { Request, Response } from 'express';
-import { AppError, type Claims, type RouteContext, TOKEN_COOKIE, html, readCookie } from '../../index';
+import { TOKEN_COOKIE, html, readCookie } from '../../express';
+import { AppError, type Claims, type RouteContext } from '../../index';
 import { page } from './layout';
 
 /** Answers with a small page; private pages are not kept by caches or the back-forward cache. */
@@ -24,11 +25,12 @@ function refuse(res: Response, reason: string): undefined {
   return undefined;
 }
 
-const who = (c: Claims) => `${c.sub} (${c.role} at ${c.company})`;
-const sameSession = (a: Claims, b: Claims) => a.sub === b.sub && a.company === b.company && a.role === b.role;
+const who = (c: Claims) => `${c.sub} (${c.roles.join(', ')} at ${c.company})`;
+const sameSession = (a: Claims, b: Claims) =>
+  a.sub === b.sub && a.company === b.company && a.roles.join('\n') === b.roles.join('\n');
 
 /** Keeps `token` in the HttpOnly cookie until it expires; `Secure` when the page was served over HTTPS. */
-export function setSessionCookie(req: Request, res: Response, token: string, claims: Claims): void {
+export function setSessionCookie(req: Request, res: Response, token: string, claims: Pick<Claims, 'exp'>): void {
   res.cookie(TOKEN_COOKIE, token, {
     httpOnly: true,
     sameSite: 'lax',

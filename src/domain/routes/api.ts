@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { type Request, type Response, Router } from 'express';
 import { z } from 'zod';
-import { AppError, type Claims, type Role, type RouteContext, parseBody, parseId, parseQuery, rowId } from '../../index';
+import { parseBody, parseId, parseQuery, rowId } from '../../express';
+import { AppError, type Claims, type RouteContext } from '../../index';
+import { type DemoRole, roleOf } from '../roles';
 import { entityOfPath, readPage } from '../snapshots';
 import {
   type Idempotency,
@@ -60,7 +62,8 @@ function idempotency(req: Request, claims: Claims): Idempotency | undefined {
   const fingerprint = createHash('sha256')
     .update(`${req.method} ${req.originalUrl.split('?')[0]} ${JSON.stringify(req.body ?? null)}`)
     .digest('hex');
-  return { subject: `${claims.company}/${claims.sub}`, key: key.data, fingerprint };
+  // JSON keeps company and subject apart: "acme" + "x/y" and "acme/x" + "y" are two users.
+  return { subject: JSON.stringify([claims.company, claims.sub]), key: key.data, fingerprint };
 }
 
 /** Sends a write's row; a replayed answer says so in `Idempotent-Replayed`. */
@@ -69,8 +72,8 @@ function send(res: Response, status: number, written: Written): void {
   res.status(status).json(written.row);
 }
 
-function allow(claims: Claims, roles: Role[]): void {
-  if (!roles.includes(claims.role)) throw new AppError('forbidden', `this needs the role ${roles.join(' or ')}`);
+function allow(claims: Claims, roles: DemoRole[]): void {
+  if (!roles.includes(roleOf(claims))) throw new AppError('forbidden', `this needs the role ${roles.join(' or ')}`);
 }
 
 /** Snapshots and writes under /api. Rows of another company are 404, never 403. */
@@ -93,7 +96,7 @@ export function apiRoutes(ctx: RouteContext): Router {
     const tripId = parseId(req.params.id);
     const claims = await ctx.authenticate(req);
     const body = parseBody(req, bookingBody);
-    if (claims.role === 'customer' && body.channel !== 'online') throw new AppError('forbidden', 'customers book online');
+    if (roleOf(claims) === 'customer' && body.channel !== 'online') throw new AppError('forbidden', 'customers book online');
     send(
       res,
       201,
@@ -104,7 +107,7 @@ export function apiRoutes(ctx: RouteContext): Router {
   router.post('/bookings/:id/cancel', async (req, res) => {
     const bookingId = parseId(req.params.id);
     const claims = await ctx.authenticate(req);
-    const onlyUser = claims.role === 'customer' ? claims.sub : undefined;
+    const onlyUser = roleOf(claims) === 'customer' ? claims.sub : undefined;
     send(
       res,
       200,

@@ -1,8 +1,10 @@
 import path from 'node:path';
 import express, { Router, type Response } from 'express';
-import { type Claims, type Html, type RouteContext, TOKEN_COOKIE, html, parseId, readCookie } from '../../index';
+import { type Html, TOKEN_COOKIE, html, parseId, readCookie } from '../../express';
+import { type Claims, type RouteContext } from '../../index';
 import { type Live, labels, list, page } from '../pages/layout';
 import { sendPage, signedIn, switchSession } from '../pages/session';
+import { hasRole } from '../roles';
 import { readSnapshots } from '../snapshots';
 
 type Row = Record<string, unknown>;
@@ -42,7 +44,7 @@ export function pageRoutes(ctx: RouteContext): Router {
             <li>${publicLink}: what anyone may see, no sign-in</li>
           </ul>
           <p class="muted">
-            ${claims ? `Signed in as ${claims.sub} (${claims.role} at ${claims.company}). ` : ''}Open a page once with
+            ${claims ? `Signed in as ${claims.sub} (${claims.roles.join(', ')} at ${claims.company}). ` : ''}Open a page once with
             <code>?access_token=&lt;JWT&gt;</code>; it is kept in an HttpOnly cookie. <code>npm start</code> prints
             ready-made links.
           </p>`,
@@ -53,14 +55,14 @@ export function pageRoutes(ctx: RouteContext): Router {
   router.post('/session', express.urlencoded({ extended: false, limit: '16kb' }), (req, res) => switchSession(ctx, req, res));
 
   function staffOnly(res: Response, claims: Claims): boolean {
-    if (claims.role === 'admin' || claims.role === 'cashier') return true;
+    if (hasRole(claims, 'admin', 'cashier')) return true;
     sendPage(
       res,
       403,
       page(
         'Forbidden',
         html`<h1>Forbidden</h1>
-          <p>This page is for admins and cashiers; this browser is signed in as ${claims.sub} (${claims.role}).</p>`,
+          <p>This page is for admins and cashiers; this browser is signed in as ${claims.sub} (${claims.roles.join(', ')}).</p>`,
       ),
     );
     return false;
@@ -69,7 +71,7 @@ export function pageRoutes(ctx: RouteContext): Router {
   /** The live settings of a company page; tabs of one reader and one stream share it. */
   const companyLive = (claims: Claims, lastEventId: string): Live => {
     const stream = `/events/company/${encodeURIComponent(claims.company)}?format=html`;
-    return { stream, lastEventId, shareKey: `${stream}|${claims.sub}|${claims.role}` };
+    return { stream, lastEventId, shareKey: `${stream}|${claims.sub}|${claims.roles.join(',')}` };
   };
 
   /** Names for the people rows refer to; trips and items are named by the page's own rows. */
@@ -118,7 +120,7 @@ export function pageRoutes(ctx: RouteContext): Router {
       page(
         'Cashier',
         html`<h1>${claims.company} · cashier</h1>
-          <p class="muted">Signed in as ${claims.sub} (${claims.role}). Times in your zone. <a href="/dashboard">Dashboard</a></p>
+          <p class="muted">Signed in as ${claims.sub} (${claims.roles.join(', ')}). Times in your zone. <a href="/dashboard">Dashboard</a></p>
           ${list(renderer, 'trip', 'Trips', keyed(snap.items.trip), { actions: tripActions(claims), empty: 'No trips.', more: snap.more.trip })}
           ${list(renderer, 'booking', 'Recent bookings', keyed(snap.items.booking), {
             actions: html`<button type="button" class="secondary" data-act="cancel">Cancel booking</button>${message()}`,
@@ -166,11 +168,10 @@ export function pageRoutes(ctx: RouteContext): Router {
 const message = () => html`<output class="msg" aria-live="polite"></output>`;
 
 function tripActions(claims: Claims): Html {
-  const admin =
-    claims.role === 'admin'
-      ? html`<button type="button" class="secondary" data-act="halt">Halt booking</button
+  const admin = hasRole(claims, 'admin')
+    ? html`<button type="button" class="secondary" data-act="halt">Halt booking</button
           ><button type="button" class="secondary" data-act="resume">Resume booking</button>`
-      : '';
+    : '';
   return html`<label class="qty">Seats <input type="number" name="seats" min="1" max="1000" value="1" inputmode="numeric" /></label
     ><button type="button" data-act="sell">Sell</button>${admin}${message()}`;
 }

@@ -4,7 +4,7 @@ import { AppError } from '../../errors';
 import type { ServiceMetrics } from '../../metrics';
 import type { Feed, StreamRequest } from '../../streams/feed';
 import type { Scope } from '../../streams/filter';
-import type { Auth, Claims } from '../auth';
+import type { Auth, Authorize, Claims, StreamScope } from '../auth';
 import { perMinuteLimit } from '../rate-limit';
 import { commaList, parseId, parseQuery, single } from '../params';
 
@@ -20,6 +20,8 @@ type StreamQuery = z.infer<typeof streamQuery>;
 
 export interface EventRoutesDeps {
   auth: Auth;
+  /** Who may read which stream, after the tenant check. */
+  authorize: Authorize;
   feed: Feed;
   metrics: ServiceMetrics;
   rateLimitPerMinute: number;
@@ -31,6 +33,18 @@ export function eventRoutes(deps: EventRoutesDeps): Router {
   const router = Router();
 
   router.use(perMinuteLimit(deps.rateLimitPerMinute, () => metrics.rejected.inc({ reason: 'rate_limited' })));
+
+  /** 403 unless the token is of the stream's company and `authorize` lets it read the stream. */
+  async function mayRead(claims: Claims, scope: StreamScope): Promise<void> {
+    // Tenants never cross, whatever the policy: a token reads only its own company's streams.
+    if (claims.company !== scope.companyId) throw new AppError('forbidden', 'this token is not for that company');
+    if (!(await deps.authorize(claims, scope))) {
+      throw new AppError(
+        'forbidden',
+        `this token may not read ${scope.kind === 'company' ? "this company's stream" : 'its user stream'}`,
+      );
+    }
+  }
 
   /** The request's stream parameters; `Last-Event-ID` (header) wins over `lastEventId`. */
   function streamRequest(req: Request, query: StreamQuery, scope: Scope, claims: Claims | undefined): StreamRequest {
@@ -51,17 +65,17 @@ export function eventRoutes(deps: EventRoutesDeps): Router {
     const companyId = parseId(req.params.companyId, 'companyId');
     const query = parseQuery(req, streamQuery); // a malformed query is a 400 before any token check
     const claims = await auth.fromRequest(req);
-    if (claims.role !== 'admin' && claims.role !== 'cashier') {
-      throw new AppError('forbidden', 'company streams are for admins and cashiers');
-    }
-    if (claims.company !== companyId) throw new AppError('forbidden', 'this token is not for that company');
-    await feed.open(res, streamRequest(req, query, { kind: 'company', companyId }, claims));
+    const scope: StreamScope = { kind: 'company', companyId };
+    await mayRead(claims, scope);
+    await feed.open(res, streamRequest(req, query, scope, claims));
   });
 
   router.get('/user', async (req, res) => {
     const query = parseQuery(req, streamQuery);
     const claims = await auth.fromRequest(req);
-    await feed.open(res, streamRequest(req, query, { kind: 'user', companyId: claims.company, userId: claims.sub }, claims));
+    const scope: StreamScope = { kind: 'user', companyId: claims.company, userId: claims.sub };
+    await mayRead(claims, scope);
+    await feed.open(res, streamRequest(req, query, scope, claims));
   });
 
   router.get('/public/:companyId', async (req, res) => {
