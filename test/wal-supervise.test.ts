@@ -117,6 +117,7 @@ test('capture that keeps failing makes /readyz 503 with the reason, lag shows it
     // What was committed meanwhile is held in the slot, and the log falls behind by the second.
     expect(await metric(server, 'pgfeed_capture_lag_bytes')).toBeGreaterThan(0);
     await eventually(async () => (await metric(server, 'pgfeed_capture_behind_seconds')) >= 1.5, {
+      timeoutMs: 20_000,
       what: 'pgfeed_capture_behind_seconds growing while capture fails',
     });
 
