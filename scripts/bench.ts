@@ -1,7 +1,10 @@
 /**
- * npm run bench: pgfeed against the 3-second snapshot polling it replaces, on a
- * real PostgreSQL, with the clients in separate processes. Prints one JSON
- * object per scenario and writes them to bench/results/<time>.json.
+ * npm run bench: pgfeed against the 3-second snapshot polling it replaces and
+ * against a hand-rolled LISTEN/NOTIFY server, on a real PostgreSQL, with the
+ * clients in separate processes. Prints one JSON object per scenario, writes
+ * them to bench/results/<time>.json, ends with a table of the costs and an SVG
+ * chart (docs/benchmark.svg). `--quick`: a smaller run, without the writers
+ * and drain scenarios.
  * Method and figures: docs/benchmark.md.
  */
 import { randomBytes } from 'node:crypto';
@@ -16,15 +19,22 @@ import { startPgfeed } from '../src/service';
 import type { ChangeEvent } from '../src/events/schema';
 import { freePort, metricValue } from '../test/support/toolkit';
 import { now } from './bench/clock';
-import { loadBenchParams } from './bench/params';
+import { LIFTED_LIMITS, loadBenchParams } from './bench/params';
 import type { LatencyStats, PoolReport } from './bench/pool';
 import { PoolProcess } from './bench/pool-process';
 import { type CaptureCase, ROWS, type WritersResult, runDrain, runWriters } from './bench/capture-cost';
 import { TRIPS_PER_COMPANY, writeBurst, writeSteady, type Written } from './bench/writers';
+import { type SystemCost, runCosts } from './bench/costs';
+import { type Costs, costsSvg, costsTable } from './bench/report';
 
-const P = loadBenchParams(process.env);
+const P = loadBenchParams(process.env, process.argv.slice(2));
+const loadAtStart = os.loadavg();
+let costs: Costs | undefined;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const results: Record<string, unknown>[] = [];
+
+/** A line on stderr as each phase starts: a full run takes minutes. */
+const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
 function emit(scenario: string, body: Record<string, unknown>): void {
   const line = { scenario, ...body };
@@ -102,6 +112,10 @@ async function main(): Promise<void> {
     await drainScenario(adminUrl);
     return finish(started, version, database);
   }
+  if (P.BENCH_ONLY === 'costs') {
+    await costsScenario(adminUrl);
+    return finish(started, version, database);
+  }
   const dbName = `pgfeed_bench_${Date.now()}`;
   await admin.unsafe(`create database ${dbName}`);
   cleanups.push(() => admin.unsafe(`drop database if exists ${dbName} with (force)`));
@@ -129,10 +143,7 @@ async function main(): Promise<void> {
       HOST: '127.0.0.1',
       LOG_LEVEL: 'silent',
       JWT_SECRET: randomBytes(32).toString('hex'),
-      // One admin token per company serves all its bench clients: lift the per-user and rate limits.
-      MAX_CONNECTIONS_PER_USER: 1_000_000,
-      RATE_LIMIT_PER_MINUTE: 10_000_000,
-      MAX_CONNECTIONS: 1_000_000,
+      ...LIFTED_LIMITS,
       CAPTURE: P.BENCH_CAPTURE,
     },
   });
@@ -161,6 +172,7 @@ async function main(): Promise<void> {
     pollMs: P.BENCH_POLL_MS,
   };
 
+  progress(`latency, memory, queries: ${P.BENCH_CLIENTS} streams, then as many pollers`);
   // 1. Latency at N clients and W commits/s; memory per connection; database queries per second.
   global.gc?.();
   const mem0 = process.memoryUsage();
@@ -239,6 +251,7 @@ async function main(): Promise<void> {
       'pgfeed: growth of the server process RSS (after gc) from 0 to N open streams; polling: growth of the poller process RSS for N dashboards, each holding its last snapshot to diff against — the state a polling dashboard keeps, in its browser',
   });
 
+  progress(`fan-out: ${P.BENCH_CLIENTS} streams of one company, then as many pollers`);
   // 2. One change to all N clients, all on one company.
   const one = companies[0]!;
   const fanRate = 2; // changes per second: far enough apart that each fan-out is measured on its own
@@ -264,6 +277,7 @@ async function main(): Promise<void> {
     notes: 'a change counts only once every client has it; missed = changes some client never got',
   });
 
+  progress(`ingest: ${P.BENCH_INGEST} changes to ${P.BENCH_INGEST_CLIENTS} streams, then pollers`);
   // 3. Ingest: changes as fast as the writers commit them; every client must get every change once, in order.
   const batch = 50;
   const ingestPairs = P.BENCH_INGEST * P.BENCH_INGEST_CLIENTS;
@@ -328,13 +342,59 @@ async function main(): Promise<void> {
       'pgfeed changesPerSecond = changes / (first write started → last client received the last change), every client receiving every change exactly once in id order; writerCommitsPerSecond is how fast the writers committed (the ceiling here), 50 rows per UPDATE statement; intoFeedPerSecond = changes / (first write started → the listener of the instance had every change: log written, notified, read), the server side without the fan-out to clients; polling only shows the states it happens to read',
   });
 
-  await writersScenario(adminUrl);
-  await drainScenario(adminUrl);
+  // The in-process instance is done: the costs scenario's servers have the machine to themselves.
+  await server.close();
+  await costsScenario(adminUrl);
+  if (!P.quick) {
+    await writersScenario(adminUrl);
+    await drainScenario(adminUrl);
+  }
   return finish(started, version, database);
+}
+
+/** 6. What a stream costs the server, pgfeed (both capture modes; two workers) against the hand-rolled server, in one run. */
+async function costsScenario(adminUrl: string): Promise<void> {
+  progress(`costs: ${P.BENCH_STREAMS.join(', ')} streams on each server`);
+  const systems = await runCosts(
+    adminUrl,
+    P.BENCH_STREAMS,
+    P.BENCH_COST_CHANGES,
+    (c) => cleanups.push(c),
+    (line) => progress(`costs: ${line}`),
+  );
+  costs = systems; // for the table and the chart at the end
+  const fanSteps = P.BENCH_STREAMS.slice(0, -1);
+  const versus = (a: SystemCost, b: SystemCost) => ({
+    memoryPerStream: Object.fromEntries(
+      P.BENCH_STREAMS.map((n) => [n, ratio(a.memoryPerStreamBytes[n]!, b.memoryPerStreamBytes[n]!)]),
+    ),
+    cpuPerConnection: ratio(a.cpuPerConnectionMs, b.cpuPerConnectionMs),
+    opensPerSecond: ratio(a.opensPerSecond, b.opensPerSecond),
+    cpuPer1000Frames: Object.fromEntries(
+      fanSteps.map((n) => [n, ratio(a.fanout[n]!.cpuPer1000FramesMs, b.fanout[n]!.cpuPer1000FramesMs)]),
+    ),
+    lastClient: Object.fromEntries(fanSteps.map((n) => [n, ratios(a.fanout[n]!.lastClientMs, b.fanout[n]!.lastClientMs)])),
+    everyClient: Object.fromEntries(fanSteps.map((n) => [n, ratios(a.fanout[n]!.latencyMs, b.fanout[n]!.latencyMs)])),
+  });
+  const hand = systems['hand-rolled']!;
+  emit('costs', {
+    params: { streams: P.BENCH_STREAMS, changesPerStep: P.BENCH_COST_CHANGES, changesPerSecond: 2, company: 1 },
+    systems,
+    ratio: {
+      'pgfeed trigger ÷ hand-rolled': versus(systems['pgfeed trigger']!, hand),
+      'pgfeed wal ÷ hand-rolled': versus(systems['pgfeed wal']!, hand),
+      '2 workers ÷ 1 (trigger)': versus(systems['pgfeed trigger, 2 workers']!, systems['pgfeed trigger']!),
+    },
+    units:
+      'bytes; CPU in ms (user + system of the server process tree, from /proc, 10 ms ticks); latency in ms from COMMIT returning to the writer to a client parsing the change; fanout keyed by open streams',
+    notes:
+      'each system on a fresh database, its server alone in a process (tree) of its own, all streams following one company, clients in pool processes of at most 6000 streams; streams opened 256 at a time in steps; memory = (RSS after gc at N − at 0) / N; CPU per connection = server CPU while opening / streams opened; CPU per 1000 frames = server CPU from the first write until every client had every change (changes 500 ms apart) / frames × 1000; hand-rolled = scripts/bench/handrolled.ts (express, one LISTEN, pg_notify(row_to_json(new)), every notification to every stream of the company, JWT checked on connect)',
+  });
 }
 
 /** 5. The WAL capturer's own pace: a backlog appended with nobody else on the machine. */
 async function drainScenario(adminUrl: string): Promise<void> {
+  progress(`drain: ${P.BENCH_DRAIN} changes appended by CAPTURE=wal`);
   const drain = await runDrain(adminUrl, `pgfeed_bench_drain_${Date.now()}`, P.BENCH_DRAIN);
   emit('drain', {
     params: { changes: P.BENCH_DRAIN, rowsPerTransaction: ROWS },
@@ -347,6 +407,7 @@ async function drainScenario(adminUrl: string): Promise<void> {
 
 /** 4. What capture costs writers: none vs trigger vs wal, on fresh databases of the same server. */
 async function writersScenario(adminUrl: string): Promise<void> {
+  progress('writers: what capture costs the application');
   const cases: CaptureCase[] = ['none', 'walReader', 'trigger', 'wal'];
   const runs: Record<CaptureCase, WritersResult[]> = { none: [], walReader: [], trigger: [], wal: [] };
   // Rounds interleave the cases, so a slow patch of the machine hits all of them alike.
@@ -386,11 +447,22 @@ async function finish(started: number, version: string | undefined, database: st
   await cleanup();
   const dir = path.resolve(__dirname, '..', 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, postgres: version, database };
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const file = path.join(dir, `${stamp}.json`);
+  // The load average (as uptime prints it) at start and end: the machine is shared, and absolute figures move with it.
+  const load = { start: loadAtStart.map((l) => round(l, 2)), end: os.loadavg().map((l) => round(l, 2)) };
+  const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, postgres: version, database, load };
   const { BENCH_DATABASE_URL: _url, ...knobs } = P; // the URL may hold a password: not in the results
   writeFileSync(file, JSON.stringify({ machine, params: knobs, seconds, results }, null, 2) + '\n');
   process.stderr.write(`bench: ${results.length} scenarios in ${seconds} s, written to ${path.relative(process.cwd(), file)}\n`);
+  if (costs) {
+    process.stderr.write(`\n${costsTable(costs, P.BENCH_STREAMS)}\n\n`);
+    const caption = `${P.BENCH_ONLY ? `BENCH_ONLY=${P.BENCH_ONLY} ` : ''}npm run bench${P.quick ? ' --quick' : ''}, ${new Date().toISOString().slice(0, 16)} UTC; ${machine.cpus} × ${machine.cpu}; PostgreSQL ${version}; load average ${load.start[0]} at start, ${load.end[0]} at end`;
+    // A full run's chart is the one docs/benchmark.md shows; a quick run's stays beside its results.
+    const svg = P.quick ? path.join(dir, `${stamp}.svg`) : path.resolve(__dirname, '..', 'docs', 'benchmark.svg');
+    writeFileSync(svg, costsSvg(costs, P.BENCH_STREAMS, caption));
+    process.stderr.write(`bench: chart written to ${path.relative(process.cwd(), svg)}\n`);
+  }
 }
 
 const watchdog = setTimeout(

@@ -133,6 +133,8 @@ export const configSchema = z.strictObject({
   REPLAY_PAGE_SIZE: int(1, 1_000_000).default(500),
   /** Streams replaying from the log at once; more wait their turn, so replays cannot starve the pool. */
   MAX_CONCURRENT_REPLAYS: int(1, 10_000).default(4),
+  /** A stream whose client reads nothing for this long (its socket stays full) is cut; it resumes with Last-Event-ID. */
+  STALLED_STREAM_MS: int(100, 3_600_000).default(30_000),
   PRUNE_INTERVAL_MS: int(1000, 86_400_000).default(60_000),
   /** Events deleted per pruning transaction, so writers never wait on it. */
   PRUNE_BATCH: int(1, 1_000_000).default(5000),

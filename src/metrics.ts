@@ -33,7 +33,7 @@ export function createMetrics() {
     dbQueries: counter('pgfeed_db_queries_total', 'Queries this instance sent to PostgreSQL (pool and listener).'),
     lag: new Histogram({
       name: 'pgfeed_commit_to_send_lag_ms',
-      help: "Time from an event's commit to its first write to a stream.",
+      help: "Time from an event's commit to its write to the last live stream it went to.",
       buckets: LAG_BUCKETS_MS,
       registers,
     }),

@@ -260,8 +260,10 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       ringBytes: config.REPLAY_BUFFER_BYTES,
       replayPage: config.REPLAY_PAGE_SIZE,
       maxReplays: config.MAX_CONCURRENT_REPLAYS,
+      stallMs: config.STALLED_STREAM_MS,
     });
     listener.on('event', feed.publish);
+    listener.paceWith(() => feed.idle());
     capture.deliverOwnTo?.((events) => listener.deliverOwn(events));
     metrics.gauge('pgfeed_connections', 'Open event streams.', () => feed.registry.size);
     metrics.gauge('pgfeed_replay_buffer_events', 'Events held in the replay ring.', () => feed.ringUsage.events);

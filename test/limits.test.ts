@@ -1,6 +1,5 @@
-import http from 'node:http';
 import { captured, metric, reached, fleetOnFreshDatabase, tokenFor } from './support/service';
-import { openLiveStream, openStream } from './support/stream';
+import { openLiveStream, openStalledStream, openStream } from './support/stream';
 import { eventually } from './support/eventually';
 
 const world = fleetOnFreshDatabase();
@@ -76,12 +75,7 @@ test('a client that stops reading is cut off, and resumes with Last-Event-ID los
   const [head] = await world.db.sql<{ id: string }[]>`select coalesce(max(id), 0)::text as id from pgfeed.events`;
   const from = head?.id ?? '0';
 
-  // A raw client that reads the response head and then nothing more.
-  const stalled = await new Promise<http.IncomingMessage>((resolve) => {
-    const req = http.get(`${server.url}/events/company/acme`, { headers: { Authorization: `Bearer ${token}` } }, resolve);
-    req.end();
-  });
-  stalled.pause();
+  const stalled = await openStalledStream(`${server.url}/events/company/acme`, { Authorization: `Bearer ${token}` });
   await eventually(() => server.status().streams === 1);
 
   // ~12 MB of events: far more than socket buffers and the 64 KiB bound.

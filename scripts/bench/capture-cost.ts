@@ -119,18 +119,23 @@ async function onFreshDatabase<T>(adminUrl: string, name: string, use: (db: Case
   } finally {
     for (const server of servers) await server.close(); // closing twice is a no-op
     await sql.end({ timeout: 2 });
-    await admin`select pg_terminate_backend(active_pid) from pg_replication_slots where database = ${name} and active`;
-    for (let i = 0; i < 50; i++) {
-      const ok = await admin`select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = ${name}`.then(
-        () => true,
-        () => false,
-      );
-      if (ok) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await admin.unsafe(`drop database if exists ${name} with (force)`);
+    await dropDatabase(admin, name);
     await admin.end();
   }
+}
+
+/** Drops database `name` and its replication slots (a CAPTURE=wal instance made one; its walsender may still hold it). */
+export async function dropDatabase(admin: Sql, name: string): Promise<void> {
+  await admin`select pg_terminate_backend(active_pid) from pg_replication_slots where database = ${name} and active`;
+  for (let i = 0; i < 50; i++) {
+    const ok = await admin`select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = ${name}`.then(
+      () => true,
+      () => false,
+    );
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await admin.unsafe(`drop database if exists ${name} with (force)`);
 }
 
 /** One case on a fresh database `name` of the server at `adminUrl`. */

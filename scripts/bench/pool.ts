@@ -14,6 +14,9 @@ export type PoolCommand =
   | { cmd: 'streams'; urls: { url: string; token: string }[] }
   | { cmd: 'pollers'; databaseUrl: string; companies: string[]; count: number; intervalMs: number }
   | { cmd: 'report'; commits: Record<string, number> }
+  | { cmd: 'samples'; markers: string[] }
+  | { cmd: 'count'; markers: string[] }
+  | { cmd: 'close' }
   | { cmd: 'stop' };
 
 export type { LatencyStats } from './stats';
@@ -41,6 +44,10 @@ const seen = new Map<string, number[]>(); // marker → receive times, one per c
 let duplicates = 0;
 let outOfOrder = 0;
 let disconnects = 0;
+/** Opens that failed before the stream was ready (a reset while the server is busy) and were tried again. */
+let retries = 0;
+/** Tries per stream before the pool gives up on it. */
+const OPEN_TRIES = 5;
 let queries = 0;
 const closers: (() => void)[] = [];
 
@@ -58,6 +65,19 @@ function record(client: number, marker: string, perClient: Map<number, Set<strin
 }
 
 const streamSeen = new Map<number, Set<string>>();
+/** Clients are numbered across every `streams` command, so a pool can grow in steps. */
+let nextClient = 0;
+/** Streams opened at once: a wave the server's accept backlog takes without SYN retries. */
+const OPEN_CONCURRENCY = 256;
+
+/** What the costs scenario merges over its pools: per marker, every receive time. */
+export interface PoolSamples {
+  times: Record<string, number[]>;
+  duplicates: number;
+  outOfOrder: number;
+  disconnects: number;
+  retries: number;
+}
 
 /**
  * Opens one SSE stream per url. A stream the server ends (a client cut off for
@@ -70,9 +90,15 @@ function openStreams(urls: { url: string; token: string }[]): Promise<void> {
   closers.push(() => (stopping = true));
   return new Promise((resolve, reject) => {
     let ready = 0;
-    urls.forEach(({ url, token }, client) => {
+    let started = 0;
+    const startNext = () => {
+      if (started < urls.length) openOne(urls[started]!, started++);
+    };
+    const openOne = ({ url, token }: { url: string; token: string }, index: number) => {
+      const client = nextClient++;
       let lastId = -1n;
       let isReady = false;
+      let tries = 0;
       const open = () => {
         let reopened = false;
         const reopen = () => {
@@ -84,18 +110,21 @@ function openStreams(urls: { url: string; token: string }[]): Promise<void> {
         const headers: Record<string, string> = { Accept: 'text/event-stream', Authorization: `Bearer ${token}` };
         if (lastId >= 0n) headers['Last-Event-ID'] = lastId.toString();
         const req = http.get(url, { agent, headers }, (res) => {
-          if (res.statusCode !== 200) return reject(new Error(`stream ${client}: HTTP ${res.statusCode}`));
+          if (res.statusCode !== 200) return reject(new Error(`stream ${index}: HTTP ${res.statusCode}`));
           const parser = createParser({
             onEvent: (m) => {
               if (m.event === 'ready') {
                 if (!isReady && ++ready === urls.length) resolve();
+                if (!isReady) startNext();
                 isReady = true;
                 return;
               }
               const id = BigInt(m.id ?? '0');
               if (id <= lastId) outOfOrder++;
               lastId = id;
-              const route = (JSON.parse(m.data) as { row: { route?: string } }).row.route;
+              // pgfeed's frame carries the row in `row`; the hand-rolled server's is the row itself.
+              const data = JSON.parse(m.data) as { row?: { route?: string }; route?: string };
+              const route = data.row ? data.row.route : data.route;
               if (route?.startsWith('m')) record(client, route, streamSeen);
             },
           });
@@ -103,11 +132,19 @@ function openStreams(urls: { url: string; token: string }[]): Promise<void> {
           res.on('data', (chunk: string) => parser.feed(chunk));
           res.on('close', reopen);
         });
-        req.on('error', (error) => (isReady ? reopen() : reject(error)));
+        req.on('error', (error) => {
+          if (isReady) return reopen();
+          // Not ready yet: as EventSource would, try again shortly; a stream that never opens fails the run.
+          if (++tries >= OPEN_TRIES || stopping) return reject(error);
+          retries++;
+          setTimeout(open, 200 * tries);
+        });
         closers.push(() => req.destroy());
       };
       open();
-    });
+    };
+    if (urls.length === 0) resolve();
+    for (let i = 0; i < OPEN_CONCURRENCY; i++) startNext();
   });
 }
 
@@ -186,7 +223,23 @@ process.on('message', (msg: PoolCommand) => {
   else if (msg.cmd === 'pollers')
     startPollers(msg.databaseUrl, msg.companies, msg.count, msg.intervalMs).then(() => reply({ ok: true }));
   else if (msg.cmd === 'report') reply(report(msg.commits));
-  else if (msg.cmd === 'stop') {
+  else if (msg.cmd === 'count') reply({ count: msg.markers.reduce((n, m) => n + (seen.get(m)?.length ?? 0), 0) });
+  else if (msg.cmd === 'samples')
+    reply({
+      times: Object.fromEntries(msg.markers.flatMap((m) => (seen.has(m) ? [[m, seen.get(m)!]] : []))),
+      duplicates,
+      outOfOrder,
+      disconnects,
+      retries,
+    } satisfies PoolSamples);
+  else if (msg.cmd === 'close') {
+    // Every stream and poller closed and the counts cleared: the pool is kept for the next server.
+    closers.splice(0).forEach((c) => c());
+    seen.clear();
+    streamSeen.clear();
+    duplicates = outOfOrder = disconnects = retries = 0;
+    reply({ ok: true });
+  } else if (msg.cmd === 'stop') {
     closers.forEach((c) => c());
     process.disconnect?.();
     setTimeout(() => process.exit(0), 200).unref();

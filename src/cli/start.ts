@@ -13,6 +13,7 @@ import { migrate } from '../db/migrate';
 import { createLogger, type Logger } from '../log';
 import { type Pgfeed, type PgfeedOptions, startPgfeed } from '../service';
 import { type Command, RUNNING, UsageError } from './command';
+import { withWorkers } from './workers';
 
 /** When `pgfeed demo` seeds the demo company: always, only on the embedded database (`npm start`), or never. */
 type Seeding = 'always' | 'embedded' | 'never';
@@ -139,7 +140,7 @@ export const startCommand: Command = {
   summary: 'run the service on your database: schema pgfeed and the tables you watch, nothing else',
   get usage() {
     return `
-usage: pgfeed start
+usage: pgfeed start [--workers auto|N]
 
 Migrates schema pgfeed in DATABASE_URL (it creates nothing outside it) and serves
 the streams of the tables you watch (select pgfeed.watch('public.orders', ...))
@@ -147,10 +148,14 @@ on PORT. JWT_SECRET or JWKS_URL is required. Without DATABASE_URL it starts an
 embedded PostgreSQL in DATA_DIR (a development dependency: from a clone of the
 repository). SIGTERM or SIGINT: streams end, the database closes (and the
 embedded server stops), exit 0. The demo application is \`pgfeed demo\`.
+
+  --workers auto|N  run N instances (auto: one per core) behind PORT, each with its
+                    own listener; a client resumes on any of them. Needs DATABASE_URL.
 ${environment()}`;
   },
-  options: {},
-  run: (_values, env) => serve(env, undefined),
+  options: { workers: { type: 'string' } },
+  run: (values, env) =>
+    typeof values.workers === 'string' ? withWorkers(values.workers, env, () => serve(env, undefined)) : serve(env, undefined),
 };
 
 const SEEDINGS: readonly Seeding[] = ['always', 'embedded', 'never'];

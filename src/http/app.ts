@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { randomUUID } from 'node:crypto';
 import cors from 'cors';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Router } from 'express';
@@ -36,6 +37,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('query parser', 'simple');
   app.set('trust proxy', deps.trustProxy);
   app.use(accessLog(deps.logger));
+  if (cluster.isWorker) app.use(workerHeader(cluster.worker!.id));
   app.use(securityHeaders());
   if (deps.corsOrigins.length > 0) app.use(corsFor(deps.corsOrigins));
   app.use(deps.opsHere ? opsRoutes(deps) : healthRoute());
@@ -58,6 +60,15 @@ export function createOpsApp(deps: Pick<AppDeps, 'listener' | 'metrics' | 'logge
   app.use((_req, _res, next) => next(new AppError('not_found', 'no such route')));
   app.use(errorHandler());
   return app;
+}
+
+/** Under `pgfeed start --workers`, which worker answered: operators (and tests) see a resume land on another. */
+function workerHeader(id: number): RequestHandler {
+  const value = String(id);
+  return (_req, res, next) => {
+    res.setHeader('X-Pgfeed-Worker', value);
+    next();
+  };
 }
 
 /**

@@ -5,6 +5,7 @@ import { AppError } from '../errors';
 import type { Scope } from '../streams/filter';
 import { type ClaimNames, type Claims, DEFAULT_CLAIM_NAMES, mapClaims, writeClaim } from './claims';
 import { type JwksOptions, RemoteKeySet } from './jwks';
+import { TokenCache } from './token-cache';
 
 export { type ClaimNames, type Claims, claims } from './claims';
 export type { JwksOptions } from './jwks';
@@ -76,6 +77,8 @@ export class Auth {
   private readonly maxTtlS: number;
   private readonly names: ClaimNames;
   private readonly expected: { issuer?: string; audience?: string };
+  /** Tokens verified before, until they expire (token-cache.ts). */
+  private readonly verified = new TokenCache<Claims>(10_000);
 
   constructor(secret: string, options: AuthOptions = {}) {
     this.key = new TextEncoder().encode(secret);
@@ -110,6 +113,8 @@ export class Auth {
    */
   async verify(token: string | undefined): Promise<Claims> {
     if (!token) throw new AppError('unauthorized', 'a bearer token is required');
+    const known = this.verified.get(token);
+    if (known) return known;
     let payload: JWTPayload;
     try {
       const { alg } = decodeProtectedHeader(token);
@@ -130,6 +135,7 @@ export class Auth {
       throw new AppError('unauthorized', 'the token was issued in the future');
     // A stolen long-lived token is a long-lived breach: refuse lifetimes past the cap.
     if (exp - (iat ?? now) > this.maxTtlS) throw new AppError('unauthorized', 'the token lives longer than MAX_TOKEN_TTL allows');
+    this.verified.set(token, Object.freeze(mapped));
     return mapped;
   }
 

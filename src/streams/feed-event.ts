@@ -4,14 +4,26 @@ import type { ChangeEvent, ResetData } from '../events/schema';
 import type { RowRenderer } from './html';
 import { sseFrame } from './sse';
 
-/** How a stream wants events: full rows or the public projection, as JSON or HTML. */
+/** How a stream wants events: full rows or the public projection, as JSON, compact JSON or HTML. */
 export type View = 'full' | 'public';
-export type Format = 'json' | 'html';
+/** `compact`: JSON where an update carries `key` and `changes` but not the whole `row` (`frame=compact`). */
+export type Format = 'json' | 'html' | 'compact';
 
 /** What turns an event into bytes: the entities (public projections) and the row renderer. */
 export interface Presentation {
   entities: EntityRegistry;
   renderer: RowRenderer;
+}
+
+const FORMATS: readonly Format[] = ['json', 'html', 'compact'];
+
+/**
+ * The slot of a (view, format) pair among an event's frames. A subscriber
+ * computes it once, so the per-frame path is an array read, not a key built
+ * per write.
+ */
+export function frameKind(view: View, format: Format): number {
+  return (view === 'public' ? FORMATS.length : 0) + FORMATS.indexOf(format);
 }
 
 /**
@@ -20,9 +32,8 @@ export interface Presentation {
  */
 export class FeedEvent {
   readonly position: Position;
-  /** Set when the first frame is written, so lag is observed once per event. */
-  delivered = false;
-  private readonly frames = new Map<string, Buffer>();
+  /** The frames encoded so far, by `frameKind`. */
+  private readonly frames: (Buffer | undefined)[] = [];
 
   constructor(
     readonly event: ChangeEvent,
@@ -33,24 +44,35 @@ export class FeedEvent {
 
   /** What holding the event costs: the bytes of its full JSON frame (encoded now, as nearly every stream needs it). */
   get bytes(): number {
-    return this.frame('full', 'json').length;
+    return this.at(0).length;
   }
 
   frame(view: View, format: Format): Buffer {
-    const key = `${view}:${format}`;
-    let frame = this.frames.get(key);
-    if (!frame && this.event.op === 'reset') {
+    return this.at(frameKind(view, format));
+  }
+
+  /** The frame of kind `kind` (see `frameKind`), encoded on first use. */
+  at(kind: number): Buffer {
+    return this.frames[kind] ?? this.encode(kind);
+  }
+
+  private encode(kind: number): Buffer {
+    let frame: Buffer;
+    if (this.event.op === 'reset') {
       // The log misses changes here: every stream says reset and goes on live.
       const data: ResetData = { reason: 'capture_gap', message: 'changes were lost by capture; refetch snapshots' };
       frame = sseFrame({ id: this.event.id, event: 'reset', data: JSON.stringify(data) });
-      this.frames.set(key, frame);
-    }
-    if (!frame) {
+    } else {
+      const view: View = kind >= FORMATS.length ? 'public' : 'full';
+      const format = FORMATS[kind % FORMATS.length]!;
       const shown = view === 'public' ? this.publicEvent() : this.event;
-      const data = format === 'json' ? JSON.stringify(shown) : this.presentation.renderer.fragment(shown).text;
+      const data =
+        format === 'html'
+          ? this.presentation.renderer.fragment(shown).text
+          : JSON.stringify(format === 'compact' ? compact(shown) : shown);
       frame = sseFrame({ id: this.event.id, event: this.event.type, data });
-      this.frames.set(key, frame);
     }
+    this.frames[kind] = frame;
     return frame;
   }
 
@@ -63,4 +85,14 @@ export class FeedEvent {
     const changes = e.changes && entities.publicChanges(e.entity, row, e.changes);
     return { ...e, userId: null, row, changes };
   }
+}
+
+/**
+ * The compact frame: an update without `row` (the client applies `changes`
+ * to the row it holds by `key`); every other event as it is.
+ */
+function compact(e: ChangeEvent): unknown {
+  if (e.op !== 'update') return e;
+  const { row: _row, ...rest } = e;
+  return rest;
 }

@@ -11,7 +11,7 @@ import { type Filter, type Scope, matches } from './filter';
 import { Registry } from './registry';
 import { SSE_PING, sseRetry } from './sse';
 import { Slots } from './slots';
-import { Subscriber } from './subscriber';
+import { Subscriber, type SubscriberHost } from './subscriber';
 
 export interface FeedOptions {
   log: EventLog;
@@ -34,6 +34,8 @@ export interface FeedOptions {
   replayPage: number;
   /** Streams replaying from the log at once; the others wait their turn. */
   maxReplays: number;
+  /** How long a stream whose client does not read may hold a replay or held events before it is cut. */
+  stallMs: number;
 }
 
 /** What a stream asks for, as the route parsed it from the request and its token. */
@@ -43,6 +45,7 @@ export interface StreamRequest {
   entities?: string[];
   /** Only rows with these keys. */
   keys?: string[];
+  /** `json`, `html`, or `compact` (JSON whose updates carry no `row`). */
   format: Format;
   /** The token's subject (none for public streams): the per-user connection limit counts it. */
   subject?: string;
@@ -63,27 +66,141 @@ export interface StreamRequest {
 export class Feed {
   readonly registry = new Registry();
   private readonly ring: RingBuffer<FeedEvent>;
+  /** Replays of signed-in streams, and of anonymous ones apart, so these cannot take the others' slots. */
   private readonly replaySlots: Slots;
+  private readonly anonymousReplaySlots: Slots;
+  /** One heartbeat for every stream, and one sweep for token expiry and stalled clients. */
   private heartbeat: NodeJS.Timeout | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
   /** Set once shutdown ended the streams: no new ones. */
   private ending = false;
+  /** Events published and not yet dispatched (from `queueHead` on), in commit order. */
+  private queue: (FeedEvent | undefined)[] = [];
+  private queueHead = 0;
+  private pumping: NodeJS.Immediate | undefined;
+  private idleWaiters: (() => void)[] = [];
+  /** Numbers the dispatch slices, so a socket is corked once per slice. */
+  private slice = 0;
+  private corked: Subscriber[] = [];
+  private readonly host: SubscriberHost;
+  private readonly retryFrame: Buffer;
 
   constructor(private readonly options: FeedOptions) {
     this.ring = new RingBuffer<FeedEvent>(options.ringSize, options.from, options.ringBytes);
     this.replaySlots = new Slots(options.maxReplays);
+    this.anonymousReplaySlots = new Slots(Math.max(1, Math.floor(options.maxReplays / 2)));
+    this.retryFrame = sseRetry(options.retryMs);
+    const { metrics } = options;
+    this.host = {
+      maxBufferedBytes: options.slowClientMaxBytes,
+      maxBehindBytes: Math.max(options.slowClientMaxBytes, options.ringBytes),
+      stallMs: options.stallMs,
+      sent: (frames) => {
+        if (frames > 0) metrics.eventsOut.inc(frames);
+      },
+      slow: () => metrics.slowDisconnects.inc(),
+      closed: (s) => this.registry.remove(s),
+    };
   }
 
-  /** Takes a decoded event from the listener (in commit order) to the ring and the streams. */
+  /**
+   * Takes a decoded event from the listener (in commit order) to the ring at
+   * once (so a resume sees it) and to the streams in slices (see `pump`).
+   */
   readonly publish = (e: ChangeEvent): void => {
     const event = new FeedEvent(e, this.options.presentation);
     this.ring.push(event);
-    this.registry.dispatch(event);
+    this.queue.push(event);
+    this.pumping ??= setImmediate(this.pump);
+  };
+
+  /**
+   * Undefined while the feed keeps up with what it is given; otherwise (at
+   * least PACE_EVENTS waiting) a promise that it has dispatched them. The
+   * listener waits on it between batches, so a 100 000-row transaction is read
+   * no faster than it is handed out, and memory stays flat.
+   */
+  idle(): Promise<void> | undefined {
+    // Once shutting down nobody waits: stop() ends the pump, and the listener must be free to stop too.
+    if (this.ending || this.queue.length - this.queueHead < PACE_EVENTS) return undefined;
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /**
+   * Hands queued events to the streams for at most SLICE_MS, then yields to
+   * the event loop (sockets drain, new streams open, /metrics answers) and
+   * goes on. Within a slice of several events each socket is corked, so a
+   * stream gets one write of all its frames. Lag is observed per event when
+   * its last stream was written: what the slowest client of the event saw.
+   */
+  private readonly pump = (): void => {
+    this.pumping = undefined;
+    const { metrics } = this.options;
+    const started = performance.now();
+    const batch = this.queue.length - this.queueHead > 1;
+    const slice = ++this.slice;
+    const cork = batch
+      ? (s: Subscriber) => {
+          if (s.corkedIn === slice || !s.flowing) return;
+          s.corkedIn = slice;
+          s.res.cork();
+          this.corked.push(s);
+        }
+      : undefined;
+    let sent = 0;
+    const delivered: FeedEvent[] = [];
+    while (this.queueHead < this.queue.length) {
+      const event = this.queue[this.queueHead]!;
+      this.queue[this.queueHead++] = undefined;
+      const n = this.registry.dispatch(event, cork);
+      if (n > 0) {
+        sent += n;
+        delivered.push(event);
+      }
+      if (performance.now() - started > SLICE_MS) break;
+    }
+    for (const s of this.corked) s.res.uncork();
+    this.corked = [];
+    if (sent > 0) metrics.eventsOut.inc(sent);
+    const now = Date.now();
+    for (const event of delivered) metrics.lag.observe(Math.max(0, now - Date.parse(event.event.committedAt)));
+    if (this.queueHead < this.queue.length) {
+      // Under sustained load the queue may never empty: drop the dispatched head now and then.
+      if (this.queueHead > 4096) {
+        this.queue = this.queue.slice(this.queueHead);
+        this.queueHead = 0;
+      }
+      this.pumping = setImmediate(this.pump);
+      return;
+    }
+    this.queue = [];
+    this.queueHead = 0;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
   };
 
   start(): void {
     this.heartbeat = setInterval(() => this.registry.forEach((s) => s.write(SSE_PING)), this.options.heartbeatMs);
     this.heartbeat.unref();
+    this.sweeper = setInterval(this.sweep, SWEEP_MS);
+    this.sweeper.unref();
   }
+
+  /**
+   * Ends streams whose token expired (the client must come back with a fresh
+   * one) and cuts those whose socket has not drained for `stallMs`, or that
+   * are too far behind (no new event may come to notice): one timer for all,
+   * instead of one per stream.
+   */
+  private readonly sweep = (): void => {
+    const now = Date.now();
+    const stalledSince = now - this.options.stallMs;
+    this.registry.forEach((s) => {
+      if (s.expiresAt !== undefined && s.expiresAt <= now) s.end();
+      else if (s.heldSince !== 0 && (s.heldSince < stalledSince || s.behindTooFar(now))) s.cutOff();
+    });
+  };
 
   /**
    * Ends every stream (shutdown): clients reconnect elsewhere with Last-Event-ID.
@@ -98,7 +215,13 @@ export class Feed {
 
   stop(): void {
     clearInterval(this.heartbeat);
+    clearInterval(this.sweeper);
+    if (this.pumping) clearImmediate(this.pumping);
+    this.pumping = undefined;
     this.endStreams();
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   /** What the replay ring holds, for metrics. */
@@ -122,29 +245,17 @@ export class Feed {
     const filter = await this.filterFor(request);
     this.admit(request, res);
 
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      Connection: 'keep-alive',
-      'X-Accel-Buffering': 'no',
-    });
+    res.writeHead(200, SSE_HEADERS);
     res.socket?.setNoDelay(true);
-    const { metrics } = this.options;
-    const s = new Subscriber(res, {
+    const s = new Subscriber(res, this.host, {
       filter,
       format: request.format,
       ...(request.subject === undefined ? {} : { subject: request.subject }),
       ...(request.clientIp === undefined ? {} : { clientIp: request.clientIp }),
-      maxBufferedBytes: this.options.slowClientMaxBytes,
-      onSent: this.onSent,
-      onSlow: () => metrics.slowDisconnects.inc(),
+      ...(request.expiresAt === undefined ? {} : { expiresAt: request.expiresAt }),
     });
-    s.write(sseRetry(this.options.retryMs));
-    const expiry = request.expiresAt === undefined ? undefined : endAt(s, request.expiresAt);
-    res.once('close', () => {
-      expiry?.cancel();
-      this.registry.remove(s);
-    });
+    s.write(this.retryFrame);
+    compactHead(res);
     try {
       await this.catchUp(s, request.lastEventId);
     } catch (error) {
@@ -205,17 +316,9 @@ export class Feed {
     }
   }
 
-  /** What streams have been sent, for metrics. */
-  private readonly onSent = (event: FeedEvent): void => {
-    this.options.metrics.eventsOut.inc();
-    if (!event.delivered) {
-      event.delivered = true;
-      this.options.metrics.lag.observe(Math.max(0, Date.now() - Date.parse(event.event.committedAt)));
-    }
-  };
-
   private async catchUp(s: Subscriber, lastEventId: string | undefined): Promise<void> {
     const { metrics } = this.options;
+    if (s.closed) return;
     this.registry.add(s);
     const registeredAt = this.ring.head;
     s.cover(registeredAt);
@@ -236,6 +339,7 @@ export class Feed {
               replayed++;
             }
           }
+          this.host.sent(replayed);
           s.cover(fromRing.at(-1)?.position ?? from);
         } else {
           const status = await this.options.log.status(from);
@@ -254,6 +358,7 @@ export class Feed {
         }
       }
     }
+    if (s.closed) return; // cut while replaying, or gone: it resumes from what it got
     if (reset) {
       metrics.resets.inc({ reason: reset.reason });
       s.sendReset(reset);
@@ -265,7 +370,10 @@ export class Feed {
 
   /**
    * Replays from the log what the stream may see and asked for, filtered in
-   * SQL, a page at a time; at most `maxReplays` streams read the log at once.
+   * SQL, a page at a time. A replay slot is held only while a page is read
+   * (at most `maxReplays` reads at once; anonymous streams have their own,
+   * smaller share), never while the page is written: a client that does not
+   * read holds no slot, and is cut after `stallMs` (Subscriber.drained).
    */
   private async replayFromLog(s: Subscriber, from: Position): Promise<number> {
     const { page, log } = { page: this.options.replayPage, log: this.options.log };
@@ -276,38 +384,52 @@ export class Feed {
       ...(entities ? { entities } : {}),
       ...(keys ? { keys } : {}),
     };
+    const slots = s.subject === undefined ? this.anonymousReplaySlots : this.replaySlots;
     let replayed = 0;
     let after = from;
-    await this.replaySlots.run(async () => {
-      for (;;) {
-        const events = await log.readAfter(after, page, only);
-        for (const e of events) {
-          if (s.closed) return;
-          const event = new FeedEvent(e, this.options.presentation);
-          await s.replay(event);
-          replayed++;
-          after = event.position;
-        }
-        if (events.length < page) return;
+    for (;;) {
+      if (s.closed) return replayed;
+      const at = after;
+      const events = await slots.run(() => log.readAfter(at, page, only));
+      let written = 0;
+      for (const e of events) {
+        if (s.closed) break;
+        const event = new FeedEvent(e, this.options.presentation);
+        await s.replay(event);
+        written++;
+        after = event.position;
       }
-    });
-    return replayed;
+      replayed += written;
+      this.host.sent(written);
+      if (events.length < page || s.closed) return replayed;
+    }
   }
 }
 
-const LIST = new Intl.ListFormat('en', { type: 'conjunction' });
+/** Longest run of dispatch before yielding to the event loop. */
+const SLICE_MS = 10;
+/** Events waiting for dispatch past which the listener is asked to wait. */
+const PACE_EVENTS = 256;
+/** How often token expiry and stalled clients are checked. */
+const SWEEP_MS = 1000;
 
 /**
- * Ends the stream when the token expires: the client must come back with a
- * fresh one. Timers cap at 2^31-1 ms (~24.8 days), so a far expiry is re-armed.
+ * Node keeps a response's head, once sent, as the string it concatenated
+ * header by header (a rope of ~90 pieces, ~3 KB); a flat copy of the same
+ * text is a third of that, for as long as the stream lives. Node reads it
+ * afterwards only to know that headers were sent.
  */
-function endAt(s: Subscriber, expiresAtMs: number): { cancel(): void } {
-  let timer: NodeJS.Timeout | undefined;
-  const arm = () => {
-    const wait = expiresAtMs - Date.now();
-    if (wait <= 0) return s.end();
-    timer = setTimeout(arm, Math.min(wait, 2 ** 31 - 1));
-  };
-  arm();
-  return { cancel: () => clearTimeout(timer) };
+function compactHead(res: ServerResponse): void {
+  const r = res as unknown as { _header?: unknown; headersSent: boolean };
+  if (r.headersSent && typeof r._header === 'string') r._header = Buffer.from(r._header, 'latin1').toString('latin1');
 }
+
+/** The response head of every stream, built once. */
+const SSE_HEADERS = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache, no-transform',
+  Connection: 'keep-alive',
+  'X-Accel-Buffering': 'no',
+};
+
+const LIST = new Intl.ListFormat('en', { type: 'conjunction' });

@@ -59,25 +59,35 @@ export class Registry {
     if (s.clientIp !== undefined) this.anonymousPerIp.add(s.clientIp, by);
   }
 
-  /** Offers an event to every stream that may see it. */
-  dispatch(event: FeedEvent): void {
+  /**
+   * Offers an event to every stream that may see it; returns how many wrote
+   * it now. `before` runs for each stream before its offer (the feed corks
+   * sockets there when it writes a batch).
+   */
+  dispatch(event: FeedEvent, before?: (s: Subscriber) => void): number {
     const { companyId, userId, op } = event.event;
-    if (isBroadcast(op)) {
-      for (const s of this.all) if (matches(s.filter, event.event)) s.offer(event);
-      return;
-    }
-    if (companyId === null) return;
-    this.offerAll(this.byCompany.get(companyId), event);
-    if (userId !== null) this.offerAll(this.byUser.get(userKey(companyId, userId)), event);
+    if (isBroadcast(op)) return this.offerAll(this.all, event, before);
+    if (companyId === null) return 0;
+    let sent = this.offerAll(this.byCompany.get(companyId), event, before);
+    if (userId !== null) sent += this.offerAll(this.byUser.get(userKey(companyId, userId)), event, before);
+    return sent;
   }
 
   forEach(fn: (s: Subscriber) => void): void {
     for (const s of this.all) fn(s);
   }
 
-  private offerAll(set: Set<Subscriber> | undefined, event: FeedEvent): void {
-    if (!set) return;
-    for (const s of set) if (matches(s.filter, event.event)) s.offer(event);
+  // The per-stream path of every event: a filter check and a write, nothing else.
+  private offerAll(set: Set<Subscriber> | undefined, event: FeedEvent, before: ((s: Subscriber) => void) | undefined): number {
+    if (!set) return 0;
+    let sent = 0;
+    const e = event.event;
+    for (const s of set) {
+      if (!matches(s.filter, e)) continue;
+      before?.(s);
+      if (s.offer(event)) sent++;
+    }
+    return sent;
   }
 
   private bucketOf(s: Subscriber): { map: Map<string, Set<Subscriber>>; key: string } {

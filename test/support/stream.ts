@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 
 /** One parsed SSE message, with `json` when its data is JSON. */
@@ -127,4 +128,22 @@ export async function openLiveStream(
   if (s.status !== 200) throw new Error(`stream ${url} answered ${s.status}: ${s.text()}`);
   const ready = await s.waitFor((f) => f.event === 'ready');
   return Object.assign(s, { ready });
+}
+
+/**
+ * A client that reads the response head and then nothing more: its socket
+ * fills and stays full, as a stuck tab or a dead proxy leaves it. It cannot
+ * see the server close it (it reads nothing); watch the server side.
+ */
+export async function openStalledStream(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; destroy(): void }> {
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    const req = http.get(url, { headers: { Accept: 'text/event-stream', ...headers } }, resolve);
+    req.on('error', reject);
+  });
+  res.pause();
+  res.on('error', () => {}); // the server cutting it off is expected
+  return { status: res.statusCode ?? 0, destroy: () => res.destroy() };
 }

@@ -15,6 +15,8 @@ export const streamQuery = z.object({
   lastEventId: single.optional(),
   access_token: single.optional(),
   format: z.enum(['json', 'html']).default('json'),
+  /** `compact`: updates carry `key` and `changes` without the whole `row` (JSON only). */
+  frame: z.enum(['full', 'compact']).default('full'),
 });
 type StreamQuery = z.infer<typeof streamQuery>;
 
@@ -50,9 +52,12 @@ export function eventRoutes(deps: EventRoutesDeps): Router {
   function streamRequest(req: Request, query: StreamQuery, scope: Scope, claims: Claims | undefined): StreamRequest {
     const header = req.headers['last-event-id'];
     const lastEventId = typeof header === 'string' ? header.trim() : query.lastEventId;
+    if (query.frame === 'compact' && query.format !== 'json') {
+      throw new AppError('invalid_query', 'query parameter frame: compact frames are JSON (format=json)');
+    }
     return {
       scope,
-      format: query.format,
+      format: query.frame === 'compact' ? 'compact' : query.format,
       ...(query.entities ? { entities: query.entities } : {}),
       ...(query.keys ? { keys: query.keys } : {}),
       ...(lastEventId === undefined ? {} : { lastEventId }),

@@ -1,0 +1,96 @@
+/**
+ * One server of the costs scenario in a process of its own, so its CPU and
+ * memory are its own (read from /proc by the parent, scripts/bench/proc.ts):
+ * pgfeed (CAPTURE=trigger or wal, one process or `workers` behind one port
+ * with node:cluster, as `pgfeed start --workers` runs it) or the hand-rolled
+ * server. Forked by scripts/bench.ts with --expose-gc; answers `gc` (in every
+ * worker) and `stop`.
+ */
+import cluster from 'node:cluster';
+import { domain } from '../../src/domain';
+import { createLogger } from '../../src/log';
+import { startPgfeed } from '../../src/service';
+import { startHandRolled } from './handrolled';
+import { LIFTED_LIMITS } from './params';
+
+export type ServerSystem = 'trigger' | 'wal' | 'handrolled';
+
+export interface ServerJob {
+  system: ServerSystem;
+  databaseUrl: string;
+  secret: string;
+  /** A free port: every worker listens on it. */
+  port: number;
+  workers: number;
+}
+
+export type ServerCommand = { cmd: 'gc' } | { cmd: 'stop' };
+
+/** One instance in this process; resolves with its close(). */
+async function serve(job: ServerJob): Promise<() => Promise<void>> {
+  if (job.system === 'handrolled') {
+    const server = await startHandRolled(job.databaseUrl, job.secret, job.port);
+    return () => server.close();
+  }
+  const server = await startPgfeed({
+    databaseUrl: job.databaseUrl,
+    entities: domain.entities,
+    migrate: false,
+    logger: createLogger('silent'),
+    config: {
+      PORT: job.port,
+      HOST: '127.0.0.1',
+      JWT_SECRET: job.secret,
+      CAPTURE: job.system,
+      ...LIFTED_LIMITS,
+    },
+  });
+  return () => server.close();
+}
+
+const gc = () => (global.gc?.(), global.gc?.());
+
+if (cluster.isWorker) {
+  const job = JSON.parse(process.env.BENCH_SERVER_JOB!) as ServerJob;
+  void serve(job).then((close) => {
+    process.on('message', (m: ServerCommand) => {
+      if (m.cmd === 'gc') {
+        gc();
+        process.send?.({ ok: true });
+      }
+    });
+    process.on('SIGTERM', () => void close().then(() => process.exit(0)));
+    process.send?.({ ok: true });
+  });
+} else {
+  process.once('message', async (job: ServerJob) => {
+    let close: () => Promise<void>;
+    const workers: ReturnType<typeof cluster.fork>[] = [];
+    const next = (w: ReturnType<typeof cluster.fork>) => new Promise((r) => w.once('message', r));
+    if (job.workers > 1) {
+      // Workers run this file: the same execArgv (tsx, --expose-gc).
+      for (let i = 0; i < job.workers; i++) workers.push(cluster.fork({ BENCH_SERVER_JOB: JSON.stringify(job) }));
+      await Promise.all(workers.map(next));
+      close = async () => {
+        await Promise.all(workers.map((w) => new Promise((r) => (w.once('exit', r), w.process.kill('SIGTERM')))));
+      };
+    } else {
+      close = await serve(job);
+    }
+    process.on('message', async (m: ServerCommand) => {
+      if (m.cmd === 'gc') {
+        gc();
+        await Promise.all(workers.map((w) => (w.send(m), next(w))));
+        process.send?.({ ok: true });
+      } else if (m.cmd === 'stop') {
+        await close();
+        process.send?.({ ok: true });
+        process.exit(0);
+      }
+    });
+    process.send?.({ url: `http://127.0.0.1:${job.port}`, pid: process.pid });
+  });
+  // The bench went away: nothing to serve for.
+  process.on('disconnect', () => process.exit(0));
+  process.send?.({ ok: true, rss: process.memoryUsage().rss });
+}
