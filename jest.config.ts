@@ -7,7 +7,7 @@ const config: Config = {
   testMatch: ['**/*.test.ts'],
   // What only CAPTURE=wal has needs a server with wal_level=logical: it runs when the suite does (.ci/run).
   testPathIgnorePatterns:
-    process.env.PGFEED_TEST_CAPTURE === 'wal' ? ['/node_modules/'] : ['/node_modules/', '/test/wal-capture\\.test\\.ts$'],
+    process.env.PGFEED_TEST_CAPTURE === 'wal' ? ['/node_modules/'] : ['/node_modules/', '/test/wal-[^/]*\\.test\\.ts$'],
   transform: {
     // Type errors are `npm run typecheck`'s job; tests only transpile.
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json' }],

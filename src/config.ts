@@ -163,6 +163,10 @@ export const configSchema = z.strictObject({
   CAPTURE_HEARTBEAT_MS: int(100, 600_000).default(10_000),
   /** CAPTURE=wal: how often a standby instance tries to take over the slot. */
   CAPTURE_TAKEOVER_MS: int(50, 600_000).default(1000),
+  /** CAPTURE=wal: while nothing changes, how often the capturing instance moves the slot with a heartbeat (0: never). */
+  CAPTURE_SLOT_HEARTBEAT_MS: int(0, 3_600_000).default(10_000),
+  /** Where the listener's LISTEN connection goes, when not through DATABASE_URL (e.g. past a pooler in transaction mode). Same database. */
+  LISTENER_DATABASE_URL: postgresUrl.optional(),
   DATA_DIR: z.string().min(1).default('./.data/pg'),
   EMBEDDED_PG_PORT: int(1, 65535).default(54329),
   DB_POOL_SIZE: int(1, 1000).default(10),
@@ -206,7 +210,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-const SECRET = new Set(['JWT_SECRET', 'DATABASE_URL', 'CAPTURE_DATABASE_URL']);
+const SECRET = new Set(['JWT_SECRET', 'DATABASE_URL', 'CAPTURE_DATABASE_URL', 'LISTENER_DATABASE_URL']);
 
 /** Validates settings; throws ConfigError naming the first bad one. */
 export function parseConfig(input: Record<string, unknown>): Config {

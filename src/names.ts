@@ -8,3 +8,5 @@ export const POOL_APPLICATION_NAME = 'pgfeed';
 export const MIGRATION_LOCK_KEY = 7049221830150010n;
 /** application_name of the WAL capturer's replication connection. */
 export const CAPTURE_APPLICATION_NAME = 'pgfeed-capture';
+/** Each listener's own channel for its NOTIFY round trip is this and a random suffix. */
+export const PROBE_CHANNEL_PREFIX = 'pgfeed_probe_';

@@ -19,6 +19,7 @@ import { Auth, type Authorize, type Claims, type TokenClaims, authOptions, compa
 import { CORE_OPERATIONS, type Operation, openApiDocument } from './http/openapi';
 import { HttpServer } from './http/server';
 import { Listener, type ListenerState } from './listener/listener';
+import { readiness } from './health';
 import { createLogger, type Logger } from './log';
 import { createMetrics } from './metrics';
 import { Feed } from './streams/feed';
@@ -69,6 +70,8 @@ export interface PgfeedOptions {
 
 export interface PgfeedStatus {
   ready: boolean;
+  /** Why not ready (the listener's last error, or capture failing), while not. */
+  reason?: string;
   listener: ListenerState;
   /** The newest position this instance has delivered. */
   position: string;
@@ -138,9 +141,9 @@ class RunningPgfeed extends EventEmitter<PgfeedEvents> implements Pgfeed {
   }
 
   status(): PgfeedStatus {
-    const { listener, feed } = this.parts;
+    const { listener, feed, capture } = this.parts;
     return {
-      ready: listener.ready,
+      ...readiness(listener, capture),
       listener: listener.state,
       position: formatPosition(listener.position),
       streams: feed.registry.size,
@@ -243,7 +246,8 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
     const log = new EventLog(sql, entities, skips);
     const from = await log.head();
     const listener = new Listener({
-      databaseUrl: options.databaseUrl,
+      // LISTEN needs a session of its own: past a pooler in transaction mode, a direct route (docs/operations.md).
+      databaseUrl: config.LISTENER_DATABASE_URL ?? options.databaseUrl,
       sql,
       log,
       entities,
@@ -287,6 +291,9 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
     metrics.gauge('pgfeed_replay_buffer_events', 'Events held in the replay ring.', () => feed.ringUsage.events);
     metrics.gauge('pgfeed_replay_buffer_bytes', 'Bytes of events held in the replay ring.', () => feed.ringUsage.bytes);
     metrics.gauge('pgfeed_listener_ready', '1 while the listener is LISTENing and caught up.', () => (listener.ready ? 1 : 0));
+    metrics.gauge('pgfeed_ready', '1 while /readyz answers 200 (listener live, capture not failing).', () =>
+      readiness(listener, capture).ready ? 1 : 0,
+    );
     const pruner = new Pruner({
       log,
       retentionMs: config.EVENT_RETENTION,

@@ -68,6 +68,8 @@ test('PostgreSQL unreachable: /readyz is 503 until the listener is back and caug
   proxy.cut();
   await down;
   expect(await readyz()).toBe(503);
+  const body = (await (await fetch(`${server.url}/readyz`)).json()) as { ready: boolean; reason?: string };
+  expect(body).toMatchObject({ ready: false, reason: expect.stringMatching(/^listener connecting/) });
   const during = await write(4); // committed while no listener can hear NOTIFY
   expect(await readyz()).toBe(503);
   expect(s.events().map((f) => f.json.key)).toEqual(before);

@@ -11,6 +11,11 @@ export interface CaptureStatus {
   /** wal mode: whether this instance holds the slot (capturing) or waits to take over (standby). */
   role?: CapturerRole;
   slot?: string;
+  /** wal mode: attempts in a row that failed (a busy slot is not a failure); from CAPTURE_FAILURES_NOT_READY on, not ready. */
+  failures?: number;
+  /** wal mode, while failing: the last error, and when the failures began. */
+  error?: string;
+  failingSince?: string;
 }
 
 /** The replaceable part of the core that fills the log; everything after the log is shared. */

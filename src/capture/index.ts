@@ -37,5 +37,6 @@ export function createCapture(deps: {
     lingerMs: config.CAPTURE_LINGER_MS,
     heartbeatMs: config.CAPTURE_HEARTBEAT_MS,
     takeoverMs: config.CAPTURE_TAKEOVER_MS,
+    slotHeartbeatMs: config.CAPTURE_SLOT_HEARTBEAT_MS,
   });
 }

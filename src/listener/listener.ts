@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type Postgres from 'postgres';
 import { postgres } from '../db/driver';
@@ -10,8 +11,8 @@ import type { Position } from '../events/position';
 import type { ChangeEvent } from '../events/schema';
 import type { Logger } from '../log';
 import type { ServiceMetrics } from '../metrics';
-import { LISTENER_APPLICATION_NAME } from '../names';
-import { waitUnlessStopped } from '../wait';
+import { type Session, Supervisor, exponentialBackoff } from '../db/supervise';
+import { LISTENER_APPLICATION_NAME, PROBE_CHANNEL_PREFIX } from '../names';
 
 /** connecting → catching_up → live, back to connecting when the connection is lost. */
 export type ListenerState = 'idle' | 'connecting' | 'catching_up' | 'live' | 'stopped';
@@ -38,10 +39,21 @@ export interface ListenerOptions {
 export interface ListenerEvents {
   event: [ChangeEvent];
   state: [ListenerState];
+  /** The first connection LISTENs but hears no NOTIFY. */
+  deaf: [ListenerSetupError];
 }
 
 /** How long the listener holds its queue for an append of its own before leaving those events to the NOTIFY and the log. */
 const OWN_APPEND_WAIT_MS = 5000;
+
+/** The NOTIFY round trip: how long its NOTIFY may take through the pool, and the least time to wait for it to arrive. */
+const PROBE_NOTIFY_MS = 10_000;
+const PROBE_MIN_WAIT_MS = 3000;
+
+/** The listener LISTENs but hears nothing (a pooler in transaction mode): the one line pgfeed refuses to start with. */
+export class ListenerSetupError extends Error {
+  override name = 'ListenerSetupError';
+}
 
 function timeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -62,22 +74,32 @@ function timeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
  * meanwhile are held and de-duplicated by id. It owns its connection instead of
  * using postgres.js `sql.listen`, whose automatic re-LISTEN gives up silently
  * when the server is still down, and it pings, because a half-open TCP
- * connection can look alive for minutes.
+ * connection can look alive for minutes. The connection's lifecycle (connect,
+ * hold, back off, retry, release) is the one Supervisor's.
+ *
+ * A connection that LISTENs but never hears a NOTIFY (a pooler in transaction
+ * mode hands the LISTEN to a server connection it then gives to others) is
+ * found by a round trip: at every (re)LISTEN and with every ping it NOTIFYs a
+ * channel of its own through the query pool and waits for it to arrive.
  */
 export class Listener extends EventEmitter<ListenerEvents> {
   private stateValue: ListenerState = 'idle';
   private positionValue: Position;
-  private conn: Postgres.Sql | undefined;
-  private generation = 0;
-  private pingTimer: NodeJS.Timeout | undefined;
   /** Notifications held while catching up; null once live. */
   private held: string[] | null = null;
   /** Serialises all emission, so events leave in order even when one needs a read. */
   private chain: Promise<void> = Promise.resolve();
   private channel = 'pgfeed';
-  private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
-  /** Resolves on stop(), so a backoff wait ends at once. */
+  /** This listener's own channel for the NOTIFY round trip (LISTENed beside the feed's). */
+  private readonly probeChannel = `${PROBE_CHANNEL_PREFIX}${randomBytes(8).toString('hex')}`;
+  /** The round trip waiting for its NOTIFY, by payload. */
+  private readonly probes = new Map<string, () => void>();
+  private readonly supervisor: Supervisor;
+  /** Sessions that reached LISTEN: the second and later are reconnects. */
+  private listens = 0;
+  /** Why the listener is not live, while it is not (what /readyz reports). */
+  private reasonValue: string | undefined;
+  /** Resolves on stop(), so waits for an own append end at once. */
   private readonly stopping: Promise<void>;
   private signalStop!: () => void;
   /** What the consumer of `event` is still working through (see paceWith). */
@@ -87,6 +109,16 @@ export class Listener extends EventEmitter<ListenerEvents> {
     super();
     this.positionValue = options.from;
     this.stopping = new Promise((resolve) => (this.signalStop = resolve));
+    this.supervisor = new Supervisor({
+      name: 'listen',
+      logger: options.logger,
+      open: (session) => this.connect(session),
+      delay: exponentialBackoff(options.backoff.minMs, options.backoff.maxMs),
+      onEnd: (reason) => {
+        if (reason !== undefined) this.reasonValue = reason instanceof Error ? reason.message : String(reason);
+        this.setState('connecting');
+      },
+    });
   }
 
   get state(): ListenerState {
@@ -96,6 +128,11 @@ export class Listener extends EventEmitter<ListenerEvents> {
   /** True while LISTENing and caught up: what /readyz reports. */
   get ready(): boolean {
     return this.stateValue === 'live';
+  }
+
+  /** Why the listener is not live (the last error of its connection), or undefined. */
+  get reason(): string | undefined {
+    return this.stateValue === 'live' ? undefined : this.reasonValue;
   }
 
   /** The id of the last event emitted (or the start position). */
@@ -113,22 +150,38 @@ export class Listener extends EventEmitter<ListenerEvents> {
     this.pace = pace;
   }
 
-  /** Starts listening; resolves once live the first time. */
+  /**
+   * Starts listening; resolves once live the first time. Rejects with
+   * ListenerSetupError when the first connection LISTENs but hears no NOTIFY:
+   * a misrouted listener would otherwise run "ready" and deliver nothing.
+   */
   async start(): Promise<void> {
     if (this.stateValue !== 'idle') throw new Error('listener already started');
     const [row] = await this.options.sql<{ channel: string }[]>`select pgfeed.channel() as channel`;
     this.channel = row?.channel ?? this.channel;
-    const live = new Promise<void>((resolve) => {
+    const live = new Promise<void>((resolve, reject) => {
       const onState = (s: ListenerState) => {
         if (s === 'live' || s === 'stopped') {
           this.off('state', onState);
+          this.off('deaf', onDeaf);
           resolve();
         }
       };
+      const onDeaf = (error: ListenerSetupError) => {
+        this.off('state', onState);
+        this.off('deaf', onDeaf);
+        reject(error);
+      };
       this.on('state', onState);
+      this.on('deaf', onDeaf);
     });
-    this.loop = this.run();
-    await live;
+    this.supervisor.start();
+    try {
+      await live;
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
   }
 
   /** Closes the connection; no more events are emitted. */
@@ -136,12 +189,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
     if (this.stateValue === 'stopped') return;
     this.setState('stopped');
     this.signalStop();
-    this.wake?.();
-    clearInterval(this.pingTimer);
-    const conn = this.conn;
-    this.conn = undefined;
-    await conn?.end({ timeout: 1 }).catch(() => {});
-    await this.loop;
+    await this.supervisor.stop();
     await this.chain;
   }
 
@@ -155,32 +203,11 @@ export class Listener extends EventEmitter<ListenerEvents> {
     this.emit('state', s);
   }
 
-  /** Connect, LISTEN, catch up, go live; on loss wait with backoff and do it again. */
-  private async run(): Promise<void> {
-    let attempt = 0;
-    while (!this.stopped()) {
-      const lost = new Promise<void>((resolve) => (this.wake = resolve));
-      try {
-        await this.connect();
-        attempt = 0;
-        await lost; // resolved by onclose, a failed ping or stop()
-      } catch (error) {
-        if (this.stopped()) break;
-        this.options.logger.warn({ err: error, attempt }, 'listen:error');
-      }
-      if (this.stopped()) break;
-      await this.drop();
-      const { minMs, maxMs } = this.options.backoff;
-      const base = Math.min(maxMs, minMs * 2 ** attempt);
-      attempt = Math.min(attempt + 1, 30);
-      await waitUnlessStopped(base * (0.5 + Math.random()), this.stopping);
-    }
-  }
-
-  private async connect(): Promise<void> {
-    const generation = ++this.generation;
+  /** One supervised session: connect, LISTEN, prove NOTIFY arrives, catch up, go live, ping until lost. */
+  private async connect(session: Session): Promise<void> {
+    const first = this.listens === 0;
     this.setState('connecting');
-    this.options.logger.info({ generation }, 'listen:connecting');
+    this.options.logger.info({ attempt: this.listens }, 'listen:connecting');
     this.held = [];
     // `onnotify` is the connection option postgres.js's own sql.listen is built
     // on; its type declarations leave it out.
@@ -193,20 +220,30 @@ export class Listener extends EventEmitter<ListenerEvents> {
       onnotice: () => {},
       debug: () => this.options.metrics.dbQueries.inc(),
       connection: { application_name: LISTENER_APPLICATION_NAME },
-      onnotify: (_channel: string, payload: string) => this.receive(payload),
+      onnotify: (channel: string, payload: string) => {
+        if (channel === this.probeChannel) this.probes.get(payload)?.();
+        else this.receive(payload);
+      },
       onclose: () => {
-        if (generation === this.generation && !this.stopped()) {
-          this.options.logger.warn({ generation }, 'listen:closed');
-          this.generation++; // a catch-up still running for this connection must not go live
-          this.setState('connecting');
-          this.wake?.();
-        }
+        if (!session.active || this.stopped()) return;
+        this.options.logger.warn({}, 'listen:closed');
+        session.end(new Error('listener connection closed'));
       },
     };
-    const conn = postgres(this.options.databaseUrl, options as Postgres.Options<Record<string, never>>);
-    this.conn = conn;
+    const conn = session.own(postgres(this.options.databaseUrl, options as Postgres.Options<Record<string, never>>), (c) =>
+      c.end({ timeout: 0 }).catch(() => {}),
+    );
     await timeout(conn`listen ${conn(this.channel)}`, 15_000, 'LISTEN');
-    if (generation > 1) this.options.metrics.listenerReconnects.inc();
+    await timeout(conn`listen ${conn(this.probeChannel)}`, 15_000, 'LISTEN');
+    if (!session.active) return;
+    if (this.listens++ > 0) this.options.metrics.listenerReconnects.inc();
+    try {
+      await this.roundTrip(session);
+    } catch (error) {
+      if (first && error instanceof ListenerSetupError) this.emit('deaf', error);
+      throw error;
+    }
+    if (!session.active) return;
     this.setState('catching_up');
     // Everything that committed before LISTEN took effect is in the log; what
     // commits after is notified. Catch up through the same queue as
@@ -217,25 +254,20 @@ export class Listener extends EventEmitter<ListenerEvents> {
       this.held = null;
       for (const payload of held) await this.handle(payload);
     });
-    if (generation !== this.generation || this.stopped()) return;
+    if (!session.active || this.stopped()) return; // lost while catching up: the next session catches up
     this.setState('live');
-    this.options.logger.info({ generation, position: this.positionValue.toString() }, 'listen:success');
-    clearInterval(this.pingTimer);
-    this.pingTimer = setInterval(() => void this.ping(conn, generation), this.options.pingMs);
-    this.pingTimer.unref();
+    session.healthy();
+    this.options.logger.info({ position: this.positionValue.toString() }, 'listen:success');
+    let pinging = false; // one ping at a time: a slow round trip is not answered by piling up more
+    session.every(this.options.pingMs, () => {
+      if (pinging) return;
+      pinging = true;
+      void this.ping(conn, session).finally(() => (pinging = false));
+    });
   }
 
-  private async drop(): Promise<void> {
-    clearInterval(this.pingTimer);
-    const conn = this.conn;
-    this.conn = undefined;
-    this.generation++; // late callbacks of the old connection are ignored
-    if (!this.stopped()) this.setState('connecting');
-    await conn?.end({ timeout: 0 }).catch(() => {});
-  }
-
-  /** A half-open connection fails this by timing out; a lost LISTEN by answering false. */
-  private async ping(conn: Postgres.Sql, generation: number): Promise<void> {
+  /** A half-open connection fails this by timing out; a lost LISTEN by answering false; a deaf one by the round trip. */
+  private async ping(conn: Postgres.Sql, session: Session): Promise<void> {
     try {
       const [r] = await timeout(
         conn<{ listening: boolean }[]>`select ${this.channel}::text = any (array(select pg_listening_channels())) as listening`,
@@ -243,10 +275,44 @@ export class Listener extends EventEmitter<ListenerEvents> {
         'listener ping',
       );
       if (!r?.listening) throw new Error('connection is no longer LISTENing');
+      await this.roundTrip(session);
     } catch (error) {
-      if (generation !== this.generation || this.stopped()) return;
-      this.options.logger.warn({ err: error }, 'listen:error');
-      this.wake?.();
+      if (!session.active || this.stopped()) return;
+      session.end(error);
+    }
+  }
+
+  /**
+   * NOTIFYs this listener's own channel through the query pool and waits for
+   * it on the LISTEN connection. The wait starts once the NOTIFY committed
+   * (PostgreSQL has queued it for every listener then), so a busy pool makes
+   * the check late, never wrong; a pool that cannot answer proves nothing
+   * about this connection and is left to the requests that use it.
+   */
+  private async roundTrip(session: Session): Promise<void> {
+    const payload = randomBytes(8).toString('hex');
+    let heard!: () => void;
+    const arrived = new Promise<void>((resolve) => (heard = resolve));
+    this.probes.set(payload, heard);
+    try {
+      try {
+        await timeout(this.options.sql`select pg_notify(${this.probeChannel}, ${payload})`, PROBE_NOTIFY_MS, 'probe NOTIFY');
+      } catch (error) {
+        this.options.logger.warn({ err: error }, 'listen: could not send the NOTIFY round trip through the pool');
+        return;
+      }
+      const waitMs = Math.max(this.options.pingMs, PROBE_MIN_WAIT_MS);
+      let timer: NodeJS.Timeout | undefined;
+      const silence = new Promise<'silent'>((resolve) => (timer = setTimeout(() => resolve('silent'), waitMs)));
+      const outcome = await Promise.race([arrived, session.ended, silence]).finally(() => clearTimeout(timer));
+      if (outcome === 'silent') {
+        throw new ListenerSetupError(
+          `the listener connection LISTENs but receives no notifications (a NOTIFY sent through the pool did not arrive within ${waitMs} ms): ` +
+            'a pooler in transaction mode (PgBouncer) cannot carry LISTEN; set LISTENER_DATABASE_URL to a direct or session-mode connection',
+        );
+      }
+    } finally {
+      this.probes.delete(payload);
     }
   }
 

@@ -3,10 +3,10 @@ import type { Sql } from '../../db/connect';
 import { isDataError } from '../../db/errors';
 import type { Logger } from '../../log';
 import { ALL, type Change, type WalPosition, after, append, appliedPosition } from './appender';
-import { type Message, type Relation, formatLsn, rowValues } from './pgoutput';
+import { type Message, type Relation, formatLsn, parseLsn, rowValues } from './pgoutput';
 import { ReplicationStream } from './replication';
 import { PG_OBJECT_IN_USE, ensureSlot, slotState } from './slot';
-import { waitUnlessStopped } from '../../wait';
+import { type Session as Lifetime, Supervisor, type SupervisorHealth, steadyRetry } from '../../db/supervise';
 
 /** standby: another instance holds the slot (this one tries again every takeoverMs); capturing: this one holds it. */
 export type CapturerRole = 'idle' | 'standby' | 'capturing' | 'stopped';
@@ -32,6 +32,11 @@ export interface CapturerOptions {
   heartbeatMs: number;
   /** How often a standby tries to take the slot, and the wait after a failure. */
   takeoverMs: number;
+  /**
+   * How often the capturing instance, when it has nothing to append, writes a
+   * heartbeat through the slot (see HEARTBEAT_PREFIX); 0: never.
+   */
+  slotHeartbeatMs: number;
   /** Called after each append committed, with the changes it carried. */
   onAppended(changes: number): void;
   /**
@@ -66,6 +71,18 @@ type Queued = Change | { commit: true; lsn: bigint; endLsn: bigint; committedAt:
  */
 export const SYNC_PREFIX = 'pgfeed.sync';
 
+/**
+ * The slot heartbeat (Debezium's heartbeat.action.query): while the watched
+ * database is idle, the capturing instance emits a logical message with this
+ * prefix every `slotHeartbeatMs`. Decoded like a sync, it moves the applied
+ * position, pgfeed.capture.applied_at and the slot's confirmed position to
+ * now: "seconds behind" stays meaningful when nothing changes, and the slot
+ * moves through a transaction of its own database instead of depending on
+ * the walsender's keepalives alone (see `keepalive`) to let go of the WAL
+ * other databases and unwatched tables write.
+ */
+export const HEARTBEAT_PREFIX = 'pgfeed.heartbeat';
+
 const STATUS_INTERVAL_MS = 5000;
 
 /**
@@ -79,19 +96,34 @@ const STATUS_INTERVAL_MS = 5000;
  */
 export class Capturer extends EventEmitter<{ role: [CapturerRole] }> {
   private roleValue: CapturerRole = 'idle';
-  private loop: Promise<void> | undefined;
-  private stream: ReplicationStream | undefined;
-  private readonly stopping: Promise<void>;
-  private signalStop!: () => void;
+  private readonly supervisor: Supervisor;
   private lagSince: Date | null = null;
 
   constructor(private readonly options: CapturerOptions) {
     super();
-    this.stopping = new Promise((resolve) => (this.signalStop = resolve));
+    this.supervisor = new Supervisor({
+      name: 'capture',
+      logger: options.logger,
+      open: (lifetime) => this.capture(lifetime),
+      delay: steadyRetry(options.takeoverMs),
+      // Taking the slot is a few queries and a connection: one that hangs is as dead as a silent stream.
+      openTimeoutMs: Math.max(options.heartbeatMs, 2000),
+      // A busy slot is the normal state of a standby, not a failure.
+      expected: (error) => (error as { code?: string }).code === PG_OBJECT_IN_USE,
+      onEnd: (reason) => {
+        if (this.roleValue === 'capturing') options.logger.warn({ err: reason }, 'capture:lost');
+        this.setRole('standby');
+      },
+    });
   }
 
   get role(): CapturerRole {
     return this.roleValue;
+  }
+
+  /** Attempts in a row that failed (not counting a busy slot), and the last error: what /readyz reports. */
+  get health(): SupervisorHealth {
+    return this.supervisor.health;
   }
 
   /** Seconds since the oldest change this capturer has received but not yet appended committed (0 when none). */
@@ -100,14 +132,12 @@ export class Capturer extends EventEmitter<{ role: [CapturerRole] }> {
   }
 
   start(): void {
-    this.loop ??= this.run();
+    this.supervisor.start();
   }
 
   async stop(): Promise<void> {
     this.setRole('stopped');
-    this.signalStop();
-    await this.stream?.close();
-    await this.loop;
+    await this.supervisor.stop();
   }
 
   private stopped(): boolean {
@@ -120,53 +150,29 @@ export class Capturer extends EventEmitter<{ role: [CapturerRole] }> {
     this.emit('role', role);
   }
 
-  private async run(): Promise<void> {
-    const { logger, takeoverMs } = this.options;
-    let quietFailures = 0;
-    while (this.roleValue !== 'stopped') {
-      try {
-        await this.capture();
-        quietFailures = 0;
-      } catch (error) {
-        if (this.stopped()) break;
-        if ((error as { code?: string }).code === PG_OBJECT_IN_USE) {
-          this.setRole('standby');
-        } else {
-          this.setRole('standby');
-          // A failing slot or append is logged; a busy slot is the normal state of a standby.
-          if (quietFailures++ < 3 || quietFailures % 30 === 0) logger.warn({ err: error }, 'capture:error');
-        }
-      }
-      if (this.stopped()) break;
-      await waitUnlessStopped(takeoverMs * (0.75 + Math.random() / 2), this.stopping);
-    }
-  }
-
-  /** Holds the slot until the connection ends; throws when it cannot take it. */
-  private async capture(): Promise<void> {
+  /** Takes the slot and streams from it until `lifetime` ends; rejects when it cannot take it. */
+  private async capture(lifetime: Lifetime): Promise<void> {
     const { sql, slot, logger } = this.options;
     const state = await slotState(sql, slot);
     if (state !== 'ok') await this.recreate(state === 'lost' ? 'invalidated' : 'missing');
 
-    const session = new Session(this.options, await appliedPosition(sql), (since) => (this.lagSince = since));
-    const ended = new Promise<unknown>((resolve) => (session.onEnd = resolve));
-    const stream = await ReplicationStream.open(this.options.databaseUrl, slot, this.options.publication, session);
-    if (this.stopped()) {
-      await stream.close();
-      return;
-    }
+    const applied = await appliedPosition(sql);
+    // Caught up (a healthy attempt) means: the stream got past everything written before it started.
+    const [now] = await sql<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`;
+    if (!lifetime.active) return;
+    const session = new Session(this.options, applied, (since) => (this.lagSince = since), lifetime, parseLsn(now!.lsn));
+    lifetime.defer(() => (this.lagSince = null));
+    const stream = lifetime.own(
+      await ReplicationStream.open(this.options.databaseUrl, slot, this.options.publication, session),
+      (s) => s.close(),
+    );
+    // Released before the stream closes: the append in flight finishes (a session that ends keeps
+    // nothing else: the slot replays the rest).
+    lifetime.defer(() => session.drain());
+    if (!lifetime.active) return;
     session.attach(stream);
-    this.stream = stream;
     this.setRole('capturing');
     logger.info({ slot, from: formatLsn(session.applied.lsn) }, 'capture:started');
-    const error = await ended;
-    this.stream = undefined;
-    this.lagSince = null;
-    await session.drain();
-    await stream.close();
-    if (this.stopped()) return;
-    this.setRole('standby');
-    logger.warn({ err: error }, 'capture:lost');
   }
 
   private async recreate(reason: 'invalidated' | 'missing'): Promise<void> {
@@ -198,8 +204,6 @@ class Session {
   private paused = false;
   /** Ends the linger early: the batch is full, or the session ends. */
   private filled: (() => void) | undefined;
-  private readonly status: NodeJS.Timeout;
-  private readonly heartbeat: NodeJS.Timeout;
   private lastHeard = Date.now();
   /** The server's `reply_time` for this stream at the last check during a silence (undefined: none yet). */
   private replySeen: string | undefined;
@@ -210,14 +214,28 @@ class Session {
     /** What the log held when the session started: changes up to it are skipped. */
     readonly applied: WalPosition,
     private readonly lag: (since: Date | null) => void,
+    /** The supervised attempt this session streams in: it owns the timers and ends with the session. */
+    private readonly lifetime: Lifetime,
+    /** The server's WAL position when the session started: a keepalive past it with nothing queued is caught up. */
+    private readonly startedAt: bigint,
   ) {
+    this.onEnd = (error) => lifetime.end(error ?? new Error('replication stream ended'));
     // The walsender drops a client that stays silent for wal_sender_timeout; and at least two status
     // updates per heartbeat period let checkHeard see them arrive.
     const statusMs = Math.min(STATUS_INTERVAL_MS, Math.max(50, Math.floor(options.heartbeatMs / 2)));
-    this.status = setInterval(() => this.stream?.confirm(this.confirmed), statusMs);
-    this.status.unref();
-    this.heartbeat = setInterval(() => void this.checkHeard(), options.heartbeatMs);
-    this.heartbeat.unref();
+    lifetime.every(statusMs, () => this.stream?.confirm(this.confirmed));
+    lifetime.every(options.heartbeatMs, () => void this.checkHeard());
+    if (options.slotHeartbeatMs > 0) lifetime.every(options.slotHeartbeatMs, () => void this.beat());
+  }
+
+  /** Writes the slot heartbeat when there is nothing else to append (a busy session moves the slot anyway). */
+  private async beat(): Promise<void> {
+    if (this.tx || this.queue.length > 0 || this.flushing || this.failed) return;
+    try {
+      await this.options.sql`select pg_logical_emit_message(true, ${HEARTBEAT_PREFIX}, '')`;
+    } catch (err) {
+      this.options.logger.warn({ err }, 'capture: slot heartbeat failed');
+    }
   }
 
   /**
@@ -278,7 +296,7 @@ class Session {
         for (const id of m.relationIds) this.push(id, 'truncate', null, null);
         return;
       case 'message':
-        if (this.tx && m.prefix === SYNC_PREFIX) this.tx.sync = true;
+        if (this.tx && (m.prefix === SYNC_PREFIX || m.prefix === HEARTBEAT_PREFIX)) this.tx.sync = true;
         return;
       case 'commit': {
         const tx = this.tx;
@@ -298,13 +316,16 @@ class Session {
     // With nothing received and unapplied, everything before walEnd that
     // concerns pgfeed is in the log: confirm it, so the slot does not hold
     // WAL written by other databases or unwatched tables.
-    if (!this.tx && this.queue.length === 0 && !this.flushing && walEnd > this.confirmed) this.confirmed = walEnd;
+    if (!this.tx && this.queue.length === 0 && !this.flushing) {
+      if (walEnd > this.confirmed) this.confirmed = walEnd;
+      // Caught up. (The walsender may send a keepalive before it replays anything: that one proves
+      // nothing, or a change whose append fails on every attempt would never count as failing.)
+      if (walEnd >= this.startedAt) this.lifetime.healthy();
+    }
     if (replyRequested || walEnd === this.confirmed) this.stream?.confirm(this.confirmed);
   }
 
   end(error?: unknown): void {
-    clearInterval(this.status);
-    clearInterval(this.heartbeat);
     this.onEnd(error);
   }
 
@@ -396,6 +417,7 @@ class Session {
             return this.appendAlone(changes, done!, doneAt, error);
           });
           this.options.onAppended(changes.length);
+          this.lifetime.healthy();
         }
       } catch (error) {
         this.failed = true;

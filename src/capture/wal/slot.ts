@@ -94,3 +94,10 @@ export async function slotLagBytes(sql: Sql, slot: string): Promise<number> {
       from pg_replication_slots where slot_name = ${slot}`;
   return r?.lag == null ? 0 : Math.max(0, Number(r.lag));
 }
+
+/** Seconds since the newest transaction the capturer applied committed (heartbeats included); 0 before the first. */
+export async function captureBehindSeconds(sql: Sql): Promise<number> {
+  const [r] = await sql<{ s: number | null }[]>`
+    select extract(epoch from now() - applied_at)::float8 as s from pgfeed.capture`;
+  return Math.max(0, r?.s ?? 0);
+}

@@ -7,7 +7,7 @@ import type { Skips } from '../../events/skips';
 import { type Capture, type CaptureStatus, checkMode, watchEntities } from '../capture';
 import { Capturer, type OwnDelivery } from './capturer';
 import { formatLsn } from './pgoutput';
-import { checkPrerequisites, ensureSlot, slotLagBytes } from './slot';
+import { captureBehindSeconds, checkPrerequisites, ensureSlot, slotLagBytes } from './slot';
 
 export interface WalCaptureOptions {
   databaseUrl: string;
@@ -21,6 +21,7 @@ export interface WalCaptureOptions {
   lingerMs: number;
   heartbeatMs: number;
   takeoverMs: number;
+  slotHeartbeatMs: number;
 }
 
 /**
@@ -62,6 +63,7 @@ export class WalCapture implements Capture {
       lingerMs: this.options.lingerMs,
       heartbeatMs: this.options.heartbeatMs,
       takeoverMs: this.options.takeoverMs,
+      slotHeartbeatMs: this.options.slotHeartbeatMs,
       onAppended: (changes) => {
         appends.inc();
         appended.inc(changes);
@@ -104,6 +106,32 @@ export class WalCapture implements Capture {
         this.set(capturer.role === 'capturing' ? 1 : 0);
       },
     });
+    new Gauge({
+      name: 'pgfeed_capture_behind_seconds',
+      help: 'Seconds since the newest transaction in the log from the slot committed (slot heartbeats included): grows without bound while capture is stuck. Same on every instance.',
+      registers,
+      collect: async function () {
+        this.set(await captureBehindSeconds(sql).catch(() => NaN));
+      },
+    });
+    new Gauge({
+      name: 'pgfeed_capture_failures',
+      help: 'Attempts in a row this instance failed to capture (a busy slot is not a failure); /readyz is 503 from CAPTURE_FAILURES_NOT_READY on.',
+      registers,
+      collect() {
+        this.set(capturer.health.failures);
+      },
+    });
+    let attempts = 0;
+    new Counter({
+      name: 'pgfeed_capture_attempts_total',
+      help: "Times this instance tried to take the slot and stream from it (a standby's takeover attempts included).",
+      registers,
+      collect() {
+        this.inc(capturer.health.attempts - attempts);
+        attempts = capturer.health.attempts;
+      },
+    });
     capturer.start();
   }
 
@@ -117,6 +145,14 @@ export class WalCapture implements Capture {
   }
 
   status(): CaptureStatus {
-    return { mode: 'wal', role: this.capturer?.role ?? 'idle', slot: this.options.slot };
+    const health = this.capturer?.health;
+    return {
+      mode: 'wal',
+      role: this.capturer?.role ?? 'idle',
+      slot: this.options.slot,
+      failures: health?.failures ?? 0,
+      ...(health?.lastError === undefined ? {} : { error: health.lastError }),
+      ...(health?.failingSince === undefined ? {} : { failingSince: health.failingSince.toISOString() }),
+    };
   }
 }

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import type { Capture } from '../../capture';
 import { formatPosition } from '../../events/position';
+import { readiness } from '../../health';
 import type { Listener } from '../../listener/listener';
 import type { Skips } from '../../events/skips';
 import type { ServiceMetrics } from '../../metrics';
@@ -18,8 +19,10 @@ export function opsRoutes(deps: { listener: Listener; metrics: ServiceMetrics; c
   const router = Router();
   router.use(healthRoute());
   router.get('/readyz', (_req, res) => {
-    res.status(listener.ready ? 200 : 503).json({
-      ready: listener.ready,
+    const { ready, reason } = readiness(listener, capture);
+    res.status(ready ? 200 : 503).json({
+      ready,
+      ...(reason === undefined ? {} : { reason }),
       listener: listener.state,
       position: formatPosition(listener.position),
       capture: capture?.status(),
