@@ -39,7 +39,14 @@ test('pgfeed/express exports the route-building helpers', () => {
   expect(names('src/express.ts')).toEqual(expected);
   expect(names('dist/express.js')).toEqual(expected);
   const manifest = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
-  expect(Object.keys(manifest.exports).sort()).toEqual(['.', './client', './express', './package.json']);
+  expect(Object.keys(manifest.exports).sort()).toEqual([
+    '.',
+    './client',
+    './client/browser',
+    './express',
+    './package.json',
+    './react',
+  ]);
 });
 
 test('the demo imports pgfeed only through its entries, as an application would', () => {
