@@ -6,6 +6,7 @@
 import type { Browser, Page } from 'playwright-core';
 import type { Pgfeed } from '../src/service';
 import { launchBrowser, newPage } from './support/browser';
+import { openLiveStream } from './support/stream';
 import type { TestDatabase } from './support/db';
 import { closeService, serviceOnFreshDatabase, tokenFor } from './support/service';
 import { rowDomId } from '../src/streams/html';
@@ -42,6 +43,37 @@ test.each(['/', '/healthz', '/events/public/acme?format=xml', '/api/companies/ac
     expect(res.headers.get('referrer-policy')).toBe('no-referrer');
   },
 );
+
+/** Every header helmet sets, as the service sets it on a page. */
+const HELMET_HEADERS = [
+  'content-security-policy',
+  'cross-origin-opener-policy',
+  'cross-origin-resource-policy',
+  'origin-agent-cluster',
+  'referrer-policy',
+  'strict-transport-security',
+  'x-content-type-options',
+  'x-dns-prefetch-control',
+  'x-download-options',
+  'x-frame-options',
+  'x-permitted-cross-domain-policies',
+  'x-xss-protection',
+];
+
+test('an open stream carries the same security headers as any other response', async () => {
+  const page = await fetch(`${server.url}/healthz`);
+  const token = await tokenFor(server, 'sam', 'acme', 'admin');
+  for (const path of ['/events/company/acme', '/events/public/acme']) {
+    const stream = await openLiveStream(`${server.url}${path}`, { token });
+    expect(stream.headers.get('content-type')).toContain('text/event-stream');
+    for (const name of HELMET_HEADERS) {
+      expect([name, stream.headers.get(name)]).toEqual([name, page.headers.get(name)]);
+      expect(stream.headers.get(name)).not.toBeNull();
+    }
+    expect(stream.headers.get('x-powered-by')).toBeNull();
+    stream.close();
+  }
+});
 
 /** Opens `path` and collects what the browser refused under the page's policy. */
 async function visit(path: string): Promise<{ page: Page; violations: string[] }> {

@@ -6,6 +6,7 @@ import type { Feed, StreamRequest } from '../../streams/feed';
 import type { EntityCatalog } from '../../events/catalog';
 import type { Condition, Scope, Where } from '../../streams/filter';
 import type { Auth, Authorize, Claims, StreamScope } from '../auth';
+import { streamOpened } from '../access-log';
 import { perMinuteLimit } from '../rate-limit';
 import { commaList, parseId, parseQuery, single } from '../params';
 import { checkWhere, compileWhere, parseWhere, scopeEntities } from '../where';
@@ -71,6 +72,7 @@ export function eventRoutes(deps: EventRoutesDeps): Router {
     const where = parseWhere(req.query);
     const { scope, claims } = await scopeOf(deps, req, 'company');
     await feed.open(res, { ...streamRequest(req, query, scope, claims), ...(await whereOf(where, scope, query)) });
+    streamOpened(req, res);
   });
 
   router.get('/user', async (req, res) => {
@@ -78,6 +80,7 @@ export function eventRoutes(deps: EventRoutesDeps): Router {
     const where = parseWhere(req.query);
     const { scope, claims } = await scopeOf(deps, req, 'user');
     await feed.open(res, { ...streamRequest(req, query, scope, claims), ...(await whereOf(where, scope, query)) });
+    streamOpened(req, res);
   });
 
   router.get('/public/:companyId', async (req, res) => {
@@ -85,6 +88,7 @@ export function eventRoutes(deps: EventRoutesDeps): Router {
     const where = parseWhere(req.query);
     const { scope } = await scopeOf(deps, req, 'public');
     await feed.open(res, { ...streamRequest(req, query, scope, undefined), ...(await whereOf(where, scope, query)) });
+    streamOpened(req, res);
   });
 
   return router;
