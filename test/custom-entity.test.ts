@@ -8,7 +8,7 @@ import { defineEntity, startPgfeed } from '../src/index';
 import type { Pgfeed } from '../src/service';
 import { type TestDatabase, emptyDatabase } from './support/db';
 import { outsideSchemaPgfeed } from './support/fixtures';
-import { startService, TEST_JWT_SECRET, tokenFor } from './support/service';
+import { startService, TEST_CAPTURE, TEST_JWT_SECRET, tokenFor } from './support/service';
 import { openLiveStream } from './support/stream';
 import { rowDomId } from '../src/streams/html';
 
@@ -46,7 +46,7 @@ afterAll(async () => {
 test('pgfeed without entities creates nothing outside its own schema', async () => {
   const bare = await startPgfeed({
     databaseUrl: db.url,
-    config: { PORT: 0, HOST: '127.0.0.1', LOG_LEVEL: 'silent', JWT_SECRET: TEST_JWT_SECRET },
+    config: { PORT: 0, HOST: '127.0.0.1', LOG_LEVEL: 'silent', JWT_SECRET: TEST_JWT_SECRET, CAPTURE: TEST_CAPTURE },
   });
   await bare.close();
   expect(await outsideSchemaPgfeed(db.sql)).toEqual([]);

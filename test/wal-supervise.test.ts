@@ -119,6 +119,10 @@ test('capture that keeps failing makes /readyz 503 with the reason, lag shows it
     expect(await metric(server, 'pgfeed_capture_failures')).toBeGreaterThanOrEqual(3);
     // What was committed meanwhile is held in the slot, and the log falls behind by the second.
     expect(await metric(server, 'pgfeed_capture_lag_bytes')).toBeGreaterThan(0);
+    await eventually(async () => (await metric(server, 'pgfeed_capture_behind_seconds')) >= 1.5, {
+      timeoutMs: 20_000,
+      what: 'pgfeed_capture_behind_seconds growing while capture fails',
+    });
 
     proxy.heal();
     await eventually(async () => (await readyz(server.url)).status === 200, { timeoutMs: 15_000, what: '/readyz 200 again' });
@@ -185,7 +189,7 @@ test('an idle watched database: the slot heartbeat keeps the slot and "seconds b
     const applied = async () => {
       const [r] = await db.sql<
         { lsn: string; at: Date | null }[]
-      >`select applied_lsn::text as lsn, applied_at as at from pgfeed.capture`;
+      >`select applied_lsn::text as lsn, applied_at as at from pgfeed.capture_state`;
       return r!;
     };
     // The last watched change, then silence in this database while another one writes 16 MiB of WAL.

@@ -75,7 +75,7 @@ export const SYNC_PREFIX = 'pgfeed.sync';
  * The slot heartbeat (Debezium's heartbeat.action.query): while the watched
  * database is idle, the capturing instance emits a logical message with this
  * prefix every `slotHeartbeatMs`. Decoded like a sync, it moves the applied
- * position, pgfeed.capture.applied_at and the slot's confirmed position to
+ * position, pgfeed.capture_state.applied_at and the slot's confirmed position to
  * now: "seconds behind" stays meaningful when nothing changes, and the slot
  * moves through a transaction of its own database instead of depending on
  * the walsender's keepalives alone (see `keepalive`) to let go of the WAL

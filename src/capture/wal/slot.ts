@@ -98,6 +98,6 @@ export async function slotLagBytes(sql: Sql, slot: string): Promise<number> {
 /** Seconds since the newest transaction the capturer applied committed (heartbeats included); 0 before the first. */
 export async function captureBehindSeconds(sql: Sql): Promise<number> {
   const [r] = await sql<{ s: number | null }[]>`
-    select extract(epoch from now() - applied_at)::float8 as s from pgfeed.capture`;
+    select extract(epoch from now() - applied_at)::float8 as s from pgfeed.capture_state`;
   return Math.max(0, r?.s ?? 0);
 }
