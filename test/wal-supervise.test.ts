@@ -105,6 +105,9 @@ test('capture that keeps failing makes /readyz 503 with the reason, lag shows it
     });
     const write = tripWriter(db.sql, 'failing-');
 
+    // Capture works first (something applied), then its route is cut.
+    const first = await write(1);
+    await stream.waitFor((f) => f.json?.key === first.at(-1), { timeoutMs: 15_000 });
     proxy.cut();
     const cutAt = Date.now();
     const during = await write(3);
@@ -127,7 +130,7 @@ test('capture that keeps failing makes /readyz 503 with the reason, lag shows it
     proxy.heal();
     await eventually(async () => (await readyz(server.url)).status === 200, { timeoutMs: 15_000, what: '/readyz 200 again' });
     await stream.waitFor((f) => f.json?.key === during.at(-1), { timeoutMs: 15_000 });
-    expect(stream.events().map((f) => f.json.key)).toEqual(during);
+    expect(stream.events().map((f) => f.json.key)).toEqual([...first, ...during]);
     await eventually(async () => (await metric(server, 'pgfeed_capture_behind_seconds')) < 1, {
       what: 'pgfeed_capture_behind_seconds back under a second',
     });
