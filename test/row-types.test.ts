@@ -94,3 +94,26 @@ test('a column retyped to bigint, or a bigint column renamed, after watch() stil
   expect(retyped.json.row).toEqual({ id: 'x', companyId: 'acme', n: '9007199254740993', big: '-9007199254740995' });
   expect(renamed.json.row).toEqual({ id: 'y', companyId: 'acme', n: '1', huge: '9223372036854775807' });
 });
+
+test('column filters compare bigint and numeric values as numbers, exactly', async () => {
+  const admin = await tokenFor(server, 'alice', 'acme', 'admin');
+  const keys = async (where: string) => {
+    const res = await fetch(`${server.url}/snapshots/company/acme?entities=every_type&${where}`, {
+      headers: { Authorization: `Bearer ${admin}` },
+    });
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { items: { key: string }[] }).items.map((i) => i.key);
+  };
+  // r1 holds bigint 9007199254740993 (2^53 + 1) and numeric 12.50 (the first test wrote it).
+  expect(await keys('where.cBigint=gt.9007199254740992')).toEqual(['r1']);
+  expect(await keys('where.cBigint=gte.9007199254740994')).toEqual([]);
+  expect(await keys('where.cBigint=in.(1,9007199254740993)')).toEqual(['r1']);
+  expect(await keys('where.cNumeric=eq.12.5')).toEqual(['r1']);
+  expect(await keys('where.cNumeric=lt.100')).toEqual(['r1']); // as strings "12.50" > "100"
+  expect(await keys('where.cNumeric=gt.12.499999999999999999')).toEqual(['r1']);
+  const bad = await fetch(`${server.url}/snapshots/company/acme?entities=every_type&where.cBigint=gt.many`, {
+    headers: { Authorization: `Bearer ${admin}` },
+  });
+  expect(bad.status).toBe(400);
+  expect(await bad.json()).toMatchObject({ error: { code: 'invalid_query' } });
+});
