@@ -220,6 +220,7 @@ declare
   user_col    text := nullif(tg_argv[2], '');
   key_col     text := tg_argv[3];
   exact       text[] := coalesce(tg_argv[4], '{}')::text[]; -- pgfeed.exact_columns at attach
+  col         text;
   new_row     jsonb;
   old_row     jsonb;
   any_row     jsonb;
@@ -233,8 +234,16 @@ begin
     if not (coalesce(new_row, old_row) ?& exact) then
       exact := pgfeed.exact_columns(tg_relid);
     end if;
-    new_row := pgfeed.exact_row(new_row, exact);
-    old_row := pgfeed.exact_row(old_row, exact);
+    -- As pgfeed.exact_row does, in simple expressions: a SQL function call
+    -- here costs an executor start per row (measured: about +50 % per write).
+    foreach col in array exact loop
+      if jsonb_typeof(new_row -> col) = 'number' then
+        new_row := jsonb_set(new_row, array[col], to_jsonb(new_row ->> col));
+      end if;
+      if jsonb_typeof(old_row -> col) = 'number' then
+        old_row := jsonb_set(old_row, array[col], to_jsonb(old_row ->> col));
+      end if;
+    end loop;
   end if;
   if tg_op = 'UPDATE' and new_row = old_row then
     return null; -- an UPDATE that changes nothing is not an event
