@@ -138,6 +138,32 @@ create function pgfeed.current_columns(
       from pgfeed.watched w where w.table_name = t
   $$;
 
+-- The columns of a table whose row JSON is PostgreSQL's exact text, a JSON
+-- string: bigint and numeric (and domains over them). As JSON numbers they
+-- would be inexact past 2^53 - 1 in JavaScript, and numeric would lose its
+-- scale (12.50 read as 12.5). Worked out once per table, not per row: the
+-- capture trigger gets the list as its fifth argument (pgfeed.attach), kept
+-- current by pgfeed.on_alter_table; the WAL path reads it from the relation
+-- description (pgfeed.wal_row_expr); snapshots once per query.
+create function pgfeed.exact_columns(table_name regclass) returns text[]
+  language sql stable
+  as $$
+    select coalesce(array_agg(a.attname::text order by a.attnum), '{}')
+      from pg_attribute a join pg_type t on t.oid = a.atttypid
+     where a.attrelid = table_name and a.attnum > 0 and not a.attisdropped
+       and (case when t.typtype = 'd' then t.typbasetype else t.oid end) in ('int8'::regtype, 'numeric'::regtype)
+  $$;
+
+-- `r` (a to_jsonb() row) with the listed columns' numbers replaced by their
+-- exact text. jsonb keeps a numeric exactly (scale included): ->> gives the
+-- text PostgreSQL prints. NaN and Infinity are JSON strings already.
+create function pgfeed.exact_row(r jsonb, columns text[]) returns jsonb
+  language sql immutable
+  as $$
+    select r || coalesce((select jsonb_object_agg(c, r ->> c) from unnest(columns) c
+                           where jsonb_typeof(r -> c) = 'number'), '{}'::jsonb)
+  $$;
+
 -- Writes one event to the log and NOTIFYs it (the trigger path). Callers
 -- hold the ordering lock. A key column that is gone gives the key '' rather
 -- than failing the writer's transaction.
@@ -193,6 +219,8 @@ declare
   company_col text := tg_argv[1];
   user_col    text := nullif(tg_argv[2], '');
   key_col     text := tg_argv[3];
+  exact       text[] := coalesce(tg_argv[4], '{}')::text[]; -- pgfeed.exact_columns at attach
+  col         text;
   new_row     jsonb;
   old_row     jsonb;
   any_row     jsonb;
@@ -200,6 +228,23 @@ declare
 begin
   if tg_op <> 'DELETE' then new_row := to_jsonb(new); end if;
   if tg_op <> 'INSERT' then old_row := to_jsonb(old); end if;
+  if cardinality(exact) > 0 then
+    -- A bigint/numeric column renamed or dropped since attach: the list is
+    -- stale until pgfeed.on_alter_table re-attaches; read it from the catalog.
+    if not (coalesce(new_row, old_row) ?& exact) then
+      exact := pgfeed.exact_columns(tg_relid);
+    end if;
+    -- As pgfeed.exact_row does, in simple expressions: a SQL function call
+    -- here costs an executor start per row (measured: about +50 % per write).
+    foreach col in array exact loop
+      if jsonb_typeof(new_row -> col) = 'number' then
+        new_row := jsonb_set(new_row, array[col], to_jsonb(new_row ->> col));
+      end if;
+      if jsonb_typeof(old_row -> col) = 'number' then
+        old_row := jsonb_set(old_row, array[col], to_jsonb(old_row ->> col));
+      end if;
+    end loop;
+  end if;
   if tg_op = 'UPDATE' and new_row = old_row then
     return null; -- an UPDATE that changes nothing is not an event
   end if;
@@ -272,8 +317,8 @@ begin
     execute format('drop trigger if exists pgfeed_capture on %s', table_name);
     execute format(
       'create constraint trigger pgfeed_capture after insert or update or delete on %s '
-      'deferrable initially deferred for each row execute function pgfeed.capture_row(%L, %L, %L, %L)',
-      table_name, w.entity, w.company_column, coalesce(w.user_column, ''), w.key_column
+      'deferrable initially deferred for each row execute function pgfeed.capture_row(%L, %L, %L, %L, %L)',
+      table_name, w.entity, w.company_column, coalesce(w.user_column, ''), w.key_column, pgfeed.exact_columns(table_name)
     );
   end if;
 end
@@ -289,7 +334,10 @@ create function pgfeed.attached(table_name regclass) returns boolean
         and (select relreplident from pg_class where oid = table_name) = 'f'
         and exists (select 1 from pg_publication_rel r join pg_publication p on p.oid = r.prpubid
                      where p.pubname = pgfeed.publication() and r.prrelid = table_name)
-      when 'trigger' then exists (select 1 from pg_trigger t where t.tgrelid = table_name and t.tgname = 'pgfeed_capture')
+      -- The trigger's fifth argument must still be the table's bigint/numeric columns (a column retyped since).
+      when 'trigger' then exists (select 1 from pg_trigger t where t.tgrelid = table_name and t.tgname = 'pgfeed_capture'
+                                     and split_part(encode(t.tgargs, 'escape'), '\000', 5)
+                                         = replace(pgfeed.exact_columns(table_name)::text, '\', '\\'))
       else true -- no mode claimed yet: the claim attaches it
     end
   $$;
@@ -360,6 +408,49 @@ begin
 end
 $$;
 
+-- After ALTER TABLE on a watched table in trigger mode, re-attaches the
+-- capture trigger when its list of bigint/numeric columns (its fifth
+-- argument) no longer matches the table: a column retyped to or from bigint
+-- or numeric comes out right from the next row on, with no per-row catalog
+-- lookup. It never fails the operator's ALTER (a warning instead). Event
+-- triggers need a superuser: without one it is not created, and a retyped
+-- column needs `select pgfeed.watch(...)` again (each instance's start does
+-- it for registered entities). Security definer: whoever runs the ALTER need
+-- not see schema pgfeed.
+create function pgfeed.on_alter_table() returns event_trigger
+  language plpgsql
+  security definer
+  set search_path = pg_catalog, pg_temp
+  as $$
+declare
+  t regclass;
+begin
+  if (select c.mode from pgfeed.capture_state c) is distinct from 'trigger' then
+    return;
+  end if;
+  for t in
+    select distinct w.table_name from pg_event_trigger_ddl_commands() d
+      join pgfeed.watched w on w.table_name::oid = d.objid
+     where d.classid = 'pg_class'::regclass
+  loop
+    if not pgfeed.attached(t) then
+      perform pgfeed.attach(t);
+    end if;
+  end loop;
+exception when others then
+  raise warning 'pgfeed: could not refresh the capture trigger after ALTER TABLE: % (%)', sqlerrm, sqlstate;
+end
+$$;
+
+do $$
+begin
+  if (select r.rolsuper from pg_roles r where r.rolname = current_user) then
+    create event trigger pgfeed_alter_table on ddl_command_end
+      when tag in ('ALTER TABLE') execute function pgfeed.on_alter_table();
+  end if;
+end
+$$;
+
 -- Switches the database's capture mode, moving every watched table to that
 -- path in one transaction: the explicit step of docs/operations.md ("Switching
 -- capture mode"; `pgfeed capture-mode`). Writers of a table wait for its
@@ -419,6 +510,8 @@ create function pgfeed.wal_row_expr(shape jsonb, src text) returns text
       from (
         select 'jsonb_build_object(' || string_agg(
                  case when (c ->> 1)::oid in ('text'::regtype, 'varchar'::regtype)
+                        -- bigint, numeric and domains over them: their exact text (pgfeed.exact_columns).
+                        or coalesce(nullif(t.typbasetype, 0), t.oid) in ('int8'::regtype, 'numeric'::regtype)
                       -- Already the JSON string to_jsonb() makes of it (or JSON null): no cast needed.
                       then format('%L, %s -> %s', c ->> 0, src, i - 1)
                       else format('%L, to_jsonb((%s ->> %s)::%s)', c ->> 0, src, i - 1,

@@ -219,7 +219,12 @@ describe('pgfeed start on a database of its own', () => {
     await stream.waitFor((f) => f.event === 'ready');
     await db.sql`insert into orders (id, tenant, buyer, total) values (7, 't2', 'eve', 1.00), (8, 't1', 'bob', 12.50)`;
     const created = await stream.waitFor((f) => f.event === 'orders.created');
-    expect(JSON.parse(created.data)).toMatchObject({ entity: 'orders', companyId: 't1', key: '8', row: { id: 8, buyer: 'bob' } });
+    expect(JSON.parse(created.data)).toMatchObject({
+      entity: 'orders',
+      companyId: 't1',
+      key: '8',
+      row: { id: '8', buyer: 'bob', total: '12.50' },
+    });
 
     const [listening] =
       await db.sql`select count(*)::int as n from pg_stat_activity where application_name = 'pgfeed-listener' and datname = current_database()`;

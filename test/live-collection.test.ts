@@ -151,6 +151,20 @@ describe('column filters', () => {
     expect(holds({ seats: 'gt.2', status: 'eq.confirmed' })).toBe(true);
   });
 
+  test('bigint and numeric values (strings of their exact text) compare as numbers, exactly', () => {
+    const row = { total: '9007199254740993', price: '12.50', loss: '-0.5' };
+    const holds = (where: Record<string, string>) => matchesWhere(parseWhere(where), row);
+    expect(holds({ total: 'gt.9007199254740992' })).toBe(true);
+    expect(holds({ total: 'lt.9007199254740994' })).toBe(true);
+    expect(holds({ total: 'eq.9007199254740992' })).toBe(false); // equal as floats
+    expect(holds({ price: 'eq.12.5' })).toBe(true);
+    expect(holds({ price: 'lt.100' })).toBe(true); // as strings "12.50" > "100"
+    expect(holds({ price: 'in.(1,12.500)' })).toBe(true);
+    expect(holds({ loss: 'lt.0' })).toBe(true);
+    expect(holds({ loss: 'gt.-1' })).toBe(true);
+    expect(holds({ loss: 'gt.-0.25' })).toBe(false);
+  });
+
   test('written back as the same query parameters; a malformed one is refused before any request', () => {
     expect(whereParams(parseWhere({ channel: 'in.(cashier,online)', seats: 'gt.2' }))).toEqual([
       ['where.channel', 'in.(cashier,online)'],

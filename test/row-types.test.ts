@@ -34,8 +34,8 @@ const EXPECTED = {
   companyId: 'acme',
   cSmallint: 7,
   cInteger: -42,
-  cBigint: 9007199254740991, // a JSON number: exact up to 2^53 - 1 in JavaScript (docs/api.md)
-  cNumeric: 12.5, // a JSON number: 12.50 reads as 12.5
+  cBigint: '9007199254740993', // 2^53 + 1: PostgreSQL's exact text, a JSON string (docs/api.md)
+  cNumeric: '12.50', // the exact text, scale kept
   cReal: 1.5,
   cDouble: 0.1,
   cBoolean: true,
@@ -64,7 +64,7 @@ test('each PostgreSQL type reaches the row JSON of events and snapshots the same
   await db.sql.begin(async (tx) => {
     await tx`set local timezone = 'Europe/Helsinki'`;
     await tx`insert into every_type values (
-      'r1', 'acme', 7, -42, 9007199254740991, 12.50, 1.5, 0.1, true, 'naïve "quoted" text', 'short',
+      'r1', 'acme', 7, -42, 9007199254740993, 12.50, 1.5, 0.1, true, 'naïve "quoted" text', 'short',
       '6f1c1a52-3d43-4b1a-9f0e-0d1f2a3b4c5d', 'busy', '2026-12-24', '08:30', '2026-12-24 08:30:00.123456',
       '2026-12-24 08:30:00.123456+02', '1 day 2 hours', '{"a": [1, "two"]}', '{"nested": {"ok": true}}',
       '{1,2,3}', '{a,"b c"}', '\\x00ff', '192.168.0.1', null)`;
@@ -77,4 +77,43 @@ test('each PostgreSQL type reaches the row JSON of events and snapshots the same
   const snapshot = (await res.json()) as { items: { row: Record<string, unknown> }[] };
   expect(event.json.row).toEqual(EXPECTED);
   expect(snapshot.items[0]!.row).toEqual(event.json.row);
+});
+
+test('a column retyped to bigint, or a bigint column renamed, after watch() still gives the exact text', async () => {
+  const admin = await tokenFor(server, 'alice', 'acme', 'admin');
+  await db.sql`create table retyped (id text primary key, company_id text not null, n integer, big bigint)`;
+  await db.sql`select pgfeed.watch('retyped')`;
+  const stream = await openLiveStream(`${server.url}/events/company/acme?entities=retyped`, { token: admin });
+  await db.sql`alter table retyped alter column n type bigint`;
+  await db.sql`insert into retyped values ('x', 'acme', 9007199254740993, -9007199254740995)`;
+  const retyped = await stream.waitFor((f) => f.event === 'retyped.created' && f.json.key === 'x');
+  await db.sql`alter table retyped rename column big to huge`;
+  await db.sql`insert into retyped values ('y', 'acme', 1, 9223372036854775807)`;
+  const renamed = await stream.waitFor((f) => f.event === 'retyped.created' && f.json.key === 'y');
+  stream.close();
+  expect(retyped.json.row).toEqual({ id: 'x', companyId: 'acme', n: '9007199254740993', big: '-9007199254740995' });
+  expect(renamed.json.row).toEqual({ id: 'y', companyId: 'acme', n: '1', huge: '9223372036854775807' });
+});
+
+test('column filters compare bigint and numeric values as numbers, exactly', async () => {
+  const admin = await tokenFor(server, 'alice', 'acme', 'admin');
+  const keys = async (where: string) => {
+    const res = await fetch(`${server.url}/snapshots/company/acme?entities=every_type&${where}`, {
+      headers: { Authorization: `Bearer ${admin}` },
+    });
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { items: { key: string }[] }).items.map((i) => i.key);
+  };
+  // r1 holds bigint 9007199254740993 (2^53 + 1) and numeric 12.50 (the first test wrote it).
+  expect(await keys('where.cBigint=gt.9007199254740992')).toEqual(['r1']);
+  expect(await keys('where.cBigint=gte.9007199254740994')).toEqual([]);
+  expect(await keys('where.cBigint=in.(1,9007199254740993)')).toEqual(['r1']);
+  expect(await keys('where.cNumeric=eq.12.5')).toEqual(['r1']);
+  expect(await keys('where.cNumeric=lt.100')).toEqual(['r1']); // as strings "12.50" > "100"
+  expect(await keys('where.cNumeric=gt.12.499999999999999999')).toEqual(['r1']);
+  const bad = await fetch(`${server.url}/snapshots/company/acme?entities=every_type&where.cBigint=gt.many`, {
+    headers: { Authorization: `Bearer ${admin}` },
+  });
+  expect(bad.status).toBe(400);
+  expect(await bad.json()).toMatchObject({ error: { code: 'invalid_query' } });
 });

@@ -8,9 +8,10 @@ type Row = Record<string, unknown>;
 /**
  * What a column's value is in a row's JSON, so a filter value can be checked
  * before a stream starts: `number`, `boolean`, `string` (text, timestamps,
- * uuids, ...), or `json` (json, jsonb, arrays, composites: not filterable).
+ * uuids, ...), or `json` (json, jsonb, arrays, composites: not filterable),
+ * or `decimal` (bigint, numeric: PostgreSQL's exact text in a JSON string, compared as numbers).
  */
-export type ColumnKind = 'number' | 'boolean' | 'string' | 'json';
+export type ColumnKind = 'number' | 'boolean' | 'string' | 'json' | 'decimal';
 
 /** One column of a watched table. */
 export interface CatalogColumn {
@@ -52,11 +53,12 @@ interface WatchedRow {
   companyColumn: string;
   userColumn: string | null;
   publicColumns: string[] | null;
-  columns: { name: string; type: string; category: string; typtype: string }[];
+  columns: { name: string; type: string; category: string; typtype: string; exact: boolean }[];
 }
 
 /** What the row JSON (`to_jsonb`) holds for a type, by pg_type.typcategory and typname. */
-function kindOf(c: { type: string; category: string }): ColumnKind {
+function kindOf(c: { type: string; category: string; exact: boolean }): ColumnKind {
+  if (c.exact) return 'decimal';
   if (c.category === 'A' || c.category === 'C' || c.type === 'json' || c.type === 'jsonb') return 'json';
   if (c.category === 'N') return 'number';
   if (c.category === 'B') return 'boolean';
@@ -116,7 +118,8 @@ export class EntityCatalog {
       select w.entity, w.table_name::text as table, n.nspname as schema, c.relname as rel, w.key_column as "keyColumn", w.company_column as "companyColumn",
              w.user_column as "userColumn", p.columns as "publicColumns",
              coalesce((select json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
-                                                         'category', t.typcategory, 'typtype', t.typtype) order by a.attnum)
+                                                         'category', t.typcategory, 'typtype', t.typtype,
+                                                         'exact', a.attname = any(pgfeed.exact_columns(w.table_name))) order by a.attnum)
                          from pg_attribute a join pg_type t on t.oid = a.atttypid
                         where a.attrelid = w.table_name and a.attnum > 0 and not a.attisdropped), '[]') as columns
         from pgfeed.watched w
@@ -219,6 +222,7 @@ const KIND_SCHEMA: Record<ColumnKind, () => z.ZodType> = {
   boolean: () => z.boolean(),
   string: () => z.string(),
   json: () => z.unknown(),
+  decimal: () => z.string(),
 };
 
 /**

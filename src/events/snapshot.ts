@@ -109,8 +109,13 @@ function readChunk(
 ): Promise<{ row: Row; k: string }[]> {
   // Events carry `row ->> column` as company, user and key: compared as text here too.
   const key = tx`(t.${tx(entity.keyColumn)})::text collate "C"`;
+  const table = tx`${tx(entity.relation.schema)}.${tx(entity.relation.name)}`;
+  // bigint and numeric as their exact text, as the capture writes them (pgfeed.exact_row); the
+  // table's list of such columns is an InitPlan, read once per query.
+  const exact = tx`(select pgfeed.exact_columns(c.oid) from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                     where n.nspname = ${entity.relation.schema} and c.relname = ${entity.relation.name})`;
   return tx<{ row: Row; k: string }[]>`
-    select to_jsonb(t) as row, ${key} as k from ${tx(entity.relation.schema)}.${tx(entity.relation.name)} t
+    select pgfeed.exact_row(to_jsonb(t), ${exact}) as row, ${key} as k from ${table} t
      where (t.${tx(entity.companyColumn)})::text = ${scope.companyId}
        ${scope.kind === 'user' ? tx`and (t.${tx(entity.userColumn!)})::text = ${scope.userId}` : tx``}
        ${keys ? tx`and ${key} = any(${keys}::text[])` : tx``}

@@ -53,7 +53,7 @@ export const whereParameter = z
   .describe(
     'Column filter `where.<column>=<op>.<value>` (repeatable over columns, all must hold): op is eq, neq, lt, lte, gt, gte or in ' +
       '(`in.(a,b)`); <column> is a camelCase key of the row (public scope: of the public projection) present in every requested entity. ' +
-      'Numbers compare numerically, strings as strings (UTC ISO timestamps sort correctly), booleans as true/false, `null` with eq/neq. ' +
+      'Numbers (and bigint/numeric values, JSON strings of decimal digits) compare numerically, other strings as strings (UTC ISO timestamps sort correctly), booleans as true/false, `null` with eq/neq. ' +
       'On streams an update also passes when a filtered column is among its `changes` (the row may have left the filter).',
   );
 
@@ -131,7 +131,7 @@ function checkValues(name: string, c: Condition, kind: CatalogEntity['columns'][
       if (c.op === 'eq' || c.op === 'neq' || c.op === 'in') continue;
       throw invalid(name, 'null compares only with eq, neq or in');
     }
-    if (kind === 'number' && (v.trim() === '' || !Number.isFinite(Number(v)))) {
+    if ((kind === 'number' || kind === 'decimal') && (v.trim() === '' || !Number.isFinite(Number(v)))) {
       throw invalid(name, `${c.column} is a ${type} column: "${v}" is not a number`);
     }
     if (kind === 'boolean' && v !== 'true' && v !== 'false') {

@@ -73,9 +73,38 @@ export function rowMatches(conditions: readonly Condition[], row: Row): boolean 
   return conditions.every((c) => holds(c, row[c.column]));
 }
 
+/** PostgreSQL's text of a bigint or numeric (the row JSON carries them as strings): sign, digits, fraction. */
+const DECIMAL = /^(-?)(\d+)(?:\.(\d+))?$/;
+
+/**
+ * Two decimal texts compared exactly (no float rounding: bigint past 2^53,
+ * numeric of any precision); undefined when either is not plain decimal text.
+ */
+export function compareDecimal(a: string, b: string): number | undefined {
+  const x = DECIMAL.exec(a);
+  const y = DECIMAL.exec(b);
+  if (!x || !y) return undefined;
+  const parts = (m: RegExpExecArray) => {
+    const int = m[2]!.replace(/^0+(?=\d)/, '');
+    const frac = (m[3] ?? '').replace(/0+$/, '');
+    return { neg: m[1] === '-' && /[1-9]/.test(int + frac), int, frac };
+  };
+  const p = parts(x);
+  const q = parts(y);
+  if (p.neg !== q.neg) return p.neg ? -1 : 1;
+  const sign = p.neg ? -1 : 1;
+  if (p.int.length !== q.int.length) return sign * Math.sign(p.int.length - q.int.length);
+  const width = Math.max(p.frac.length, q.frac.length);
+  const u = p.int + p.frac.padEnd(width, '0');
+  const v = q.int + q.frac.padEnd(width, '0');
+  return sign * (u < v ? -1 : u > v ? 1 : 0);
+}
+
 /**
  * How a row's JSON value compares with a filter's text: numbers numerically,
- * strings as strings (UTC ISO timestamps sort correctly), booleans as
+ * bigint and numeric values (strings of decimal digits) numerically when the
+ * filter's text is a number too (exactly when both are plain decimals),
+ * other strings as strings (UTC ISO timestamps sort correctly), booleans as
  * `true`/`false`, null only with `null`. Undefined when they cannot be
  * compared: then only `neq` holds. The client (`pgfeed/client`) compares the same way.
  */
@@ -88,7 +117,12 @@ function compare(value: unknown, text: string): number | undefined {
   if (typeof value === 'boolean') {
     return text === 'true' || text === 'false' ? Number(value) - Number(text === 'true') : undefined;
   }
-  if (typeof value === 'string') return value < text ? -1 : value > text ? 1 : 0;
+  if (typeof value === 'string') {
+    if (DECIMAL.test(value) && text.trim() !== '' && Number.isFinite(Number(text))) {
+      return compareDecimal(value, text) ?? Math.sign(Number(value) - Number(text));
+    }
+    return value < text ? -1 : value > text ? 1 : 0;
+  }
   return undefined;
 }
 
