@@ -48,20 +48,19 @@ export function accessLog(logger: Logger): RequestHandler {
       enumerable: true,
     });
     res.once('close', () => {
-      logger.info(
-        {
-          requestId: entry.requestId,
-          method: entry.method,
-          path: entry.path,
-          ip: entry.ip,
-          status: res.statusCode,
-          ms: Math.round(performance.now() - entry.started),
-        },
-        'request',
-      );
+      logAccess(entry, res, 'request');
     });
     next();
   };
+}
+
+/** One access line: what the entry copied from the request, the status and the time so far. */
+function logAccess(entry: AccessEntry, res: ServerResponse, message: string): void {
+  const { requestId, method, path, ip, started } = entry;
+  entry.logger.info(
+    { requestId, method, path, ip, status: res.statusCode, ms: Math.round(performance.now() - started) },
+    message,
+  );
 }
 
 /**
@@ -74,17 +73,7 @@ export function accessLog(logger: Logger): RequestHandler {
 export function streamOpened(req: IncomingMessage, res: ServerResponse): void {
   const entry = (res as Logged)[ENTRY];
   if (entry) {
-    entry.logger.info(
-      {
-        requestId: entry.requestId,
-        method: entry.method,
-        path: entry.path,
-        ip: entry.ip,
-        status: res.statusCode,
-        ms: Math.round(performance.now() - entry.started),
-      },
-      'stream opened',
-    );
+    logAccess(entry, res, 'stream opened');
   }
   const r = req as unknown as Record<string, unknown>;
   delete r._parsedUrl;
