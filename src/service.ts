@@ -250,7 +250,6 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       databaseUrl: config.LISTENER_DATABASE_URL ?? options.databaseUrl,
       sql,
       log,
-      entities,
       skips,
       logger,
       metrics,

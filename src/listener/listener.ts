@@ -4,7 +4,6 @@ import type Postgres from 'postgres';
 import { postgres } from '../db/driver';
 import type { Sql } from '../db/connect';
 import { DecodeError, parseNotification } from '../events/decode';
-import type { EntityRegistry } from '../events/entity';
 import type { EventLog } from '../events/log';
 import type { Skips } from '../events/skips';
 import type { Position } from '../events/position';
@@ -22,7 +21,6 @@ export interface ListenerOptions {
   /** The query pool, for the channel name; catch-up and large events are read from `log` through it. */
   sql: Sql;
   log: EventLog;
-  entities: EntityRegistry;
   /** Where notifications that are not events are reported (events that do not decode are reported by `log`). */
   skips: Skips;
   logger: Logger;
