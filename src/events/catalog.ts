@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Sql } from '../db/connect';
+import { AppError } from '../errors';
 import { camelCase } from './decode';
 import type { EntityRegistry } from './entity';
 
@@ -184,10 +185,27 @@ export class EntityCatalog {
     return names.map((n) => this.byName.get(n));
   }
 
-  /** The names in `names` that no watched table produces (re-reading the catalog on a miss). */
-  async unknownOf(names: readonly string[]): Promise<string[]> {
+  /**
+   * The entities a request of scope `kind` covers: those named (each must exist;
+   * a public scope only public ones), or every one the scope may see (public: the
+   * public ones; user: those with a user column). Sorted by name. A 400
+   * `invalid_query` names what is not allowed; for the public scope it is the same
+   * answer for a private entity and a name that does not exist, and costs no read.
+   */
+  async resolve(kind: 'company' | 'user' | 'public', names: readonly string[] | undefined): Promise<CatalogEntity[]> {
+    if (kind === 'public') {
+      const allowed = this.publicNames();
+      const hidden = (names ?? []).filter((e) => !allowed.includes(e));
+      if (hidden.length > 0) {
+        throw new AppError('invalid_query', `public streams carry only ${LIST.format(allowed)}, not ${LIST.format(hidden)}`);
+      }
+      return (names ?? allowed).map((n) => this.byName.get(n)!).sort(byEntityName);
+    }
+    if (!names) return this.all().filter((e) => kind !== 'user' || e.userColumn !== null);
     const found = await this.lookup(names);
-    return names.filter((_, i) => !found[i]);
+    const unknown = names.filter((_, i) => !found[i]);
+    if (unknown.length > 0) throw new AppError('invalid_query', `unknown entity: ${unknown.join(', ')}`);
+    return [...new Set(found as CatalogEntity[])].sort(byEntityName);
   }
 
   /** Names of the entities public streams carry: the registered ones in their order, then those watched from SQL. */
@@ -237,3 +255,6 @@ export function watchedRowSchema(entity: CatalogEntity, view: 'full' | 'public' 
   }
   return z.object(shape);
 }
+
+const LIST = new Intl.ListFormat('en', { type: 'conjunction' });
+const byEntityName = (a: CatalogEntity, b: CatalogEntity) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);

@@ -76,32 +76,6 @@ function invalid(name: string, message: string): AppError {
   return new AppError('invalid_query', `query parameter ${name}: ${message}`);
 }
 
-const LIST = new Intl.ListFormat('en', { type: 'conjunction' });
-
-/**
- * The entities a request of `scope` covers: those named (each must exist; a
- * public scope only public ones), or every one the scope may see (public: the
- * public ones; user: those with a user column). Sorted by name.
- */
-export async function scopeEntities(catalog: EntityCatalog, scope: Scope, names: string[] | undefined): Promise<CatalogEntity[]> {
-  if (scope.kind === 'public') {
-    // Anonymous callers learn only what public streams carry (as the stream says), and cause no read.
-    const allowed = catalog.publicNames();
-    const hidden = (names ?? []).filter((e) => !allowed.includes(e));
-    if (hidden.length > 0) {
-      throw new AppError('invalid_query', `public streams carry only ${LIST.format(allowed)}, not ${LIST.format(hidden)}`);
-    }
-    return (names ?? allowed).map((n) => catalog.get(n)!).sort(byName);
-  }
-  if (!names) return catalog.all().filter((e) => scope.kind !== 'user' || e.userColumn !== null);
-  const found = await catalog.lookup(names);
-  const unknown = names.filter((_, i) => !found[i]);
-  if (unknown.length > 0) throw new AppError('invalid_query', `unknown entity: ${unknown.join(', ')}`);
-  return [...new Set(found as CatalogEntity[])].sort(byName);
-}
-
-const byName = (a: CatalogEntity, b: CatalogEntity) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-
 /**
  * Checks `conditions` against every entity of the request: the column must be
  * a field of each (public scope: of its public projection), and the values

@@ -271,19 +271,10 @@ export class Feed {
   private async filterFor(request: StreamRequest): Promise<Filter> {
     const { scope } = request;
     const filter: Filter = { scope };
-    if (scope.kind === 'public') {
-      // Anonymous callers learn only what public streams carry: the same answer for a private
-      // entity and a name that does not exist, and no query to tell them apart.
-      const allowed = this.options.presentation.entities.publicNames();
-      const hidden = (request.entities ?? []).filter((e) => !allowed.includes(e));
-      if (hidden.length > 0) {
-        throw new AppError('invalid_query', `public streams carry only ${LIST.format(allowed)}, not ${LIST.format(hidden)}`);
-      }
-      filter.entities = new Set(request.entities ?? allowed);
-    } else if (request.entities) {
-      const unknown = await this.options.catalog.unknownOf(request.entities);
-      if (unknown.length > 0) throw new AppError('invalid_query', `unknown entity: ${unknown.join(', ')}`);
-      filter.entities = new Set(request.entities);
+    if (scope.kind === 'public' || request.entities) {
+      // A public stream carries only the public entities (all of them when none are named).
+      const covered = await this.options.catalog.resolve(scope.kind, request.entities);
+      filter.entities = new Set(request.entities ?? covered.map((e) => e.name));
     }
     if (request.keys) filter.keys = new Set(request.keys);
     if (request.where) filter.where = request.where;
@@ -437,5 +428,3 @@ const SSE_HEADERS = {
   Connection: 'keep-alive',
   'X-Accel-Buffering': 'no',
 };
-
-const LIST = new Intl.ListFormat('en', { type: 'conjunction' });

@@ -9,7 +9,7 @@ import type { Auth, Authorize, Claims, StreamScope } from '../auth';
 import { streamOpened } from '../access-log';
 import { perMinuteLimit } from '../rate-limit';
 import { commaList, parseId, parseQuery, single } from '../params';
-import { checkWhere, compileWhere, parseWhere, scopeEntities } from '../where';
+import { checkWhere, compileWhere, parseWhere } from '../where';
 
 /** The query parameters of every stream. */
 export const streamQuery = z.object({
@@ -44,7 +44,7 @@ export function eventRoutes(deps: EventRoutesDeps): Router {
   /** The checked column filters of a stream (a 400 before it starts), if it has any. */
   async function whereOf(conditions: Condition[], scope: Scope, query: StreamQuery): Promise<{ where?: Where }> {
     if (conditions.length === 0) return {};
-    checkWhere(conditions, await scopeEntities(catalog, scope, query.entities), scope);
+    checkWhere(conditions, await catalog.resolve(scope.kind, query.entities), scope);
     const where = compileWhere(conditions, scope, catalog);
     return where ? { where } : {};
   }

@@ -9,7 +9,7 @@ import type { Scope } from '../../streams/filter';
 import type { Auth, Authorize } from '../auth';
 import { commaList, parseQuery, single } from '../params';
 import { perMinuteLimit } from '../rate-limit';
-import { checkWhere, parseWhere, scopeEntities } from '../where';
+import { checkWhere, parseWhere } from '../where';
 import { scopeOf } from './events';
 
 /** The query parameters of every snapshot (and `where.<column>` filters, see ../where.ts). */
@@ -55,7 +55,7 @@ export function snapshotRoutes(deps: SnapshotRoutesDeps): Router {
       const query = parseQuery(req, snapshotQuery); // a malformed query is a 400 before any token check
       const where = parseWhere(req.query);
       const { scope } = await scopeOf(deps, req, kind);
-      const entities = await scopeEntities(catalog, scope, query.entities);
+      const entities = await catalog.resolve(scope.kind, query.entities);
       checkWhere(where, entities, scope);
       res.setHeader('Cache-Control', 'no-store');
       res.json(
