@@ -31,7 +31,8 @@ test('stopping the service turns the badge to reconnecting; restarting it on the
 
     // Changes while the service is down.
     await suite.db.sql`update trips set available_slots = 40 where id = 'c1'`;
-    await suite.db.sql`insert into bookings (id, trip_id, company_id, seats, channel) values ('while-down', 'c1', 'acme', 8, 'cashier')`;
+    await suite.db
+      .sql`insert into bookings (id, trip_id, company_id, seats, channel) values ('while-down', 'c1', 'acme', 8, 'cashier')`;
   } finally {
     // Back on the same port whatever happened, so the next tests find it.
     suite.server = await startService(suite.db.url, { PORT: port });
@@ -60,7 +61,8 @@ test('a hidden tab closes its stream; made visible, it shows every change it mis
   await eventually(() => suite.server.status().streams === 0, { what: 'the hidden tab closing its stream' });
 
   await suite.db.sql`update trips set available_slots = 30 where id = 'c1'`;
-  await suite.db.sql`insert into bookings (id, trip_id, company_id, seats, channel) values ('while-hidden', 'c1', 'acme', 2, 'online')`;
+  await suite.db
+    .sql`insert into bookings (id, trip_id, company_id, seats, channel) values ('while-hidden', 'c1', 'acme', 2, 'online')`;
   await suite.db.sql`update bookings set status = 'cancelled' where id = 'while-hidden'`;
 
   await setVisibility('visible');
@@ -80,7 +82,8 @@ test('with /events blocked the page falls back to polling and says so, then retu
 
   await page.unroute('**/events/**');
   await badge(page, 'live');
-  await suite.db.sql`insert into bookings (id, trip_id, company_id, seats, channel) values ('after-polling', 'c1', 'acme', 1, 'online')`;
+  await suite.db
+    .sql`insert into bookings (id, trip_id, company_id, seats, channel) values ('after-polling', 'c1', 'acme', 1, 'online')`;
   await page.waitForSelector(`#${rowDomId('booking', 'after-polling')}`);
   expect(await rowsOf(page, 'booking', 'after-polling')).toBe(1);
 });

@@ -232,7 +232,8 @@ test('seven dashboard tabs share one stream, all get live changes, and another t
 });
 
 test('a form on a sister site (another port) that posts with the cookie is refused; nothing changes', async () => {
-  await suite.db.sql`insert into bookings (id, trip_id, company_id, seats, channel) values ('target', 'bt1', 'acme', 1, 'online')`;
+  await suite.db
+    .sql`insert into bookings (id, trip_id, company_id, seats, channel) values ('target', 'bt1', 'acme', 1, 'online')`;
   const page = await newPage(suite.browser);
   await signIn(page, '/cashier', 'carl', 'cashier');
   // The sister site: same host, another port (cookies ignore ports, so SameSite=Lax sends the cookie).

@@ -32,7 +32,9 @@ test('?access_token moves the token into an HttpOnly cookie and out of the URL',
   expect(page.status).toBe(200);
   const html = await page.text();
   // pages.js keeps the company's lists current with live() (docs/pages.md).
-  expect(html).toMatch(/<main data-live-scope="\{&quot;company&quot;:&quot;acme&quot;\}" data-live-entities="trip,stock,checkout,booking"/);
+  expect(html).toMatch(
+    /<main data-live-scope="\{&quot;company&quot;:&quot;acme&quot;\}" data-live-entities="trip,stock,checkout,booking"/,
+  );
   expect(html).toContain(`id="${rowDomId('trip', 'x1')}"`);
   // Rows are escaped.
   expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
@@ -107,7 +109,8 @@ test('every page runs under a CSP without unsafe-inline: no inline script, style
     for (const [, attrs] of html.matchAll(/<script([^>]*)>/gi)) expect(attrs).toMatch(/^ src="\/assets\/[\w.-]+\.js" defer$/);
     expect(html).not.toMatch(/<script[^>]*>[^<]+<\/script>/i);
   }
-  for (const asset of ['/assets/pgfeed.css', '/assets/pages.js', '/assets/portal.js']) expect((await get(asset)).status).toBe(200);
+  for (const asset of ['/assets/pgfeed.css', '/assets/pages.js', '/assets/portal.js'])
+    expect((await get(asset)).status).toBe(200);
   // The pages' script is the esbuild bundle of src/domain/pages/browser (npm run build), not a copy kept by hand.
   expect(await (await get('/assets/pages.js')).text()).toContain('main[data-live-scope]');
 });

@@ -25,7 +25,6 @@ export function entityOfPath(path: string): TableEntity | undefined {
   return (Object.keys(TABLES) as TableEntity[]).find((e) => TABLES[e].path === path);
 }
 
-
 async function rowsOfCompany(tx: TransactionSql, entity: TableEntity, companyId: string, newest?: number): Promise<Row[]> {
   const { table, order } = TABLES[entity];
   if (newest !== undefined) {

@@ -58,7 +58,10 @@ export async function openDashboard(
 ): Promise<Page> {
   const page = await newPage(suite.browser);
   if (options.tuning) {
-    await page.addInitScript((o) => ((window as unknown as { pgfeedLiveOptions: unknown }).pgfeedLiveOptions = o), options.tuning);
+    await page.addInitScript(
+      (o) => ((window as unknown as { pgfeedLiveOptions: unknown }).pgfeedLiveOptions = o),
+      options.tuning,
+    );
   }
   await options.before?.(page);
   await page.goto(`${suite.server.url}/dashboard?access_token=${await tokenFor(suite.server, 'alice', 'acme', 'admin')}`);

@@ -16,7 +16,10 @@ const keyed = (items: Row[]) => items.map((row) => ({ key: String(row.id), row }
  * The pages' script: live() and the row templates bundled by `npm run build` (scripts/bundle.mjs) into
  * dist/browser/; from dist/domain/routes when the service runs compiled, from src/domain/routes under ts-jest.
  */
-const PAGES_BUNDLE = [path.join(__dirname, '..', '..', 'browser', 'pgfeed-pages.js'), path.join(__dirname, '..', '..', '..', 'dist', 'browser', 'pgfeed-pages.js')];
+const PAGES_BUNDLE = [
+  path.join(__dirname, '..', '..', 'browser', 'pgfeed-pages.js'),
+  path.join(__dirname, '..', '..', '..', 'dist', 'browser', 'pgfeed-pages.js'),
+];
 const pagesBundle = () => PAGES_BUNDLE.find((file) => existsSync(file)) ?? PAGES_BUNDLE[0]!;
 
 const LIVE_ENTITIES = ['trip', 'stock', 'checkout', 'booking'];

@@ -22,7 +22,10 @@ export function badgeOf(state: ConnectionState, pollEveryMs: number, now: number
       return { state: 'live', text: 'live' };
     case 'reconnecting': {
       const at = new Date(state.retryAt).toLocaleTimeString();
-      return { state: 'reconnecting', text: `reconnecting: next try at ${at} (in ${Math.max(1, Math.ceil((state.retryAt - now) / 1000))} s)` };
+      return {
+        state: 'reconnecting',
+        text: `reconnecting: next try at ${at} (in ${Math.max(1, Math.ceil((state.retryAt - now) / 1000))} s)`,
+      };
     }
     case 'offline':
       return { state: 'offline', text: 'offline: waiting for the network' };

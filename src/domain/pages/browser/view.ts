@@ -112,7 +112,8 @@ export function applyChanges(
   for (const [entity, list] of touched) arrange(list, entity, items, fresh);
   decorate(document);
   counts();
-  for (const t of told) if (t.change.kind !== 'delete') t.row = document.getElementById(rowDomId(t.change.item.entity, t.change.item.key));
+  for (const t of told)
+    if (t.change.kind !== 'delete') t.row = document.getElementById(rowDomId(t.change.item.entity, t.change.item.key));
   return told;
 }
 
