@@ -3,7 +3,7 @@
  * render a row on the server (the first paint, `format=html`) and in the pages' browser bundle
  * (src/domain/pages/browser/): the markup is written once.
  */
-import { html } from '../../html';
+import { html } from '../../render';
 
 type Row = Record<string, unknown>;
 type Cells = [label: string, value: unknown][];

@@ -4,7 +4,7 @@
  * counts, and for a moment what a changed value was.
  */
 import type { Change, LiveItem } from '../../../client';
-import { RowRenderer, listDomId, rowDomId } from '../../../streams/html';
+import { RowRenderer, listDomId, rowDomId } from '../../../render';
 import { CELLS } from '../cells';
 import { LIST_ORDER } from '../lists';
 
