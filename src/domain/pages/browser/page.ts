@@ -35,8 +35,6 @@ function start(main: HTMLElement, badge: HTMLElement): void {
   const lastChange = () => {
     badge.querySelector('.last')!.textContent = `last change ${new Date().toLocaleTimeString()}`;
   };
-  let first = true;
-
   const options: PageLiveOptions = {
     url: '', // this origin: the HttpOnly cookie authenticates the snapshot and the stream
     scope: JSON.parse(main.dataset.liveScope!) as LiveOptions['scope'],
@@ -45,17 +43,20 @@ function start(main: HTMLElement, badge: HTMLElement): void {
     polling,
     backoff: tuning.backoff,
     shareTab: { name: main.dataset.liveShare },
-    onState: show,
-    onChange: (changes) => {
-      const told = applyChanges(changes, collection.items, wasMs);
-      if (first) performance.mark('pgfeed:rows'); // the rows of live()'s first snapshot are on screen
-      first = false;
-      if (told.length > 0) lastChange();
-      for (const { row, change } of told) say(change, row);
-    },
   };
-  const collection = live(options);
-  show(collection.state);
+  // The collection is a store: one listener renders its state and each batch of changes, with all its rows.
+  let applied: readonly Change[] = [];
+  let first = true;
+  live(options).subscribe(({ items, state, changes }) => {
+    show(state);
+    if (changes === applied || changes.length === 0) return;
+    applied = changes;
+    const told = applyChanges(changes, items, wasMs);
+    if (first) performance.mark('pgfeed:rows'); // the rows of live()'s first snapshot are on screen
+    first = false;
+    if (told.length > 0) lastChange();
+    for (const { row, change } of told) say(change, row);
+  });
   decorate(document);
   counts();
   setInterval(overdue, 60_000);
