@@ -80,13 +80,6 @@ test('format=html fragments replace, append and remove the same elements the pag
   s.close();
 });
 
-test('htmx and its SSE extension are served locally', async () => {
-  const htmx = await get('/assets/htmx.min.js');
-  expect(htmx.status).toBe(200);
-  expect(await htmx.text()).toContain('htmx');
-  expect((await get('/assets/sse.js')).status).toBe(200);
-});
-
 test('every page runs under a CSP without unsafe-inline: no inline script, style or handler, assets served locally', async () => {
   const admin = await tokenFor(server, 'alice', 'acme', 'admin');
   const cashier = await tokenFor(server, 'carl', 'acme', 'cashier');

@@ -29,8 +29,6 @@ export function pageRoutes(ctx: RouteContext): Router {
   const { renderer, sql } = ctx;
   const router = Router();
 
-  router.get('/assets/htmx.min.js', (_req, res) => res.sendFile(require.resolve('htmx.org/dist/htmx.min.js')));
-  router.get('/assets/sse.js', (_req, res) => res.sendFile(require.resolve('htmx-ext-sse/sse.js')));
   router.get('/assets/pages.js', (_req, res) => res.sendFile(pagesBundle()));
   router.use('/assets', express.static(path.join(__dirname, '..', 'pages', 'assets'), { index: false }));
 
