@@ -59,8 +59,9 @@ interface WatchedRow {
 
 /** What the row JSON (`to_jsonb`) holds for a type, by pg_type.typcategory and typname. */
 function kindOf(c: { type: string; category: string; exact: boolean }): ColumnKind {
-  if (c.exact) return 'decimal';
+  // Before `exact`: an array of bigint or numeric holds strings, but is no decimal.
   if (c.category === 'A' || c.category === 'C' || c.type === 'json' || c.type === 'jsonb') return 'json';
+  if (c.exact) return 'decimal';
   if (c.category === 'N') return 'number';
   if (c.category === 'B') return 'boolean';
   return 'string';
