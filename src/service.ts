@@ -45,6 +45,8 @@ export interface RouteContext {
    * from `lastEventId` delivers exactly the changes not yet in it.
    */
   snapshot<T>(read: (tx: postgres.TransactionSql) => Promise<T>): Promise<{ result: T; lastEventId: string }>;
+  /** Aborted when the service stops: end with it what the routes started (timers, stores such as `perMinuteLimit`'s). */
+  stopped: AbortSignal;
 }
 
 export interface PgfeedOptions {
@@ -223,6 +225,9 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
   const stops: ((deadline: number) => Promise<void> | void)[] = [
     (deadline) => sql.end({ timeout: Math.max(0.1, (deadline - Date.now()) / 1000) }),
   ];
+  // What routes keep until the service stops (rate limiters' stores) ends with it.
+  const stopped = new AbortController();
+  stops.push(() => stopped.abort());
   const stopAll = async (budgetMs: number) => {
     const deadline = Date.now() + budgetMs;
     for (const stop of stops.reverse()) {
@@ -311,6 +316,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       authenticate: (req) => auth.fromRequest(req),
       verify: (token) => auth.verify(token),
       snapshot: (read) => snapshot(sql, read),
+      stopped: stopped.signal,
     };
     const app = createApp({
       auth,
@@ -325,6 +331,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       skips,
       logger,
       rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
+      stopped: stopped.signal,
       maxBodyBytes: config.MAX_BODY_BYTES,
       opsHere: config.OPS_PORT === undefined,
       corsOrigins: config.CORS_ORIGINS,
