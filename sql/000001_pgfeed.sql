@@ -79,6 +79,19 @@ create function pgfeed.channel() returns text
   language sql immutable parallel safe
   as $$ select 'pgfeed' $$;
 
+-- The channel that announces a change to what is watched (watch, unwatch,
+-- public columns, ALTER TABLE of a watched table), named once for sender and
+-- listener. Every instance LISTENs it on its listener connection and reads
+-- its catalog of watched tables again, instead of polling it; the payload
+-- (the table) is only a hint. NOTIFY is sent at commit, so the read sees it.
+create function pgfeed.catalog_channel() returns text
+  language sql immutable parallel safe
+  as $$ select 'pgfeed_catalog' $$;
+
+create function pgfeed.catalog_changed(table_name regclass) returns void
+  language sql
+  as $$ select pg_notify(pgfeed.catalog_channel(), table_name::text) $$;
+
 -- NOTIFY payloads must be shorter than 8000 bytes; bigger events are sent as
 -- {"id": "...", "large": true} and the listener reads them from pgfeed.events.
 create function pgfeed.max_payload_bytes() returns int
@@ -421,6 +434,7 @@ begin
         user_column = excluded.user_column, key_column = excluded.key_column,
         company_attnum = excluded.company_attnum, user_attnum = excluded.user_attnum, key_attnum = excluded.key_attnum;
   perform pgfeed.attach(table_name);
+  perform pgfeed.catalog_changed(table_name);
   return chosen;
 end
 $$;
@@ -439,10 +453,12 @@ begin
     execute format('alter publication %I drop table %s', pub, table_name);
   end if;
   delete from pgfeed.watched w where w.table_name = unwatch.table_name;
+  perform pgfeed.catalog_changed(table_name);
 end
 $$;
 
--- After ALTER TABLE on a watched table in trigger mode, re-attaches the
+-- After ALTER TABLE on a watched table: announces it (its columns are in the
+-- catalog every instance holds), and in trigger mode re-attaches the
 -- capture trigger when its list of bigint/numeric columns (its fifth
 -- argument) no longer matches the table: a column retyped to or from bigint
 -- or numeric comes out right from the next row on, with no per-row catalog
@@ -459,15 +475,13 @@ create function pgfeed.on_alter_table() returns event_trigger
 declare
   t regclass;
 begin
-  if (select c.mode from pgfeed.capture_state c) is distinct from 'trigger' then
-    return;
-  end if;
   for t in
     select distinct w.table_name from pg_event_trigger_ddl_commands() d
       join pgfeed.watched w on w.table_name::oid = d.objid
      where d.classid = 'pg_class'::regclass
   loop
-    if not pgfeed.attached(t) then
+    perform pgfeed.catalog_changed(t);
+    if (select c.mode from pgfeed.capture_state c) = 'trigger' and not pgfeed.attached(t) then
       perform pgfeed.attach(t);
     end if;
   end loop;

@@ -265,7 +265,15 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
     });
     const renderer = new RowRenderer(entities);
     const catalog = new EntityCatalog(sql, entities, {
+      pollMs: config.CATALOG_POLL_MS,
       onRefreshError: (err) => logger.warn({ err }, 'reading the watched tables failed; keeping the last read'),
+      onRead: (reason) => metrics.catalogReads.inc({ reason }),
+    });
+    // What is watched changed (pgfeed.watch() and its kin NOTIFY at commit), or the listener LISTENs
+    // anew: a change made while it was away, or before its first LISTEN, sent a NOTIFY nobody heard.
+    listener.on('catalog', () => catalog.reread('notify'));
+    listener.on('state', (state) => {
+      if (state === 'catching_up') catalog.reread('listen');
     });
     stops.push(() => catalog.stop());
     await catalog.start();
