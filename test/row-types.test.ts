@@ -15,13 +15,14 @@ beforeAll(async () => {
   db = await freshDatabase();
   await db.sql`create type mood as enum ('calm', 'busy')`;
   await db.sql`create domain money_amount as numeric(12, 2)`;
+  await db.sql`create domain id_list as bigint[]`;
   await db.sql`create table every_type (
     id text primary key, company_id text not null,
     c_smallint smallint, c_integer integer, c_bigint bigint, c_numeric numeric, c_real real, c_double double precision,
     c_boolean boolean, c_text text, c_varchar varchar(10), c_uuid uuid, c_enum mood,
     c_date date, c_time time, c_timestamp timestamp, c_timestamptz timestamptz, c_interval interval,
     c_json json, c_jsonb jsonb, c_int_array integer[], c_text_array text[],
-    c_bigint_array bigint[], c_numeric_array numeric[], c_bigint_matrix bigint[][], c_money_array money_amount[],
+    c_bigint_array bigint[], c_numeric_array numeric[], c_bigint_matrix bigint[][], c_money_array money_amount[], c_id_list id_list,
     c_bytea bytea, c_inet inet, c_null text)`;
   await db.sql`select pgfeed.watch('every_type')`;
   server = await startService(db.url, {}, {});
@@ -63,6 +64,7 @@ const EXPECTED = {
     ['3', '-4'],
   ],
   cMoneyArray: ['7.00', '0.05'],
+  cIdList: ['9223372036854775807'],
   cBytea: '\\x00ff',
   cInet: '192.168.0.1',
   cNull: null,
@@ -79,7 +81,7 @@ test('each PostgreSQL type reaches the row JSON of events and snapshots the same
       '6f1c1a52-3d43-4b1a-9f0e-0d1f2a3b4c5d', 'busy', '2026-12-24', '08:30', '2026-12-24 08:30:00.123456',
       '2026-12-24 08:30:00.123456+02', '1 day 2 hours', '{"a": [1, "two"]}', '{"nested": {"ok": true}}',
       '{1,2,3}', '{a,"b c"}', '{9007199254740993,-1,NULL}', '{12.50,NaN,0.1}', '{{1,9007199254740993},{3,-4}}',
-      '{7,0.05}', '\\x00ff', '192.168.0.1', null)`;
+      '{7,0.05}', '{9223372036854775807}', '\\x00ff', '192.168.0.1', null)`;
   });
   const event = await stream.waitFor((f) => f.event === 'every_type.created');
   stream.close();
