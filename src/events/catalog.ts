@@ -99,6 +99,7 @@ export class EntityCatalog {
   private timer: NodeJS.Timeout | undefined;
   private reading: Promise<void> | undefined;
   private again: Promise<void> | undefined;
+  private stopped = false;
 
   constructor(
     private readonly sql: Sql,
@@ -119,11 +120,13 @@ export class EntityCatalog {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
   }
 
-  /** Reads the catalog again without waiting; a failed read (the database away) keeps the last one. */
+  /** Reads the catalog again without waiting (not once stopped); a failed read (the database away) keeps the last one. */
   reread(reason: CatalogReadReason): void {
+    if (this.stopped) return;
     this.refresh(reason).catch((error: unknown) => this.options.onRefreshError?.(error));
   }
 
