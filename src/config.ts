@@ -136,6 +136,8 @@ export const configSchema = z.strictObject({
   /** A stream whose client reads nothing for this long (its socket stays full) is cut; it resumes with Last-Event-ID. */
   STALLED_STREAM_MS: int(100, 3_600_000).default(30_000),
   PRUNE_INTERVAL_MS: int(1000, 86_400_000).default(60_000),
+  /** The fallback re-read of the watched tables, for a change whose NOTIFY never arrived (docs/operations.md). */
+  CATALOG_POLL_MS: int(1000, 86_400_000).default(60_000),
   /** Events deleted per pruning transaction, so writers never wait on it. */
   PRUNE_BATCH: int(1, 1_000_000).default(5000),
   /** Largest JSON request body accepted by the API. */
