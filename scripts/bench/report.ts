@@ -1,7 +1,7 @@
 /**
  * What a person reads at the end of `npm run bench`: the costs scenario as a
- * table (pgfeed in both capture modes against the hand-rolled server, ratios
- * beside them) and as an SVG chart (the latency distribution of the largest
+ * table (pgfeed in both capture modes against the hand-rolled server and the
+ * floor, ratios beside them) and as an SVG chart (the latency distribution of the largest
  * fan-out, and the cost ratios). The SVG is self-contained: no fonts, scripts
  * or images from anywhere.
  */
@@ -12,6 +12,15 @@ export type Costs = Record<string, SystemCost>;
 const BASE = 'hand-rolled';
 const COMPARED = ['pgfeed trigger', 'pgfeed wal'];
 const TWO = 'pgfeed trigger, 2 workers';
+const FLOOR = 'floor';
+
+/** The ratio columns of the table, [numerator, denominator, heading], each shown when both systems ran. */
+const RATIOS: [string, string, string][] = [
+  ...COMPARED.map((s): [string, string, string] => [s, BASE, `${s.replace('pgfeed ', '')} ÷ ${BASE}`]),
+  ['pgfeed trigger', FLOOR, `trigger ÷ ${FLOOR}`],
+  [BASE, FLOOR, `${BASE} ÷ ${FLOOR}`],
+  [TWO, 'pgfeed trigger', '2 workers ÷ 1'],
+];
 
 /** One figure of every system, and how to print it. */
 interface Row {
@@ -56,17 +65,17 @@ const fmt = (v: number | undefined, digits: number) =>
     ? '—'
     : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-/** The costs as a plain-text table: one row per figure, one column per system, then the ratios to the hand-rolled server. */
+/**
+ * The costs as a plain-text table: one row per figure, one column per system, then the ratios
+ * (pgfeed ÷ hand-rolled; pgfeed and hand-rolled ÷ the floor, what Node itself costs; 2 workers ÷ 1).
+ */
 export function costsTable(costs: Costs, steps: number[]): string {
   const systems = Object.keys(costs);
-  const ratioCols = COMPARED.filter((s) => costs[s] && costs[BASE]);
-  const header = ['figure', ...systems, ...ratioCols.map((s) => `${s.replace('pgfeed ', '')} ÷ ${BASE}`)];
-  if (costs[TWO] && costs['pgfeed trigger']) header.push('2 workers ÷ 1');
+  const ratioCols = RATIOS.filter(([a, b]) => costs[a] && costs[b]);
+  const header = ['figure', ...systems, ...ratioCols.map(([, , heading]) => heading)];
   const body = rows(costs, steps).map((r) => {
     const cells = [`${r.label}${r.unit ? ` (${r.unit})` : ''}`, ...systems.map((s) => fmt(r.value(costs[s]!), r.digits))];
-    const ratio = (a: string, b: string) => fmt(r.value(costs[a]!)! / r.value(costs[b]!)!, 2);
-    for (const s of ratioCols) cells.push(r.unit ? ratio(s, BASE) : '');
-    if (costs[TWO] && costs['pgfeed trigger']) cells.push(r.unit ? ratio(TWO, 'pgfeed trigger') : '');
+    for (const [a, b] of ratioCols) cells.push(r.unit ? fmt(r.value(costs[a]!)! / r.value(costs[b]!)!, 2) : '');
     return cells;
   });
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
@@ -79,6 +88,7 @@ const COLORS: Record<string, string> = {
   'pgfeed wal': '#2ca02c',
   'hand-rolled': '#d62728',
   'pgfeed trigger, 2 workers': '#9467bd',
+  floor: '#7f7f7f',
 };
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
