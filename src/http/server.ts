@@ -8,7 +8,14 @@ export class HttpServer {
 
   constructor(
     app: Express,
-    private readonly options: { port: number; host: string; beforeClose: () => void; keepAliveMs?: number },
+    private readonly options: {
+      port: number;
+      host: string;
+      beforeClose: () => void;
+      keepAliveMs?: number;
+      /** listen()'s backlog: connections queued for accept (Node's default: 511). */
+      backlog?: number;
+    },
   ) {
     this.server = http.createServer(bornWithPrototypes(app), app);
     if (options.keepAliveMs !== undefined) {
@@ -21,7 +28,8 @@ export class HttpServer {
   async start(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.options.port, this.options.host, () => {
+      const { port, host, backlog } = this.options;
+      this.server.listen({ port, host, ...(backlog === undefined ? {} : { backlog }) }, () => {
         this.server.off('error', reject);
         resolve();
       });
