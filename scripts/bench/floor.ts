@@ -3,7 +3,8 @@
  * stream. node:http with nothing on top — no express, no token check, no
  * per-stream timer (one heartbeat for all), no log — and one LISTEN
  * connection on the hand-rolled server's table and trigger, whose payloads it
- * frames exactly as the hand-rolled server does and writes to every stream.
+ * frames exactly as the hand-rolled server does (the same bytes, encoded once
+ * into one buffer) and writes to every stream.
  * No server that does more than this can cost less per stream, per open or
  * per frame; a target below the floor is out of reach of any Node server.
  */
@@ -25,7 +26,8 @@ export async function startFloor(databaseUrl: string, port: number): Promise<Han
 
   await sql.listen('trips', (payload) => {
     const row = JSON.parse(payload) as { company_id: string };
-    const frame = `id: ${++seq}\ndata: ${payload}\n\n`;
+    // Encoded once for every stream (the hand-rolled server writes the string, encoded per socket).
+    const frame = Buffer.from(`id: ${++seq}\ndata: ${payload}\n\n`);
     for (const res of clients.get(row.company_id) ?? []) res.write(frame);
   });
   const ping = setInterval(() => {
