@@ -360,6 +360,7 @@ async function costsScenario(adminUrl: string): Promise<void> {
     P.BENCH_STREAMS,
     P.BENCH_COST_CHANGES,
     P.BENCH_SYSTEMS,
+    P.BENCH_SEMI_SPACE_MB === undefined ? [] : [`--max-semi-space-size=${P.BENCH_SEMI_SPACE_MB}`],
     (c) => cleanups.push(c),
     (line) => progress(`costs: ${line}`),
   );
@@ -392,6 +393,7 @@ async function costsScenario(adminUrl: string): Promise<void> {
       changesPerSecond: 2,
       company: 1,
       systems: P.BENCH_SYSTEMS,
+      semiSpaceMb: P.BENCH_SEMI_SPACE_MB ?? null,
     },
     systems,
     ratio: Object.fromEntries(

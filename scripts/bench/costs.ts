@@ -97,6 +97,8 @@ export async function runCosts(
   steps: number[],
   changes: number,
   only: readonly SystemKey[],
+  /** Node flags of every server process (the same for every system). */
+  serverFlags: string[],
   defer: (cleanup: () => Promise<unknown>) => void,
   progress: (line: string) => void,
 ): Promise<Record<string, SystemCost>> {
@@ -106,7 +108,9 @@ export async function runCosts(
   const out: Record<string, SystemCost> = {};
   for (const [i, spec] of SYSTEMS.entries()) {
     if (!only.includes(SYSTEM_KEYS[i]!)) continue;
-    out[spec.name] = await runSystem(adminUrl, spec, pools, steps, changes, defer, (line) => progress(`${spec.name}: ${line}`));
+    out[spec.name] = await runSystem(adminUrl, spec, pools, steps, changes, serverFlags, defer, (line) =>
+      progress(`${spec.name}: ${line}`),
+    );
     await Promise.all(pools.map((p) => p.ask({ cmd: 'close' })));
   }
   return out;
@@ -119,6 +123,7 @@ async function runSystem(
   pools: PoolProcess[],
   steps: number[],
   changes: number,
+  serverFlags: string[],
   defer: (cleanup: () => Promise<unknown>) => void,
   progress: (line: string) => void,
 ): Promise<SystemCost> {
@@ -142,7 +147,7 @@ async function runSystem(
   try {
     await prepare(sql, spec.system);
     const secret = randomBytes(32).toString('hex');
-    const server = new Forked<ServerJob | ServerCommand>('server-process.ts', ['--expose-gc']);
+    const server = new Forked<ServerJob | ServerCommand>('server-process.ts', ['--expose-gc', ...serverFlags]);
     local.push(() => server.stop(15_000));
     await server.started;
     const job: ServerJob = { ...spec, databaseUrl: u.toString(), secret, port: await freePort() };

@@ -49,6 +49,11 @@ export const benchParams = z
       .transform((v) => v.split(','))
       .pipe(z.array(z.enum(SYSTEM_KEYS)).min(1))
       .default([...SYSTEM_KEYS]),
+    /**
+     * costs: V8's young-generation cap for every server (`--max-semi-space-size`, MB); unset: Node's
+     * default. Opening streams fast grows it to its cap, which at 1 000 streams is half the memory measured.
+     */
+    BENCH_SEMI_SPACE_MB: int(16).optional(),
     /** costs: changes fanned out to every stream at each measured step. */
     BENCH_COST_CHANGES: int(10),
     /** Run only this scenario. */
