@@ -182,9 +182,9 @@ export const configSchema = z.strictObject({
   HTTP_KEEP_ALIVE_MS: int(1000, 3_600_000).default(65_000),
   /**
    * Connections the kernel may queue for accept() (listen's backlog; capped by
-   * net.core.somaxconn). Node's 511 overflowed when thousands of EventSources
-   * reconnected at once while the event loop was busy: the kernel dropped the
-   * overflow and clients saw connection resets.
+   * net.core.somaxconn). Node's 511 overflowed when the benchmark opened 768
+   * streams at once: the kernel drops what overflows, and clients wait for a
+   * retransmission or, on a busy server, fail (docs/benchmark.md).
    */
   LISTEN_BACKLOG: int(1, 65535).default(4096),
   /** Handed to express's `trust proxy`, so rate limits and logs see the client behind a proxy. */

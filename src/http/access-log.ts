@@ -24,8 +24,8 @@ function requestId(header: string | string[] | undefined): string {
 /**
  * The prototype of every response's `res.locals`: `log` is a child logger
  * carrying the request id, made when read (by a handler or the error
- * handler) and not kept. A getter defined on each request's own locals would
- * give every response a hidden class of its own (a kilobyte per open stream).
+ * handler) and not kept. Defined on each response's own locals, the getter
+ * was a closure, and a hidden class of its own, for as long as a stream lived.
  */
 const LOCALS: object = Object.create(null, {
   log: {
