@@ -130,7 +130,8 @@ export function costsSvg(costs: Costs, steps: number[], caption: string): string
     text(L.x + 28, L.y + 16 + i * 18, s, 'font-size="12"');
   });
 
-  // Right: pgfeed ÷ hand-rolled, per figure (1 = the same cost; lower is better for pgfeed).
+  // Right: pgfeed ÷ hand-rolled, per figure (1 = the same cost; lower is better for pgfeed), with the
+  // floor ÷ hand-rolled marked on each: no bar can go below what Node itself costs.
   const R = { x: 640, y: 60, w: 300, h: 300 };
   const base = costs[BASE];
   const compared = COMPARED.filter((s) => costs[s]);
@@ -147,11 +148,14 @@ export function costsSvg(costs: Costs, steps: number[], caption: string): string
     [`memory / stream (${last})`, (c) => c.memoryPerStreamBytes[last]],
     ['CPU / stream opened', (c) => c.cpuPerConnectionMs],
   ];
+  const toBase = (c: SystemCost | undefined, f: (c: SystemCost) => number | undefined) =>
+    base && c ? (f(c) ?? NaN) / (f(base) ?? NaN) : NaN;
   const ratios = metrics.map(([label, f]) => ({
     label,
-    values: compared.map((s) => (base ? (f(costs[s]!) ?? NaN) / (f(base) ?? NaN) : NaN)),
+    values: compared.map((s) => toBase(costs[s], f)),
+    floor: toBase(costs[FLOOR], f),
   }));
-  const xMax = Math.max(2, ...ratios.flatMap((r) => r.values.filter(Number.isFinite))) * 1.1;
+  const xMax = Math.max(2, ...ratios.flatMap((r) => [...r.values, r.floor].filter(Number.isFinite))) * 1.1;
   const bx = (v: number) => R.x + (Math.min(v, xMax) / xMax) * R.w;
   text(R.x - 170, 40, 'pgfeed ÷ hand-rolled (lower is cheaper)', 'font-weight="bold"');
   const band = R.h / metrics.length;
@@ -167,7 +171,16 @@ export function costsSvg(costs: Costs, steps: number[], caption: string): string
       );
       text(bx(v) + 4, y + h - 2, v.toFixed(2), 'font-size="11"');
     });
+    if (Number.isFinite(r.floor)) {
+      out.push(
+        `<line x1="${bx(r.floor).toFixed(1)}" x2="${bx(r.floor).toFixed(1)}" y1="${(y0 + 3).toFixed(1)}" y2="${(y0 + band - 3).toFixed(1)}" stroke="${COLORS[FLOOR]}" stroke-width="3"/>`,
+      );
+    }
   });
+  if (costs[FLOOR]) {
+    out.push(`<rect x="${R.x + compared.length * 130}" y="${R.y + R.h + 26}" width="3" height="10" fill="${COLORS[FLOOR]}"/>`);
+    text(R.x + 8 + compared.length * 130, R.y + R.h + 34, 'floor', 'font-size="12"');
+  }
   compared.forEach((s, k) => {
     out.push(`<rect x="${R.x + k * 130}" y="${R.y + R.h + 26}" width="12" height="8" fill="${COLORS[s]}"/>`);
     text(R.x + 16 + k * 130, R.y + R.h + 34, s, 'font-size="12"');
