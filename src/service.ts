@@ -352,6 +352,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       host: config.HOST,
       beforeClose: () => feed.endStreams(),
       keepAliveMs: config.HTTP_KEEP_ALIVE_MS,
+      backlog: config.LISTEN_BACKLOG,
     });
 
     stops.push(() => listener.stop());
