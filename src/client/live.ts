@@ -3,11 +3,14 @@
  * pages (`GET /snapshots/...`), the stream starts at the smallest page position, and the collection
  * (collection.ts) applies what the pages do not already hold. The snapshot is loaded inside the stream's
  * reconnect loop (subscribe's `prepare`), so one loop retries both; a `reset` reloads it and reconnects
- * from its position, and the rows are replaced at once.
+ * from its position, and the rows are replaced at once. With `shareTab`, the tabs of a browser share one
+ * stream (share-tab.ts): this tab is then the holder (it streams and forwards) or a follower (it reads its
+ * own snapshot and applies what the holder forwards).
  */
 import { type Change, LiveCollection, type LiveItem, type SnapshotPage } from './collection';
 import { type ConnectionInput, type ConnectionState, INITIAL_STATE, nextState } from './connection';
-import { SubscribeError, type SubscribeOptions, type Subscription, subscribe } from './subscribe';
+import { type TabMessage, type TabShare, follow, joinTabs, shareKey, shareableState } from './share-tab';
+import { SubscribeError, type SubscribeOptions, type Subscription, backoffDelay, subscribe } from './subscribe';
 import { type Where, parseWhere, whereParams } from './where';
 
 type Row = Record<string, unknown>;
@@ -42,6 +45,14 @@ export interface LiveOptions<R extends Row = Row> {
    * that buffers or strips SSE), reload the snapshot every `everyMs` (default 30 s) until the stream works.
    */
   polling?: { afterFailures?: number; everyMs?: number } | false;
+  /**
+   * In a browser with Web Locks and BroadcastChannel: the tabs of this origin that run live() with the same
+   * url, scope, entities, keys and where (or the same `name`) share one stream. One tab streams and forwards
+   * what it receives; the others read their own snapshot and apply it; when that tab closes or is paused,
+   * another takes over from its own position. Tabs that share must read the same rows (the same user): give
+   * `name` to keep readers apart. Elsewhere (Node) the collection streams on its own.
+   */
+  shareTab?: boolean | { name?: string };
   fetch?: typeof fetch;
   signal?: AbortSignal;
 }
@@ -114,7 +125,15 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
   let pollTimer: ReturnType<typeof setTimeout> | undefined;
   let hideTimer: ReturnType<typeof setTimeout> | undefined;
   let subscription: Subscription | undefined;
+  /** Where the rows are: the stream's position (this tab streams), or the last forwarded one applied (it follows). */
   let position: string | undefined;
+  let role: 'alone' | 'holder' | 'follower' = 'alone';
+  /** A follower reading its snapshot: what is forwarded meanwhile waits in `held` and is applied after it. */
+  let syncing = false;
+  let held: TabMessage[] = [];
+  let holderState: ConnectionState | undefined;
+  /** Bumped when a follower's snapshot read in progress is no longer wanted (this tab leads, pauses, reads again). */
+  let generation = 0;
   let markLoaded!: () => void;
   let failLoad!: (error: Error) => void;
   const loaded = new Promise<void>((resolve, reject) => ((markLoaded = resolve), (failLoad = reject)));
@@ -149,7 +168,14 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
     if (state === snapshot.state) return;
     publish({ ...snapshot, state, changes: [] });
     notify(() => options.onState?.(state), 'onState');
+    if (role === 'holder') shareState();
   };
+  const shareState = () => {
+    const state = shareableState(snapshot.state);
+    if (state) tabs?.post({ kind: 'state', state });
+  };
+  const closed = () => snapshot.state.status === 'closed';
+  const stopped = () => closed() || snapshot.state.status === 'paused';
   const online = () => typeof navigator === 'undefined' || navigator.onLine !== false;
 
   async function loadPages(): Promise<SnapshotPage<R>[]> {
@@ -174,21 +200,24 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
     return pages;
   }
 
-  /** Loads the snapshot and replaces the rows at once; returns the position the stream starts from. */
-  async function reload(): Promise<string> {
-    const pages = await loadPages();
+  /** Replaces the rows with snapshot `pages` at once; returns the position the stream starts from. */
+  function take(pages: SnapshotPage<R>[]): string {
     const { changes, from } = collection.replace(pages);
     needsSnapshot = false;
     emit(changes);
     markLoaded();
     return from;
   }
+  const reload = async () => take(await loadPages());
 
   function poll() {
     clearTimeout(pollTimer);
     pollTimer = setTimeout(poll, polling!.everyMs);
     reload().then(
-      () => transition({ type: 'poll', at: Date.now() + polling!.everyMs }),
+      () => {
+        transition({ type: 'poll', at: Date.now() + polling!.everyMs });
+        if (role === 'holder') tabs?.post({ kind: 'reload' }); // the followers have no stream to hear it by either
+      },
       () => {}, // the server does not answer either: the stream's retries say reconnecting
     );
   }
@@ -207,10 +236,20 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
       signal: closer.signal,
       prepare: async () => {
         transition({ type: 'connect' });
-        return needsSnapshot ? reload() : undefined;
+        if (!needsSnapshot) return undefined;
+        position = await reload();
+        return position;
       },
-      onEvent: (event) => emit(collection.apply(event)),
-      onReady: () => {
+      onEvent: (event) => {
+        const after = position;
+        position = event.id;
+        if (role === 'holder') tabs?.post({ kind: 'event', after, event });
+        emit(collection.apply(event));
+      },
+      onReady: (data) => {
+        const after = position;
+        if (data.lastEventId !== null) position = data.lastEventId;
+        if (role === 'holder' && position !== undefined) tabs?.post({ kind: 'ready', after, position });
         failures = 0;
         stopPolling();
         transition({ type: 'ready' });
@@ -218,14 +257,12 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
       onReset: () => {
         // The position is too old (or capture lost changes): reload the snapshot, then stream from it.
         needsSnapshot = true;
+        if (role === 'holder') tabs?.post({ kind: 'reload' });
         sub.reconnect();
       },
       onError: (error) => {
         if (error.type !== 'application') failures++;
-        if (error.fatal) {
-          transition({ type: 'fatal', error });
-          failLoad(error);
-        }
+        if (error.fatal) fail(error);
         report(error);
         if (polling && failures >= polling.afterFailures && pollTimer === undefined) poll();
       },
@@ -234,18 +271,131 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
     subscription = sub;
   }
 
+  /** An answer retrying will not change (401, 403, 404, 400): closed, and another tab may take the stream. */
+  function fail(error: SubscribeError): void {
+    transition({ type: 'fatal', error });
+    failLoad(error);
+    tabs?.close();
+  }
+
+  // ------------------------------------------------------------------ tabs sharing one stream (shareTab)
+
+  /** Starts (or resumes) this tab: holds what is forwarded from now, streams if no tab does, else follows. */
+  function join(share: TabShare): void {
+    role = 'follower';
+    syncing = true;
+    held = [];
+    holderState = undefined;
+    share.post({ kind: 'hello' });
+    void share.tryLead().then((leads) => {
+      if (stopped()) return leads ? share.stepDown() : undefined;
+      if (leads) return lead();
+      void sync();
+      share.queue();
+    });
+  }
+
+  /** This tab got the lock: it streams from its own position (its rows reflect the log up to there). */
+  function lead(): void {
+    if (stopped()) return;
+    generation++;
+    syncing = false;
+    held = [];
+    role = 'holder';
+    shareState();
+    open();
+  }
+
+  /** A follower reads its own snapshot, retrying like a stream would; then applies what was held meanwhile. */
+  async function sync(): Promise<void> {
+    const mine = ++generation;
+    syncing = true;
+    transition({ type: 'connect' });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const pages = await loadPages();
+        if (mine !== generation) return;
+        syncing = false;
+        position = take(pages);
+        if (holderState) transition({ type: 'mirror', state: holderState });
+        const pending = held;
+        held = [];
+        for (const message of pending) onTabMessage(message);
+        return;
+      } catch (cause) {
+        if (mine !== generation || closer.signal.aborted) return;
+        const error =
+          cause instanceof SubscribeError
+            ? cause
+            : new SubscribeError('network', String((cause as Error)?.message ?? cause), undefined, { cause });
+        report(error);
+        if (error.fatal) return fail(error);
+        const delay = backoffDelay(attempt, options.backoff);
+        transition({ type: 'retry', at: Date.now() + delay, online: online() });
+        await sleep(delay);
+        if (mine !== generation) return;
+      }
+    }
+  }
+
+  function onTabMessage(message: TabMessage): void {
+    if (stopped()) return;
+    if (message.kind === 'hello') return role === 'holder' ? shareState() : undefined;
+    if (role !== 'follower') return; // the holder's own stream is the truth; a late message of the last holder is in it
+    switch (message.kind) {
+      case 'state':
+        holderState = message.state;
+        if (!syncing) transition({ type: 'mirror', state: message.state });
+        return;
+      case 'reload':
+        needsSnapshot = true; // the log lost changes (or the holder polls): this tab's position means nothing now
+        held = [];
+        void sync();
+        return;
+    }
+    if (syncing) return void held.push(message);
+    const id = message.kind === 'event' ? message.event.id : message.position;
+    const next = follow(position ?? '0', message.after, id);
+    if (next === 'gap') {
+      // The holder is past events this tab never saw (it was paused, or a new holder started ahead of it).
+      held = [message];
+      void sync();
+    } else if (next === 'apply') {
+      position = id;
+      if (message.kind === 'event') emit(collection.apply(message.event));
+    }
+  }
+
+  /** Waits `ms`, or less if the collection closes; leaves no listener behind. */
+  function sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        closer.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      closer.signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
   function pause(): void {
-    if (snapshot.state.status === 'closed' || snapshot.state.status === 'paused') return;
+    if (stopped()) return;
     position = subscription?.lastEventId ?? position;
     subscription?.close();
     subscription = undefined;
     stopPolling();
+    generation++; // a follower's snapshot read in progress: its rows stay where they were
+    syncing = false;
+    held = [];
+    tabs?.stepDown(); // another visible tab streams; this one catches up from its position when shown
     transition({ type: 'pause' });
   }
   function resume(): void {
     if (snapshot.state.status !== 'paused') return;
     transition({ type: 'resume' });
-    open();
+    if (tabs) join(tabs);
+    else open();
   }
 
   const visibility = () => {
@@ -262,6 +412,7 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
     const sub = subscription;
     transition({ type: 'close' });
     closer.abort();
+    tabs?.close();
     stopPolling();
     clearTimeout(hideTimer);
     if (watchPage) document.removeEventListener('visibilitychange', visibility);
@@ -272,7 +423,12 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
   }
   options.signal?.addEventListener('abort', () => void close(), { once: true });
 
-  open();
+  const share = options.shareTab;
+  const tabs = share
+    ? joinTabs(shareKey({ ...options, url: base }, typeof share === 'object' ? share.name : undefined), onTabMessage, lead)
+    : undefined;
+  if (tabs) join(tabs);
+  else open();
   return {
     get items() {
       return collection.items;
