@@ -1,6 +1,7 @@
-import { type ChangeEvent } from '../src/client';
+import { type ChangeEvent, SubscribeError } from '../src/client';
 import { type LiveItem, LiveCollection, type SnapshotPage } from '../src/client/collection';
 import { type ConnectionState, INITIAL_STATE, nextState } from '../src/client/connection';
+import { follow, shareKey, shareableState } from '../src/client/share-tab';
 import { matchesWhere, parseWhere, whereParams } from '../src/client/where';
 
 // The live collection's rules without a network: snapshot pages in, change events in, rows and changes out.
@@ -204,5 +205,56 @@ describe('the connection state', () => {
     const closed = run({ type: 'close' });
     expect(nextState(closed, { type: 'resume' })).toBe(closed);
     expect(nextState(closed, { type: 'ready' })).toBe(closed);
+  });
+});
+
+describe('tabs sharing one stream (shareTab)', () => {
+  test("a follower applies what continues from its position, skips what it has, and sees the holder's gap", () => {
+    expect(follow('10', '10', '11')).toBe('apply');
+    expect(follow('10', '7', '11')).toBe('apply'); // the holder resumed from further back and passed 10
+    expect(follow('10', '8', '9')).toBe('skip'); // a replay of what this tab applied already
+    expect(follow('10', '9', '10')).toBe('skip');
+    expect(follow('10', '12', '13')).toBe('gap'); // 11..12 never reached this tab
+    expect(follow('10', undefined, '13')).toBe('gap');
+    expect(follow('99', '99', '100')).toBe('apply'); // decimal ids, not text: 100 follows 99
+    expect(follow('100', '98', '99')).toBe('skip');
+  });
+
+  test('one key per collection, whatever the order of entities, keys and filters; a name replaces it', () => {
+    const a = shareKey({
+      url: 'http://h/',
+      scope: { company: 'acme' },
+      entities: ['trip', 'booking'],
+      where: { b: 'eq.1', a: 'gt.2' },
+    });
+    const b = shareKey({
+      url: 'http://h',
+      scope: { company: 'acme' },
+      entities: ['booking', 'trip'],
+      where: { a: 'gt.2', b: 'eq.1' },
+    });
+    expect(a).toBe(b);
+    expect(shareKey({ url: 'http://h', scope: { company: 'globex' }, entities: ['trip', 'booking'] })).not.toBe(a);
+    expect(shareKey({ url: 'http://h', scope: { company: 'acme' }, entities: ['trip'] })).not.toBe(a);
+    expect(shareKey({ url: 'http://h', scope: { company: 'acme' }, keys: ['k1'] })).not.toBe(
+      shareKey({ url: 'http://h', scope: { company: 'acme' } }),
+    );
+    expect(shareKey({ url: 'http://h', scope: { company: 'acme' } }, 'reader-1')).toBe('pgfeed:reader-1');
+  });
+
+  test("followers show the holder's state without its error; never its paused or closed (the next holder speaks)", () => {
+    const error = new SubscribeError('network', 'down');
+    expect(shareableState({ status: 'reconnecting', retryAt: 5, error })).toEqual({ status: 'reconnecting', retryAt: 5 });
+    expect(shareableState({ status: 'paused' })).toBeUndefined();
+    expect(shareableState({ status: 'closed', error })).toBeUndefined();
+    const live = nextState(INITIAL_STATE, { type: 'mirror', state: { status: 'live' } });
+    expect(live).toEqual({ status: 'live' });
+    expect(nextState(live, { type: 'mirror', state: { status: 'live' } })).toBe(live); // no re-render for the same state
+    expect(nextState(live, { type: 'mirror', state: { status: 'polling', nextAt: 3 } })).toEqual({
+      status: 'polling',
+      nextAt: 3,
+    });
+    const paused = nextState(live, { type: 'pause' });
+    expect(nextState(paused, { type: 'mirror', state: { status: 'live' } })).toBe(paused);
   });
 });

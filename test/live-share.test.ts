@@ -185,3 +185,68 @@ test('polling: while a proxy refuses the stream the tab reloads its rows (pollin
   const changes = await changesOf(page);
   expect(changes.filter(([, , slots]) => slots === 14)).toHaveLength(1);
 });
+
+test('a streaming tab that is hidden hands the stream to a visible tab; shown again, it reads its rows and follows', async () => {
+  const context = await browser.newContext();
+  const first = await tab(context, { shareTab: true, pauseWhenHiddenMs: 100 });
+  await status(first, 'live');
+  const second = await tab(context, { shareTab: true, pauseWhenHiddenMs: 100 });
+  await status(second, 'live');
+  await shows(second, (await db.sql<{ n: number }[]>`select available_slots as n from trips where id = 's1'`)[0]!.n);
+
+  await setVisibility(first, 'hidden');
+  await status(first, 'paused');
+  await setSlots(12); // the stream changes hands around here: nothing lost, nothing twice
+  await setSlots(11);
+  await shows(second, 11);
+  await eventually(async () => (await openStreams()) === 1, { what: "the second tab's stream" });
+  expect((await changesOf(second)).slice(-2)).toEqual([
+    ['update', 's1', 12],
+    ['update', 's1', 11],
+  ]);
+  expect((await changesOf(first)).at(-1)).not.toEqual(['update', 's1', 11]); // paused: nothing applied
+
+  const before = (await changesOf(first)).length;
+  await setVisibility(first, 'visible');
+  await shows(first, 11); // its snapshot, read again: the difference, once
+  expect((await changesOf(first)).slice(before)).toEqual([['update', 's1', 11]]);
+  await status(first, 'live');
+  await setSlots(10);
+  await shows(first, 10);
+  await shows(second, 10);
+  expect(await openStreams()).toBe(1);
+});
+
+test('a reset reloads the rows of every tab, which go on sharing one stream', async () => {
+  const context = await browser.newContext();
+  const snapshotReads = new Map<Page, number>();
+  context.on('request', (r) => {
+    const page = r.frame().page();
+    if (r.url().includes('/snapshots/')) snapshotReads.set(page, (snapshotReads.get(page) ?? 0) + 1);
+  });
+  const first = await tab(context, { shareTab: true });
+  await status(first, 'live');
+  const second = await tab(context, { shareTab: true });
+  await status(second, 'live');
+  expect([snapshotReads.get(first), snapshotReads.get(second)]).toEqual([1, 1]);
+  // Capture lost changes (what a dropped replication slot leaves in the log): every stream says reset.
+  await db.sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(pgfeed.commit_lock_key())`;
+    await tx`
+      with e as (
+        insert into pgfeed.events (id, entity, op, company_id, user_id, key, row, changes)
+        values (nextval('pgfeed.event_id_seq'), 'trip', 'reset', null, null, '', '{}', null) returning *
+      )
+      select pg_notify(pgfeed.channel(), pgfeed.event_json(e)::text) from e`;
+  });
+  await eventually(() => snapshotReads.get(first) === 2 && snapshotReads.get(second) === 2, {
+    what: `both tabs reloading (${[...snapshotReads.values()]})`,
+  });
+  await status(first, 'live');
+  await setSlots(9);
+  await shows(first, 9);
+  await shows(second, 9);
+  for (const page of [first, second]) expect((await changesOf(page)).filter(([, , n]) => n === 9)).toHaveLength(1);
+  expect(await openStreams()).toBe(1);
+  expect([snapshotReads.get(first), snapshotReads.get(second)]).toEqual([2, 2]); // one reload each
+});
