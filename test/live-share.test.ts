@@ -14,6 +14,7 @@ import { launchBrowser } from './support/browser';
 import { ROOT } from './support/build';
 import type { TestDatabase } from './support/db';
 import { eventually } from './support/eventually';
+import { writeReset } from './support/fixtures';
 import { caughtUp, closeService, metric, serviceOnFreshDatabase, tokenFor } from './support/service';
 import { freePort } from './support/toolkit';
 
@@ -170,20 +171,24 @@ test('pauseWhenHiddenMs: a hidden tab closes its stream (paused); shown again, i
   ]);
 });
 
-test('polling: while a proxy refuses the stream the tab reloads its rows (polling); when the stream works again it is live', async () => {
+test('polling: while a proxy refuses the stream the tabs reload their rows (polling); when the stream works again they are live', async () => {
   const context = await browser.newContext();
   await context.route('**/events/**', (route) => route.abort()); // a proxy that lets JSON through, not SSE
   const page = await tab(context, { shareTab: true, polling: { afterFailures: 2, everyMs: 300 } });
   await status(page, 'polling');
+  const other = await tab(context, { shareTab: true, polling: { afterFailures: 2, everyMs: 300 } });
+  await status(other, 'polling'); // the streaming tab's state; it reloads when that tab does
   await setSlots(15);
   await shows(page, 15); // by reloading the snapshot
+  await shows(other, 15);
 
   await context.unroute('**/events/**');
   await status(page, 'live');
+  await status(other, 'live');
   await setSlots(14);
   await shows(page, 14);
-  const changes = await changesOf(page);
-  expect(changes.filter(([, , slots]) => slots === 14)).toHaveLength(1);
+  await shows(other, 14);
+  for (const each of [page, other]) expect((await changesOf(each)).filter(([, , slots]) => slots === 14)).toHaveLength(1);
 });
 
 test('a streaming tab that is hidden hands the stream to a visible tab; shown again, it reads its rows and follows', async () => {
@@ -229,16 +234,7 @@ test('a reset reloads the rows of every tab, which go on sharing one stream', as
   const second = await tab(context, { shareTab: true });
   await status(second, 'live');
   expect([snapshotReads.get(first), snapshotReads.get(second)]).toEqual([1, 1]);
-  // Capture lost changes (what a dropped replication slot leaves in the log): every stream says reset.
-  await db.sql.begin(async (tx) => {
-    await tx`select pg_advisory_xact_lock(pgfeed.commit_lock_key())`;
-    await tx`
-      with e as (
-        insert into pgfeed.events (id, entity, op, company_id, user_id, key, row, changes)
-        values (nextval('pgfeed.event_id_seq'), 'trip', 'reset', null, null, '', '{}', null) returning *
-      )
-      select pg_notify(pgfeed.channel(), pgfeed.event_json(e)::text) from e`;
-  });
+  await writeReset(db.sql);
   await eventually(() => snapshotReads.get(first) === 2 && snapshotReads.get(second) === 2, {
     what: `both tabs reloading (${[...snapshotReads.values()]})`,
   });
@@ -249,4 +245,15 @@ test('a reset reloads the rows of every tab, which go on sharing one stream', as
   for (const page of [first, second]) expect((await changesOf(page)).filter(([, , n]) => n === 9)).toHaveLength(1);
   expect(await openStreams()).toBe(1);
   expect([snapshotReads.get(first), snapshotReads.get(second)]).toEqual([2, 2]); // one reload each
+});
+
+test('polling: a proxy that holds the stream without answering (buffering it) is detected by the ready timeout', async () => {
+  const context = await browser.newContext();
+  await context.route('**/events/**', () => {}); // never answered, never failed
+  const page = await tab(context, { shareTab: true, polling: { afterFailures: 2, everyMs: 300, readyTimeoutMs: 300 } });
+  await status(page, 'polling');
+  await setSlots(8);
+  await shows(page, 8);
+  await context.unroute('**/events/**');
+  await status(page, 'live');
 });

@@ -42,9 +42,11 @@ export interface LiveOptions<R extends Row = Row> {
   pauseWhenHiddenMs?: number;
   /**
    * When the stream fails `afterFailures` times in a row (default 3) while the snapshot still loads (a proxy
-   * that buffers or strips SSE), reload the snapshot every `everyMs` (default 30 s) until the stream works.
+   * that buffers or strips SSE), reload the snapshot every `everyMs` (default 30 s) until the stream works. A
+   * stream that is not `ready` within `readyTimeoutMs` (default 10 s) of its request counts as failed: a
+   * buffering proxy holds it without failing it.
    */
-  polling?: { afterFailures?: number; everyMs?: number } | false;
+  polling?: { afterFailures?: number; everyMs?: number; readyTimeoutMs?: number } | false;
   /**
    * In a browser with Web Locks and BroadcastChannel: the tabs of this origin that run live() with the same
    * url, scope, entities, keys and where (or the same `name`) share one stream. One tab streams and forwards
@@ -114,7 +116,8 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
   if (options.entities?.length) query.push(['entities', options.entities.join(',')]);
   if (options.keys?.length) query.push(['keys', options.keys.join(',')]);
   query.push(...whereParams(conditions));
-  const polling = options.polling === false ? undefined : { afterFailures: 3, everyMs: 30_000, ...options.polling };
+  const polling =
+    options.polling === false ? undefined : { afterFailures: 3, everyMs: 30_000, readyTimeoutMs: 10_000, ...options.polling };
 
   const collection = new LiveCollection<R>(conditions);
   const closer = new AbortController();
@@ -124,6 +127,7 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
   let failures = 0;
   let pollTimer: ReturnType<typeof setTimeout> | undefined;
   let hideTimer: ReturnType<typeof setTimeout> | undefined;
+  let readyTimer: ReturnType<typeof setTimeout> | undefined;
   let subscription: Subscription | undefined;
   /** Where the rows are: the stream's position (this tab streams), or the last forwarded one applied (it follows). */
   let position: string | undefined;
@@ -236,9 +240,16 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
       signal: closer.signal,
       prepare: async () => {
         transition({ type: 'connect' });
-        if (!needsSnapshot) return undefined;
-        position = await reload();
-        return position;
+        const from = needsSnapshot ? (position = await reload()) : undefined;
+        if (polling) {
+          clearTimeout(readyTimer);
+          readyTimer = setTimeout(() => {
+            if (subscription !== sub) return;
+            failed(new SubscribeError('network', `the stream was not ready within ${polling.readyTimeoutMs} ms`));
+            sub.reconnect();
+          }, polling.readyTimeoutMs);
+        }
+        return from;
       },
       onEvent: (event) => {
         const after = position;
@@ -251,6 +262,7 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
         if (data.lastEventId !== null) position = data.lastEventId;
         if (role === 'holder' && position !== undefined) tabs?.post({ kind: 'ready', after, position });
         failures = 0;
+        clearTimeout(readyTimer);
         stopPolling();
         transition({ type: 'ready' });
       },
@@ -261,14 +273,20 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
         sub.reconnect();
       },
       onError: (error) => {
-        if (error.type !== 'application') failures++;
-        if (error.fatal) fail(error);
-        report(error);
-        if (polling && failures >= polling.afterFailures && pollTimer === undefined) poll();
+        if (error.type !== 'application') clearTimeout(readyTimer);
+        failed(error);
       },
       onRetry: (delayMs) => transition({ type: 'retry', at: Date.now() + delayMs, online: online() }),
     });
     subscription = sub;
+  }
+
+  /** The stream failed (or the application's callback threw): count it; poll after too many in a row. */
+  function failed(error: SubscribeError): void {
+    if (error.type !== 'application') failures++;
+    if (error.fatal) fail(error);
+    report(error);
+    if (polling && failures >= polling.afterFailures && pollTimer === undefined) poll();
   }
 
   /** An answer retrying will not change (401, 403, 404, 400): closed, and another tab may take the stream. */
@@ -384,6 +402,7 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
     position = subscription?.lastEventId ?? position;
     subscription?.close();
     subscription = undefined;
+    clearTimeout(readyTimer);
     stopPolling();
     generation++; // a follower's snapshot read in progress: its rows stay where they were
     syncing = false;
@@ -413,6 +432,7 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
     transition({ type: 'close' });
     closer.abort();
     tabs?.close();
+    clearTimeout(readyTimer);
     stopPolling();
     clearTimeout(hideTimer);
     if (watchPage) document.removeEventListener('visibilitychange', visibility);
