@@ -8,9 +8,11 @@
  * own snapshot and applies what the holder forwards).
  */
 import { type Change, LiveCollection, type LiveItem, type SnapshotPage } from './collection';
+import { readSnapshot } from './snapshot';
 import { type ConnectionInput, type ConnectionState, INITIAL_STATE, nextState } from './connection';
-import { type TabMessage, type TabShare, follow, joinTabs, shareKey, shareableState } from './share-tab';
-import { SubscribeError, type SubscribeOptions, type Subscription, backoffDelay, subscribe } from './subscribe';
+import { Follower } from './follower';
+import { type TabMessage, type TabShare, joinTabs, shareKey, shareableState } from './share-tab';
+import { SubscribeError, type SubscribeOptions, type Subscription, subscribe } from './subscribe';
 import { type Where, parseWhere, whereParams } from './where';
 
 type Row = Record<string, unknown>;
@@ -96,13 +98,6 @@ function paths(scope: LiveScope): { snapshots: string; events: string } {
   return { snapshots: '/snapshots/user', events: '/events/user' };
 }
 
-const isPage = (v: unknown): v is SnapshotPage =>
-  typeof v === 'object' &&
-  v !== null &&
-  Array.isArray((v as SnapshotPage).items) &&
-  typeof (v as SnapshotPage).lastEventId === 'string' &&
-  ((v as SnapshotPage).next === null || typeof (v as SnapshotPage).next === 'string');
-
 /** Keeps the rows of `options.scope` current; see LiveOptions. */
 export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
   const conditions = parseWhere(options.where); // bad filters throw here, before any request
@@ -132,12 +127,6 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
   /** Where the rows are: the stream's position (this tab streams), or the last forwarded one applied (it follows). */
   let position: string | undefined;
   let role: 'alone' | 'holder' | 'follower' = 'alone';
-  /** A follower reading its snapshot: what is forwarded meanwhile waits in `held` and is applied after it. */
-  let syncing = false;
-  let held: TabMessage[] = [];
-  let holderState: ConnectionState | undefined;
-  /** Bumped when a follower's snapshot read in progress is no longer wanted (this tab leads, pauses, reads again). */
-  let generation = 0;
   let markLoaded!: () => void;
   let failLoad!: (error: Error) => void;
   const loaded = new Promise<void>((resolve, reject) => ((markLoaded = resolve), (failLoad = reject)));
@@ -182,27 +171,8 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
   const stopped = () => closed() || snapshot.state.status === 'paused';
   const online = () => typeof navigator === 'undefined' || navigator.onLine !== false;
 
-  async function loadPages(): Promise<SnapshotPage<R>[]> {
-    const pages: SnapshotPage<R>[] = [];
-    let after: string | null = null;
-    do {
-      const q = new URLSearchParams([...query, ['limit', String(pageSize)]]);
-      if (after !== null) q.set('after', after);
-      const token = typeof options.token === 'function' ? await options.token() : options.token;
-      const headers: Record<string, string> = { Accept: 'application/json' };
-      if (token) headers.Authorization = `Bearer ${token}`;
-      const res = await doFetch(`${base}${snapshots}?${q}`, { headers, signal: closer.signal, cache: 'no-store' });
-      if (!res.ok) {
-        const text = await res.text().catch(() => '');
-        throw new SubscribeError('http', `snapshot: HTTP ${res.status}: ${text.slice(0, 300)}`, res.status);
-      }
-      const page: unknown = await res.json();
-      if (!isPage(page)) throw new SubscribeError('protocol', 'snapshot: not a snapshot page');
-      pages.push(page as SnapshotPage<R>);
-      after = page.next;
-    } while (after !== null);
-    return pages;
-  }
+  const loadPages = () =>
+    readSnapshot<R>({ url: `${base}${snapshots}`, query, pageSize, token: options.token, fetch: doFetch, signal: closer.signal });
 
   /** Replaces the rows with snapshot `pages` at once; returns the position the stream starts from. */
   function take(pages: SnapshotPage<R>[]): string {
@@ -298,17 +268,36 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
 
   // ------------------------------------------------------------------ tabs sharing one stream (shareTab)
 
+  const follower = new Follower<R>({
+    get position() {
+      return position;
+    },
+    set position(at) {
+      position = at;
+    },
+    readSnapshot: loadPages,
+    take,
+    apply: (event) => emit(collection.apply(event)),
+    transition,
+    failed: (error) => {
+      report(error);
+      if (error.fatal) fail(error);
+    },
+    lost: () => (needsSnapshot = true),
+    online,
+    backoff: options.backoff,
+    signal: closer.signal,
+  });
+
   /** Starts (or resumes) this tab: holds what is forwarded from now, streams if no tab does, else follows. */
   function join(share: TabShare): void {
     role = 'follower';
-    syncing = true;
-    held = [];
-    holderState = undefined;
+    follower.hold();
     share.post({ kind: 'hello' });
     void share.tryLead().then((leads) => {
       if (stopped()) return leads ? share.stepDown() : undefined;
       if (leads) return lead();
-      void sync();
+      void follower.sync();
       share.queue();
     });
   }
@@ -316,85 +305,17 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
   /** This tab got the lock: it streams from its own position (its rows reflect the log up to there). */
   function lead(): void {
     if (stopped()) return;
-    generation++;
-    syncing = false;
-    held = [];
+    follower.stop();
     role = 'holder';
     shareState();
     open();
   }
 
-  /** A follower reads its own snapshot, retrying like a stream would; then applies what was held meanwhile. */
-  async function sync(): Promise<void> {
-    const mine = ++generation;
-    syncing = true;
-    transition({ type: 'connect' });
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const pages = await loadPages();
-        if (mine !== generation) return;
-        syncing = false;
-        position = take(pages);
-        if (holderState) transition({ type: 'mirror', state: holderState });
-        const pending = held;
-        held = [];
-        for (const message of pending) onTabMessage(message);
-        return;
-      } catch (cause) {
-        if (mine !== generation || closer.signal.aborted) return;
-        const error =
-          cause instanceof SubscribeError
-            ? cause
-            : new SubscribeError('network', String((cause as Error)?.message ?? cause), undefined, { cause });
-        report(error);
-        if (error.fatal) return fail(error);
-        const delay = backoffDelay(attempt, options.backoff);
-        transition({ type: 'retry', at: Date.now() + delay, online: online() });
-        await sleep(delay);
-        if (mine !== generation) return;
-      }
-    }
-  }
-
   function onTabMessage(message: TabMessage): void {
     if (stopped()) return;
-    if (message.kind === 'hello') return role === 'holder' ? shareState() : undefined;
-    if (role !== 'follower') return; // the holder's own stream is the truth; a late message of the last holder is in it
-    switch (message.kind) {
-      case 'state':
-        holderState = message.state;
-        if (!syncing) transition({ type: 'mirror', state: message.state });
-        return;
-      case 'reload':
-        needsSnapshot = true; // the log lost changes (or the holder polls): this tab's position means nothing now
-        held = [];
-        void sync();
-        return;
-    }
-    if (syncing) return void held.push(message);
-    const id = message.kind === 'event' ? message.event.id : message.position;
-    const next = follow(position ?? '0', message.after, id);
-    if (next === 'gap') {
-      // The holder is past events this tab never saw (it was paused, or a new holder started ahead of it).
-      held = [message];
-      void sync();
-    } else if (next === 'apply') {
-      position = id;
-      if (message.kind === 'event') emit(collection.apply(message.event));
-    }
-  }
-
-  /** Waits `ms`, or less if the collection closes; leaves no listener behind. */
-  function sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        closer.signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      closer.signal.addEventListener('abort', done, { once: true });
-    });
+    if (message.kind === 'hello' && role === 'holder') shareState();
+    // The holder's own stream is the truth: a late message of the last holder is in it.
+    if (role === 'follower') follower.receive(message);
   }
 
   function pause(): void {
@@ -404,9 +325,7 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
     subscription = undefined;
     clearTimeout(readyTimer);
     stopPolling();
-    generation++; // a follower's snapshot read in progress: its rows stay where they were
-    syncing = false;
-    held = [];
+    follower.stop(); // a snapshot read in progress: the rows stay where they were
     tabs?.stepDown(); // another visible tab streams; this one catches up from its position when shown
     transition({ type: 'pause' });
   }

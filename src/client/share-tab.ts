@@ -9,7 +9,8 @@
  * `position` applies an event that continues from there, skips one it already has (a new holder replaying
  * from further back) and sees a gap when the holder is ahead of it (it was paused, or missed messages), which
  * it closes by reading its snapshot again. The rules are pure (`follow`, `shareKey`) and unit-tested in
- * test/live-collection.test.ts; the wiring is tested in a real browser (test/live-share.test.ts).
+ * test/live-collection.test.ts; the following tab is follower.ts; the wiring is tested in a real browser
+ * (test/live-share.test.ts).
  */
 import type { ChangeEvent } from '../events/schema';
 import { compareIds } from './collection';
