@@ -79,8 +79,9 @@ afterAll(async () => {
 type PageOptions = Omit<LiveOptions, 'url' | 'scope' | 'token' | 'onChange' | 'onState' | 'fetch' | 'signal'>;
 
 /** A tab of `context` showing acme's trips with live(`options`). */
-async function tab(context: BrowserContext, options: PageOptions = {}): Promise<Page> {
+async function tab(context: BrowserContext, options: PageOptions = {}, before?: (page: Page) => Promise<void>): Promise<Page> {
   const page = await context.newPage();
+  await before?.(page);
   const all = {
     url: server.url,
     scope: { company: 'acme' },
@@ -139,6 +140,28 @@ test('two tabs with shareTab hold one stream and both show a change; when the st
     ['update', 's1', 28],
     ['update', 's1', 27],
   ]);
+});
+
+test('a tab that joins while changes commit holds what is forwarded until its snapshot is read: what the snapshot has is not applied again, older over newer', async () => {
+  const context = await browser.newContext();
+  const first = await tab(context, { shareTab: true });
+  await status(first, 'live');
+  const second = await tab(context, { shareTab: true }, (page) =>
+    page.route('**/snapshots/**', async (route) => {
+      // The second tab listens to the channel already: both changes are forwarded to it before its snapshot is read.
+      await setSlots(40);
+      await shows(first, 40);
+      await setSlots(39);
+      await shows(first, 39);
+      await route.continue();
+    }),
+  );
+  await shows(second, 39);
+  await status(second, 'live');
+  expect((await second.evaluate('window.changes')) as unknown[]).toEqual([['insert', 's1', 39]]);
+  await setSlots(38);
+  await shows(second, 38);
+  expect(await changesOf(second)).toEqual([['update', 's1', 38]]);
 });
 
 test('tabs of different collections (or a different name) do not share', async () => {
