@@ -79,7 +79,7 @@ afterAll(async () => {
 type PageOptions = Omit<LiveOptions, 'url' | 'scope' | 'token' | 'onChange' | 'onState' | 'fetch' | 'signal'>;
 
 /** A tab of `context` showing acme's trips with live(`options`). */
-async function tab(context: BrowserContext, options: PageOptions = {}, before?: (page: Page) => Promise<void>): Promise<Page> {
+async function tab(context: BrowserContext, options: PageOptions = {}, before?: (page: Page) => Promise<unknown>): Promise<Page> {
   const page = await context.newPage();
   await before?.(page);
   const all = {

@@ -8,10 +8,10 @@
  * own snapshot and applies what the holder forwards).
  */
 import { type Change, LiveCollection, type LiveItem, type SnapshotPage } from './collection';
-import { readSnapshot } from './snapshot';
 import { type ConnectionInput, type ConnectionState, INITIAL_STATE, nextState } from './connection';
 import { Follower } from './follower';
 import { type TabMessage, type TabShare, joinTabs, shareKey, shareableState } from './share-tab';
+import { readSnapshot } from './snapshot';
 import { SubscribeError, type SubscribeOptions, type Subscription, subscribe } from './subscribe';
 import { type Where, parseWhere, whereParams } from './where';
 
