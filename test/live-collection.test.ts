@@ -1,6 +1,7 @@
 import { type ChangeEvent, SubscribeError } from '../src/client';
 import { type LiveItem, LiveCollection, type SnapshotPage } from '../src/client/collection';
 import { type ConnectionState, INITIAL_STATE, nextState } from '../src/client/connection';
+import { Follower, type FollowerHost, MAX_HELD } from '../src/client/follower';
 import { follow, shareKey, shareableState } from '../src/client/share-tab';
 import { matchesWhere, parseWhere, whereParams } from '../src/client/where';
 
@@ -256,5 +257,73 @@ describe('tabs sharing one stream (shareTab)', () => {
     });
     const paused = nextState(live, { type: 'pause' });
     expect(nextState(paused, { type: 'mirror', state: { status: 'live' } })).toBe(paused);
+  });
+});
+
+describe("a tab that follows another tab's stream", () => {
+  /** A follower over a collection of trips whose snapshot reads the test answers one by one. */
+  function following() {
+    const c = new LiveCollection();
+    const reads: ((pages: SnapshotPage[]) => void)[] = [];
+    const host: FollowerHost<Record<string, unknown>> = {
+      position: undefined,
+      readSnapshot: () => new Promise((resolve) => reads.push(resolve)),
+      take: (pages) => c.replace(pages).from,
+      apply: (e) => void c.apply(e),
+      transition: () => {},
+      failed: () => {},
+      lost: () => {},
+      online: () => true,
+      signal: new AbortController().signal,
+    };
+    const f = new Follower(host);
+    const forward = (id: number, after: number, slots: number) =>
+      f.receive({ kind: 'event', after: String(after), event: event(id, 'update', 'a', { availableSlots: slots }) });
+    const read = async (lastEventId: string, slots: number) => {
+      await Promise.resolve();
+      reads.shift()!([page([trip('a', { availableSlots: slots })], lastEventId)]);
+      await new Promise((r) => setTimeout(r, 0));
+    };
+    return { c, f, host, reads, forward, read };
+  }
+
+  test('what is forwarded while the snapshot is read waits; then what the snapshot has is skipped and the rest applied in order', async () => {
+    const { c, f, host, forward, read } = following();
+    f.hold();
+    void f.sync();
+    forward(11, 10, 9); // before the snapshot was read: in it
+    forward(12, 11, 8);
+    forward(13, 12, 7); // after
+    await read('12', 8);
+    expect(slots(c, 'a')).toBe(7);
+    expect(host.position).toBe('13');
+    forward(12, 11, 8); // a new streaming tab replaying from further back
+    expect(slots(c, 'a')).toBe(7);
+    forward(14, 13, 6);
+    expect([slots(c, 'a'), host.position]).toEqual([6, '14']);
+  });
+
+  test('a gap (the streaming tab is past events this tab never saw) reads the snapshot again, holding what comes meanwhile', async () => {
+    const { c, f, host, reads, forward, read } = following();
+    f.hold();
+    void f.sync();
+    await read('10', 9);
+    forward(16, 15, 5); // 11..15 never reached this tab
+    expect(reads).toHaveLength(1);
+    expect(slots(c, 'a')).toBe(9);
+    forward(17, 16, 4);
+    await read('16', 5);
+    expect([slots(c, 'a'), host.position]).toEqual([4, '17']);
+  });
+
+  test(`at most ${MAX_HELD} messages are held: past that, the gap they leave is read again`, async () => {
+    const { c, f, reads, forward, read } = following();
+    f.hold();
+    void f.sync();
+    for (let id = 11; id <= 11 + MAX_HELD; id++) forward(id, id - 1, id % 50);
+    await read('10', 9); // the messages after 10 were dropped: the first one held continues from further on
+    expect(reads).toHaveLength(1);
+    await read(String(11 + MAX_HELD), 1);
+    expect(slots(c, 'a')).toBe(1);
   });
 });

@@ -9,6 +9,9 @@ import type { ConnectionInput, ConnectionState } from './connection';
 import { type TabMessage, follow } from './share-tab';
 import { SubscribeError, type SubscribeOptions, backoffDelay } from './subscribe';
 
+/** The most forwarded messages held while the snapshot is read. */
+export const MAX_HELD = 10_000;
+
 /** What a follower needs of its collection. */
 export interface FollowerHost<R> {
   /** Where the rows are. */
@@ -99,7 +102,12 @@ export class Follower<R> {
         void this.sync();
         return;
     }
-    if (this.reading) return void this.held.push(message);
+    if (this.reading) {
+      // Bounded: what is dropped leaves a gap that `follow` sees once the read is done (and reads again).
+      if (this.held.length >= MAX_HELD) this.held = [];
+      this.held.push(message);
+      return;
+    }
     const id = message.kind === 'event' ? message.event.id : message.position;
     const next = follow(this.host.position ?? '0', message.after, id);
     if (next === 'gap') {
