@@ -1,6 +1,8 @@
-import { type ChangeEvent } from '../src/client';
+import { type ChangeEvent, SubscribeError } from '../src/client';
 import { type LiveItem, LiveCollection, type SnapshotPage } from '../src/client/collection';
 import { type ConnectionState, INITIAL_STATE, nextState } from '../src/client/connection';
+import { Follower, type FollowerHost, MAX_HELD } from '../src/client/follower';
+import { follow, shareKey, shareableState } from '../src/client/share-tab';
 import { matchesWhere, parseWhere, whereParams } from '../src/client/where';
 
 // The live collection's rules without a network: snapshot pages in, change events in, rows and changes out.
@@ -204,5 +206,124 @@ describe('the connection state', () => {
     const closed = run({ type: 'close' });
     expect(nextState(closed, { type: 'resume' })).toBe(closed);
     expect(nextState(closed, { type: 'ready' })).toBe(closed);
+  });
+});
+
+describe('tabs sharing one stream (shareTab)', () => {
+  test("a follower applies what continues from its position, skips what it has, and sees the holder's gap", () => {
+    expect(follow('10', '10', '11')).toBe('apply');
+    expect(follow('10', '7', '11')).toBe('apply'); // the holder resumed from further back and passed 10
+    expect(follow('10', '8', '9')).toBe('skip'); // a replay of what this tab applied already
+    expect(follow('10', '9', '10')).toBe('skip');
+    expect(follow('10', '12', '13')).toBe('gap'); // 11..12 never reached this tab
+    expect(follow('10', undefined, '13')).toBe('gap');
+    expect(follow('99', '99', '100')).toBe('apply'); // decimal ids, not text: 100 follows 99
+    expect(follow('100', '98', '99')).toBe('skip');
+  });
+
+  test('one key per collection, whatever the order of entities, keys and filters; a name replaces it', () => {
+    const a = shareKey({
+      url: 'http://h/',
+      scope: { company: 'acme' },
+      entities: ['trip', 'booking'],
+      where: { b: 'eq.1', a: 'gt.2' },
+    });
+    const b = shareKey({
+      url: 'http://h',
+      scope: { company: 'acme' },
+      entities: ['booking', 'trip'],
+      where: { a: 'gt.2', b: 'eq.1' },
+    });
+    expect(a).toBe(b);
+    expect(shareKey({ url: 'http://h', scope: { company: 'globex' }, entities: ['trip', 'booking'] })).not.toBe(a);
+    expect(shareKey({ url: 'http://h', scope: { company: 'acme' }, entities: ['trip'] })).not.toBe(a);
+    expect(shareKey({ url: 'http://h', scope: { company: 'acme' }, keys: ['k1'] })).not.toBe(
+      shareKey({ url: 'http://h', scope: { company: 'acme' } }),
+    );
+    expect(shareKey({ url: 'http://h', scope: { company: 'acme' } }, 'reader-1')).toBe('pgfeed:reader-1');
+  });
+
+  test("followers show the holder's state without its error; never its paused or closed (the next holder speaks)", () => {
+    const error = new SubscribeError('network', 'down');
+    expect(shareableState({ status: 'reconnecting', retryAt: 5, error })).toEqual({ status: 'reconnecting', retryAt: 5 });
+    expect(shareableState({ status: 'paused' })).toBeUndefined();
+    expect(shareableState({ status: 'closed', error })).toBeUndefined();
+    const live = nextState(INITIAL_STATE, { type: 'mirror', state: { status: 'live' } });
+    expect(live).toEqual({ status: 'live' });
+    expect(nextState(live, { type: 'mirror', state: { status: 'live' } })).toBe(live); // no re-render for the same state
+    expect(nextState(live, { type: 'mirror', state: { status: 'polling', nextAt: 3 } })).toEqual({
+      status: 'polling',
+      nextAt: 3,
+    });
+    const paused = nextState(live, { type: 'pause' });
+    expect(nextState(paused, { type: 'mirror', state: { status: 'live' } })).toBe(paused);
+  });
+});
+
+describe("a tab that follows another tab's stream", () => {
+  /** A follower over a collection of trips whose snapshot reads the test answers one by one. */
+  function following() {
+    const c = new LiveCollection();
+    const reads: ((pages: SnapshotPage[]) => void)[] = [];
+    const host: FollowerHost<Record<string, unknown>> = {
+      position: undefined,
+      readSnapshot: () => new Promise((resolve) => reads.push(resolve)),
+      take: (pages) => c.replace(pages).from,
+      apply: (e) => void c.apply(e),
+      transition: () => {},
+      failed: () => {},
+      lost: () => {},
+      online: () => true,
+      signal: new AbortController().signal,
+    };
+    const f = new Follower(host);
+    const forward = (id: number, after: number, slots: number) =>
+      f.receive({ kind: 'event', after: String(after), event: event(id, 'update', 'a', { availableSlots: slots }) });
+    const read = async (lastEventId: string, slots: number) => {
+      await Promise.resolve();
+      reads.shift()!([page([trip('a', { availableSlots: slots })], lastEventId)]);
+      await new Promise((r) => setTimeout(r, 0));
+    };
+    return { c, f, host, reads, forward, read };
+  }
+
+  test('what is forwarded while the snapshot is read waits; then what the snapshot has is skipped and the rest applied in order', async () => {
+    const { c, f, host, forward, read } = following();
+    f.hold();
+    void f.sync();
+    forward(11, 10, 9); // before the snapshot was read: in it
+    forward(12, 11, 8);
+    forward(13, 12, 7); // after
+    await read('12', 8);
+    expect(slots(c, 'a')).toBe(7);
+    expect(host.position).toBe('13');
+    forward(12, 11, 8); // a new streaming tab replaying from further back
+    expect(slots(c, 'a')).toBe(7);
+    forward(14, 13, 6);
+    expect([slots(c, 'a'), host.position]).toEqual([6, '14']);
+  });
+
+  test('a gap (the streaming tab is past events this tab never saw) reads the snapshot again, holding what comes meanwhile', async () => {
+    const { c, f, host, reads, forward, read } = following();
+    f.hold();
+    void f.sync();
+    await read('10', 9);
+    forward(16, 15, 5); // 11..15 never reached this tab
+    expect(reads).toHaveLength(1);
+    expect(slots(c, 'a')).toBe(9);
+    forward(17, 16, 4);
+    await read('16', 5);
+    expect([slots(c, 'a'), host.position]).toEqual([4, '17']);
+  });
+
+  test(`at most ${MAX_HELD} messages are held: past that, the gap they leave is read again`, async () => {
+    const { c, f, reads, forward, read } = following();
+    f.hold();
+    void f.sync();
+    for (let id = 11; id <= 11 + MAX_HELD; id++) forward(id, id - 1, id % 50);
+    await read('10', 9); // the messages after 10 were dropped: the first one held continues from further on
+    expect(reads).toHaveLength(1);
+    await read(String(11 + MAX_HELD), 1);
+    expect(slots(c, 'a')).toBe(1);
   });
 });

@@ -7,6 +7,7 @@ import { type Change, type ConnectionStatus, type Live, live } from '../src/clie
 import type { Pgfeed } from '../src/service';
 import type { TestDatabase } from './support/db';
 import { eventually } from './support/eventually';
+import { writeReset } from './support/fixtures';
 import { caughtUp, closeService, serviceOnFreshDatabase, tokenFor } from './support/service';
 
 let db: TestDatabase;
@@ -111,16 +112,7 @@ test('a reset reloads the snapshot, replaces the rows at once and goes on live; 
   await l.loaded;
   await isLive();
   expect(snapshots).toBe(1);
-  // Capture lost changes (what a dropped replication slot leaves in the log): every stream says reset.
-  await db.sql.begin(async (tx) => {
-    await tx`select pg_advisory_xact_lock(pgfeed.commit_lock_key())`;
-    await tx`
-      with e as (
-        insert into pgfeed.events (id, entity, op, company_id, user_id, key, row, changes)
-        values (nextval('pgfeed.event_id_seq'), 'trip', 'reset', null, null, '', '{}', null) returning *
-      )
-      select pg_notify(pgfeed.channel(), pgfeed.event_json(e)::text) from e`;
-  });
+  await writeReset(db.sql);
   await eventually(() => snapshots === 2, { what: 'the reload' });
   await isLive();
   changes.length = 0;

@@ -1,64 +1,28 @@
-// A live copy of one company's trips: snapshot, then changes as they commit.
-// It resumes where it stopped (the last event id is kept in STATE_FILE) and
-// refetches the snapshot when pgfeed says it cannot (`reset`).
+// A live copy of one company's trips in a Node service: live() reads the snapshot, streams from its
+// position and keeps the rows current and whole, across reconnects and resets. (consumer.mjs is the other
+// kind of client: one that handles each event once and resumes where it stopped, with subscribe().)
 //
 //   PGFEED_URL=http://localhost:8080 PGFEED_TOKEN=<admin or cashier JWT> PGFEED_COMPANY=acme npm start
-import { readFileSync, writeFileSync } from 'node:fs';
-import { subscribe } from 'pgfeed/client';
+import { live } from 'pgfeed/client';
 
-const base = process.env.PGFEED_URL ?? 'http://localhost:8080';
-const company = process.env.PGFEED_COMPANY ?? 'acme';
 const token = process.env.PGFEED_TOKEN;
-const stateFile = process.env.STATE_FILE ?? '.pgfeed-last-event-id';
 if (!token) {
   console.error('set PGFEED_TOKEN (npm start of pgfeed prints ready-made tokens)');
   process.exit(2);
 }
-
 const log = (line) => console.log(JSON.stringify(line));
-const trips = new Map();
-let snapshotAt = 0n; // events at or below the snapshot's position are already in it
 
-async function refetchSnapshot() {
-  const res = await fetch(`${base}/api/companies/${company}/trips`, { headers: { Authorization: `Bearer ${token}` } });
-  if (!res.ok) throw new Error(`snapshot: HTTP ${res.status}`);
-  const { items, lastEventId } = await res.json();
-  trips.clear();
-  for (const trip of items) trips.set(trip.id, trip);
-  snapshotAt = BigInt(lastEventId);
-  log({ snapshot: items.length, lastEventId });
-  return lastEventId;
-}
-
-function saved() {
-  try {
-    return readFileSync(stateFile, 'utf8').trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-// Resume from where the last run stopped, or start from a fresh snapshot.
-const resumeFrom = saved() ?? (await refetchSnapshot());
-
-const sub = subscribe({
-  url: `${base}/events/company/${encodeURIComponent(company)}?entities=trip`,
-  token: () => token, // sent as a header on every (re)connect; return a fresh one here if yours expire
-  lastEventId: resumeFrom,
-  onReady: ({ lastEventId, replayed }) => log({ ready: lastEventId, replayed }),
-  onReset: ({ reason }) => {
-    log({ reset: reason });
-    refetchSnapshot().catch((error) => log({ error: error.message }));
-  },
-  onEvent: (event) => {
-    writeFileSync(stateFile, event.id);
-    if (BigInt(event.id) <= snapshotAt) return;
-    if (event.op === 'delete') trips.delete(event.key);
-    else trips.set(event.key, event.row);
-    log({ event: event.type, id: event.id, key: event.key, availableSlots: event.row.availableSlots });
+const trips = live({
+  url: process.env.PGFEED_URL ?? 'http://localhost:8080',
+  scope: { company: process.env.PGFEED_COMPANY ?? 'acme' },
+  entities: ['trip'],
+  token: () => token, // called before every request: return a fresh one here if yours expire
+  onState: ({ status }) => log({ state: status }),
+  onChange: (changes) => {
+    for (const { kind, item } of changes) log({ change: kind, key: item.key, availableSlots: item.row.availableSlots });
   },
   onError: (error) => log({ error: error.message, retrying: !error.fatal }),
 });
-
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => sub.close());
-await sub.done;
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => void trips.close());
+await trips.loaded;
+log({ loaded: trips.items.length });

@@ -34,6 +34,8 @@ export type ConnectionInput =
   | { type: 'poll'; at: number }
   | { type: 'pause' }
   | { type: 'resume' }
+  /** A tab that shares another tab's stream (`shareTab`) shows that tab's state. */
+  | { type: 'mirror'; state: ConnectionState }
   | { type: 'fatal'; error: SubscribeError }
   | { type: 'close' };
 
@@ -68,5 +70,8 @@ export function nextState(state: ConnectionState, input: ConnectionInput): Conne
         : { status: 'reconnecting', retryAt: input.at };
     case 'poll':
       return { status: 'polling', nextAt: input.at };
+    case 'mirror':
+      if (input.state.status === 'closed' || input.state.status === 'paused') return state; // never forwarded
+      return JSON.stringify(input.state) === JSON.stringify(state) ? state : input.state;
   }
 }

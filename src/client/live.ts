@@ -3,10 +3,15 @@
  * pages (`GET /snapshots/...`), the stream starts at the smallest page position, and the collection
  * (collection.ts) applies what the pages do not already hold. The snapshot is loaded inside the stream's
  * reconnect loop (subscribe's `prepare`), so one loop retries both; a `reset` reloads it and reconnects
- * from its position, and the rows are replaced at once.
+ * from its position, and the rows are replaced at once. With `shareTab`, the tabs of a browser share one
+ * stream (share-tab.ts): this tab is then the holder (it streams and forwards) or a follower (it reads its
+ * own snapshot and applies what the holder forwards).
  */
 import { type Change, LiveCollection, type LiveItem, type SnapshotPage } from './collection';
 import { type ConnectionInput, type ConnectionState, INITIAL_STATE, nextState } from './connection';
+import { Follower } from './follower';
+import { type TabMessage, type TabShare, joinTabs, shareKey, shareableState } from './share-tab';
+import { readSnapshot } from './snapshot';
 import { SubscribeError, type SubscribeOptions, type Subscription, subscribe } from './subscribe';
 import { type Where, parseWhere, whereParams } from './where';
 
@@ -39,9 +44,19 @@ export interface LiveOptions<R extends Row = Row> {
   pauseWhenHiddenMs?: number;
   /**
    * When the stream fails `afterFailures` times in a row (default 3) while the snapshot still loads (a proxy
-   * that buffers or strips SSE), reload the snapshot every `everyMs` (default 30 s) until the stream works.
+   * that buffers or strips SSE), reload the snapshot every `everyMs` (default 30 s) until the stream works. A
+   * stream that is not `ready` within `readyTimeoutMs` (default 10 s) of its request counts as failed: a
+   * buffering proxy holds it without failing it.
    */
-  polling?: { afterFailures?: number; everyMs?: number } | false;
+  polling?: { afterFailures?: number; everyMs?: number; readyTimeoutMs?: number } | false;
+  /**
+   * In a browser with Web Locks and BroadcastChannel: the tabs of this origin that run live() with the same
+   * url, scope, entities, keys and where (or the same `name`) share one stream. One tab streams and forwards
+   * what it receives; the others read their own snapshot and apply it; when that tab closes or is paused,
+   * another takes over from its own position. Tabs that share must read the same rows (the same user): give
+   * `name` to keep readers apart. Elsewhere (Node) the collection streams on its own.
+   */
+  shareTab?: boolean | { name?: string };
   fetch?: typeof fetch;
   signal?: AbortSignal;
 }
@@ -83,13 +98,6 @@ function paths(scope: LiveScope): { snapshots: string; events: string } {
   return { snapshots: '/snapshots/user', events: '/events/user' };
 }
 
-const isPage = (v: unknown): v is SnapshotPage =>
-  typeof v === 'object' &&
-  v !== null &&
-  Array.isArray((v as SnapshotPage).items) &&
-  typeof (v as SnapshotPage).lastEventId === 'string' &&
-  ((v as SnapshotPage).next === null || typeof (v as SnapshotPage).next === 'string');
-
 /** Keeps the rows of `options.scope` current; see LiveOptions. */
 export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
   const conditions = parseWhere(options.where); // bad filters throw here, before any request
@@ -103,7 +111,8 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
   if (options.entities?.length) query.push(['entities', options.entities.join(',')]);
   if (options.keys?.length) query.push(['keys', options.keys.join(',')]);
   query.push(...whereParams(conditions));
-  const polling = options.polling === false ? undefined : { afterFailures: 3, everyMs: 30_000, ...options.polling };
+  const polling =
+    options.polling === false ? undefined : { afterFailures: 3, everyMs: 30_000, readyTimeoutMs: 10_000, ...options.polling };
 
   const collection = new LiveCollection<R>(conditions);
   const closer = new AbortController();
@@ -113,8 +122,11 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
   let failures = 0;
   let pollTimer: ReturnType<typeof setTimeout> | undefined;
   let hideTimer: ReturnType<typeof setTimeout> | undefined;
+  let readyTimer: ReturnType<typeof setTimeout> | undefined;
   let subscription: Subscription | undefined;
+  /** Where the rows are: the stream's position (this tab streams), or the last forwarded one applied (it follows). */
   let position: string | undefined;
+  let role: 'alone' | 'holder' | 'follower' = 'alone';
   let markLoaded!: () => void;
   let failLoad!: (error: Error) => void;
   const loaded = new Promise<void>((resolve, reject) => ((markLoaded = resolve), (failLoad = reject)));
@@ -149,46 +161,37 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
     if (state === snapshot.state) return;
     publish({ ...snapshot, state, changes: [] });
     notify(() => options.onState?.(state), 'onState');
+    if (role === 'holder') shareState();
   };
+  const shareState = () => {
+    const state = shareableState(snapshot.state);
+    if (state) tabs?.post({ kind: 'state', state });
+  };
+  const closed = () => snapshot.state.status === 'closed';
+  const stopped = () => closed() || snapshot.state.status === 'paused';
   const online = () => typeof navigator === 'undefined' || navigator.onLine !== false;
 
-  async function loadPages(): Promise<SnapshotPage<R>[]> {
-    const pages: SnapshotPage<R>[] = [];
-    let after: string | null = null;
-    do {
-      const q = new URLSearchParams([...query, ['limit', String(pageSize)]]);
-      if (after !== null) q.set('after', after);
-      const token = typeof options.token === 'function' ? await options.token() : options.token;
-      const headers: Record<string, string> = { Accept: 'application/json' };
-      if (token) headers.Authorization = `Bearer ${token}`;
-      const res = await doFetch(`${base}${snapshots}?${q}`, { headers, signal: closer.signal, cache: 'no-store' });
-      if (!res.ok) {
-        const text = await res.text().catch(() => '');
-        throw new SubscribeError('http', `snapshot: HTTP ${res.status}: ${text.slice(0, 300)}`, res.status);
-      }
-      const page: unknown = await res.json();
-      if (!isPage(page)) throw new SubscribeError('protocol', 'snapshot: not a snapshot page');
-      pages.push(page as SnapshotPage<R>);
-      after = page.next;
-    } while (after !== null);
-    return pages;
-  }
+  const loadPages = () =>
+    readSnapshot<R>({ url: `${base}${snapshots}`, query, pageSize, token: options.token, fetch: doFetch, signal: closer.signal });
 
-  /** Loads the snapshot and replaces the rows at once; returns the position the stream starts from. */
-  async function reload(): Promise<string> {
-    const pages = await loadPages();
+  /** Replaces the rows with snapshot `pages` at once; returns the position the stream starts from. */
+  function take(pages: SnapshotPage<R>[]): string {
     const { changes, from } = collection.replace(pages);
     needsSnapshot = false;
     emit(changes);
     markLoaded();
     return from;
   }
+  const reload = async () => take(await loadPages());
 
   function poll() {
     clearTimeout(pollTimer);
     pollTimer = setTimeout(poll, polling!.everyMs);
     reload().then(
-      () => transition({ type: 'poll', at: Date.now() + polling!.everyMs }),
+      () => {
+        transition({ type: 'poll', at: Date.now() + polling!.everyMs });
+        if (role === 'holder') tabs?.post({ kind: 'reload' }); // the followers have no stream to hear it by either
+      },
       () => {}, // the server does not answer either: the stream's retries say reconnecting
     );
   }
@@ -207,45 +210,130 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
       signal: closer.signal,
       prepare: async () => {
         transition({ type: 'connect' });
-        return needsSnapshot ? reload() : undefined;
+        const from = needsSnapshot ? (position = await reload()) : undefined;
+        if (polling) {
+          clearTimeout(readyTimer);
+          readyTimer = setTimeout(() => {
+            if (subscription !== sub) return;
+            failed(new SubscribeError('network', `the stream was not ready within ${polling.readyTimeoutMs} ms`));
+            sub.reconnect();
+          }, polling.readyTimeoutMs);
+        }
+        return from;
       },
-      onEvent: (event) => emit(collection.apply(event)),
-      onReady: () => {
+      onEvent: (event) => {
+        const after = position;
+        position = event.id;
+        if (role === 'holder') tabs?.post({ kind: 'event', after, event });
+        emit(collection.apply(event));
+      },
+      onReady: (data) => {
+        const after = position;
+        if (data.lastEventId !== null) position = data.lastEventId;
+        if (role === 'holder' && position !== undefined) tabs?.post({ kind: 'ready', after, position });
         failures = 0;
+        clearTimeout(readyTimer);
         stopPolling();
         transition({ type: 'ready' });
       },
       onReset: () => {
         // The position is too old (or capture lost changes): reload the snapshot, then stream from it.
         needsSnapshot = true;
+        if (role === 'holder') tabs?.post({ kind: 'reload' });
         sub.reconnect();
       },
       onError: (error) => {
-        if (error.type !== 'application') failures++;
-        if (error.fatal) {
-          transition({ type: 'fatal', error });
-          failLoad(error);
-        }
-        report(error);
-        if (polling && failures >= polling.afterFailures && pollTimer === undefined) poll();
+        if (error.type !== 'application') clearTimeout(readyTimer);
+        failed(error);
       },
       onRetry: (delayMs) => transition({ type: 'retry', at: Date.now() + delayMs, online: online() }),
     });
     subscription = sub;
   }
 
+  /** The stream failed (or the application's callback threw): count it; poll after too many in a row. */
+  function failed(error: SubscribeError): void {
+    if (error.type !== 'application') failures++;
+    if (error.fatal) fail(error);
+    report(error);
+    if (polling && failures >= polling.afterFailures && pollTimer === undefined) poll();
+  }
+
+  /** An answer retrying will not change (401, 403, 404, 400): closed, and another tab may take the stream. */
+  function fail(error: SubscribeError): void {
+    transition({ type: 'fatal', error });
+    failLoad(error);
+    tabs?.close();
+  }
+
+  // ------------------------------------------------------------------ tabs sharing one stream (shareTab)
+
+  const follower = new Follower<R>({
+    get position() {
+      return position;
+    },
+    set position(at) {
+      position = at;
+    },
+    readSnapshot: loadPages,
+    take,
+    apply: (event) => emit(collection.apply(event)),
+    transition,
+    failed: (error) => {
+      report(error);
+      if (error.fatal) fail(error);
+    },
+    lost: () => (needsSnapshot = true),
+    online,
+    backoff: options.backoff,
+    signal: closer.signal,
+  });
+
+  /** Starts (or resumes) this tab: holds what is forwarded from now, streams if no tab does, else follows. */
+  function join(share: TabShare): void {
+    role = 'follower';
+    follower.hold();
+    share.post({ kind: 'hello' });
+    void share.tryLead().then((leads) => {
+      if (stopped()) return leads ? share.stepDown() : undefined;
+      if (leads) return lead();
+      void follower.sync();
+      share.queue();
+    });
+  }
+
+  /** This tab got the lock: it streams from its own position (its rows reflect the log up to there). */
+  function lead(): void {
+    if (stopped()) return;
+    follower.stop();
+    role = 'holder';
+    shareState();
+    open();
+  }
+
+  function onTabMessage(message: TabMessage): void {
+    if (stopped()) return;
+    if (message.kind === 'hello' && role === 'holder') shareState();
+    // The holder's own stream is the truth: a late message of the last holder is in it.
+    if (role === 'follower') follower.receive(message);
+  }
+
   function pause(): void {
-    if (snapshot.state.status === 'closed' || snapshot.state.status === 'paused') return;
+    if (stopped()) return;
     position = subscription?.lastEventId ?? position;
     subscription?.close();
     subscription = undefined;
+    clearTimeout(readyTimer);
     stopPolling();
+    follower.stop(); // a snapshot read in progress: the rows stay where they were
+    tabs?.stepDown(); // another visible tab streams; this one catches up from its position when shown
     transition({ type: 'pause' });
   }
   function resume(): void {
     if (snapshot.state.status !== 'paused') return;
     transition({ type: 'resume' });
-    open();
+    if (tabs) join(tabs);
+    else open();
   }
 
   const visibility = () => {
@@ -262,6 +350,8 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
     const sub = subscription;
     transition({ type: 'close' });
     closer.abort();
+    tabs?.close();
+    clearTimeout(readyTimer);
     stopPolling();
     clearTimeout(hideTimer);
     if (watchPage) document.removeEventListener('visibilitychange', visibility);
@@ -272,7 +362,12 @@ export function live<R extends Row = Row>(options: LiveOptions<R>): Live<R> {
   }
   options.signal?.addEventListener('abort', () => void close(), { once: true });
 
-  open();
+  const share = options.shareTab;
+  const tabs = share
+    ? joinTabs(shareKey({ ...options, url: base }, typeof share === 'object' ? share.name : undefined), onTabMessage, lead)
+    : undefined;
+  if (tabs) join(tabs);
+  else open();
   return {
     get items() {
       return collection.items;

@@ -12,15 +12,16 @@ const EMPTY: LiveSnapshot = { items: [], state: INITIAL_STATE, changes: [] };
 
 /**
  * The rows of a live collection, its connection state and its last changes, re-rendered as they change.
- * It reconnects when what it reads changes (url, scope, entities, keys, where, pageSize); the callbacks and
- * a token function are read at call time, so a new one on each render does not reconnect.
+ * It reconnects when what it reads changes (url, scope, entities, keys, where, pageSize) or whom it shares
+ * with (shareTab); the callbacks and a token function are read at call time, so a new one on each render does
+ * not reconnect.
  */
 export function useLive<R extends Row = Row>(options: LiveOptions<R>): LiveSnapshot<R> {
   const latest = useRef(options);
   latest.current = options;
   const [snapshot, setSnapshot] = useState<LiveSnapshot<R>>(EMPTY as LiveSnapshot<R>);
-  const { url, scope, entities, keys, where, pageSize } = options;
-  const identity = JSON.stringify([url, scope, entities, keys, where, pageSize]);
+  const { url, scope, entities, keys, where, pageSize, shareTab } = options;
+  const identity = JSON.stringify([url, scope, entities, keys, where, pageSize, shareTab]);
   useEffect(() => {
     const collection = live<R>({
       ...latest.current,

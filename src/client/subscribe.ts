@@ -98,6 +98,12 @@ export interface Subscription {
   close(): void;
 }
 
+/** The wait before retry number `attempt` (from 0): min(maxMs, max(serverRetry, minMs) · 2^attempt), ±50 % jitter. */
+export function backoffDelay(attempt: number, backoff: SubscribeOptions['backoff'] = {}, serverRetry = 0): number {
+  const { minMs = 250, maxMs = 30_000 } = backoff;
+  return Math.min(maxMs, Math.max(serverRetry, minMs) * 2 ** attempt) * (0.5 + Math.random());
+}
+
 /** A frame's data could not be read: the connection is dropped and resumed from the last good position. */
 class FrameError extends Error {}
 
@@ -115,8 +121,6 @@ export function subscribe(options: SubscribeOptions): Subscription {
   let lastEventId = options.lastEventId;
   let serverRetry = 0;
   const doFetch = options.fetch ?? fetch;
-  const minMs = options.backoff?.minMs ?? 250;
-  const maxMs = options.backoff?.maxMs ?? 30_000;
 
   // The timer and its abort listener go together: whichever fires first removes the other, so 50
   // reconnects leave no listener behind on the signal.
@@ -267,9 +271,8 @@ export function subscribe(options: SubscribeOptions): Subscription {
         if (err.fatal) break;
       }
       if (signal.aborted) break;
-      const base = Math.min(maxMs, Math.max(serverRetry, minMs) * 2 ** attempt);
+      const delay = backoffDelay(attempt, options.backoff, serverRetry);
       attempt = Math.min(attempt + 1, 20);
-      const delay = base * (0.5 + Math.random());
       call('onRetry', options.onRetry, delay);
       await wait(delay);
     }

@@ -78,3 +78,16 @@ export async function outsideSchemaPgfeed(sql: Sql): Promise<string[]> {
      where n.nspname not in ('pgfeed', 'pg_catalog', 'information_schema')`;
   return rows.map((r) => r.name).sort();
 }
+
+/** Writes a reset record to the log, what capture writes when it lost changes (a dropped slot): every stream says reset. */
+export async function writeReset(sql: Sql): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(pgfeed.commit_lock_key())`;
+    await tx`
+      with e as (
+        insert into pgfeed.events (id, entity, op, company_id, user_id, key, row, changes)
+        values (nextval('pgfeed.event_id_seq'), 'trip', 'reset', null, null, '', '{}', null) returning *
+      )
+      select pg_notify(pgfeed.channel(), pgfeed.event_json(e)::text) from e`;
+  });
+}
