@@ -36,7 +36,7 @@ export function pageSuite(options: Parameters<typeof serviceOnFreshDatabase>[0] 
 /** What a test may set in `window.pgfeedLiveOptions` before the page's script runs (src/domain/pages/browser/page.ts). */
 export interface PageTuning {
   pauseWhenHiddenMs?: number;
-  polling?: { afterFailures?: number; everyMs?: number };
+  polling?: { afterFailures?: number; everyMs?: number; readyTimeoutMs?: number };
   backoff?: { minMs?: number; maxMs?: number };
   wasMs?: number;
 }

@@ -11,15 +11,11 @@ import { applyChanges, counts, decorate, overdue } from './view';
 /** Overrides for tests (set before the script runs, e.g. by Playwright's addInitScript). */
 interface Tuning {
   pauseWhenHiddenMs?: number;
-  polling?: { afterFailures?: number; everyMs?: number };
+  polling?: Exclude<LiveOptions['polling'], false>;
   backoff?: LiveOptions['backoff'];
   /** How long a changed value shows what it was. */
   wasMs?: number;
 }
-
-// `shareTab` is live()'s option for one stream per reader shared by the tabs of an origin (Web Lock +
-// BroadcastChannel); typed here until the client declares it.
-type PageLiveOptions = LiveOptions & { shareTab?: boolean | { name?: string } };
 
 function start(main: HTMLElement, badge: HTMLElement): void {
   const tuning: Tuning = (window as { pgfeedLiveOptions?: Tuning }).pgfeedLiveOptions ?? {};
@@ -35,13 +31,14 @@ function start(main: HTMLElement, badge: HTMLElement): void {
   const lastChange = () => {
     badge.querySelector('.last')!.textContent = `last change ${new Date().toLocaleTimeString()}`;
   };
-  const options: PageLiveOptions = {
+  const options: LiveOptions = {
     url: '', // this origin: the HttpOnly cookie authenticates the snapshot and the stream
     scope: JSON.parse(main.dataset.liveScope!) as LiveOptions['scope'],
     entities: main.dataset.liveEntities!.split(','),
     pauseWhenHiddenMs: tuning.pauseWhenHiddenMs ?? 15_000,
     polling,
     backoff: tuning.backoff,
+    // One stream per reader, shared by the reader's tabs of this origin (Web Lock + BroadcastChannel).
     shareTab: { name: main.dataset.liveShare },
   };
   // The collection is a store: one listener renders its state and each batch of changes, with all its rows.
