@@ -20,6 +20,8 @@ const STOP_WAIT_MS = 5000;
 /** Restarts of a worker that died: from this, doubling up to the maximum, with jitter. */
 const RESTART_MIN_MS = 250;
 const RESTART_MAX_MS = 30_000;
+/** A worker reports its first state as soon as its module has loaded; one that has not by then is given up. */
+const LOAD_TIMEOUT_MS = 30_000;
 
 /**
  * The worker file, and how to start it: the compiled .js in dist; under
@@ -62,6 +64,7 @@ export class CaptureThread extends EventEmitter<{ role: [CapturerRole] }> implem
       logger: options.logger,
       open: (session) => this.open(session),
       delay: exponentialBackoff(RESTART_MIN_MS, RESTART_MAX_MS),
+      openTimeoutMs: LOAD_TIMEOUT_MS,
       onEnd: () => {
         this.attemptsBefore += this.state.attempts;
         this.mirror(emptyState(this.stopping ? 'stopped' : 'standby'));
