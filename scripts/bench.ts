@@ -359,6 +359,8 @@ async function costsScenario(adminUrl: string): Promise<void> {
     adminUrl,
     P.BENCH_STREAMS,
     P.BENCH_COST_CHANGES,
+    P.BENCH_SYSTEMS,
+    P.BENCH_SEMI_SPACE_MB === undefined ? [] : [`--max-semi-space-size=${P.BENCH_SEMI_SPACE_MB}`],
     (c) => cleanups.push(c),
     (line) => progress(`costs: ${line}`),
   );
@@ -376,19 +378,31 @@ async function costsScenario(adminUrl: string): Promise<void> {
     lastClient: Object.fromEntries(fanSteps.map((n) => [n, ratios(a.fanout[n]!.lastClientMs, b.fanout[n]!.lastClientMs)])),
     everyClient: Object.fromEntries(fanSteps.map((n) => [n, ratios(a.fanout[n]!.latencyMs, b.fanout[n]!.latencyMs)])),
   });
-  const hand = systems['hand-rolled']!;
+  // Each ratio whose two systems ran (BENCH_SYSTEMS may leave some out).
+  const pairs: [string, string, string][] = [
+    ['pgfeed trigger ÷ hand-rolled', 'pgfeed trigger', 'hand-rolled'],
+    ['pgfeed wal ÷ hand-rolled', 'pgfeed wal', 'hand-rolled'],
+    ['2 workers ÷ 1 (trigger)', 'pgfeed trigger, 2 workers', 'pgfeed trigger'],
+    ['pgfeed trigger ÷ floor', 'pgfeed trigger', 'floor'],
+    ['hand-rolled ÷ floor', 'hand-rolled', 'floor'],
+  ];
   emit('costs', {
-    params: { streams: P.BENCH_STREAMS, changesPerStep: P.BENCH_COST_CHANGES, changesPerSecond: 2, company: 1 },
-    systems,
-    ratio: {
-      'pgfeed trigger ÷ hand-rolled': versus(systems['pgfeed trigger']!, hand),
-      'pgfeed wal ÷ hand-rolled': versus(systems['pgfeed wal']!, hand),
-      '2 workers ÷ 1 (trigger)': versus(systems['pgfeed trigger, 2 workers']!, systems['pgfeed trigger']!),
+    params: {
+      streams: P.BENCH_STREAMS,
+      changesPerStep: P.BENCH_COST_CHANGES,
+      changesPerSecond: 2,
+      company: 1,
+      systems: P.BENCH_SYSTEMS,
+      semiSpaceMb: P.BENCH_SEMI_SPACE_MB ?? null,
     },
+    systems,
+    ratio: Object.fromEntries(
+      pairs.flatMap(([label, a, b]) => (systems[a] && systems[b] ? [[label, versus(systems[a], systems[b])]] : [])),
+    ),
     units:
       'bytes; CPU in ms (user + system of the server process tree, from /proc, 10 ms ticks); latency in ms from COMMIT returning to the writer to a client parsing the change; fanout keyed by open streams',
     notes:
-      'each system on a fresh database, its server alone in a process (tree) of its own, all streams following one company, clients in pool processes of at most 6000 streams; streams opened 256 at a time in steps; memory = (RSS after gc at N − at 0) / N; CPU per connection = server CPU while opening / streams opened; CPU per 1000 frames = server CPU from the first write until every client had every change (changes 500 ms apart) / frames × 1000; hand-rolled = scripts/bench/handrolled.ts (express, one LISTEN, pg_notify(row_to_json(new)), every notification to every stream of the company, JWT checked on connect)',
+      'each system on a fresh database, its server alone in a process (tree) of its own, all streams following one company, clients in pool processes of at most 6000 streams; streams opened 256 at a time in steps; memory = (RSS after gc at N − at 0) / N; CPU per connection = server CPU while opening / streams opened; CPU per 1000 frames = server CPU from the first write until every client had every change (changes 500 ms apart) / frames × 1000; hand-rolled = scripts/bench/handrolled.ts (express, one LISTEN, pg_notify(row_to_json(new)), every notification to every stream of the company, JWT checked on connect); floor = scripts/bench/floor.ts (node:http alone, no token, one heartbeat timer, the same LISTEN and frames as hand-rolled)',
   });
 }
 

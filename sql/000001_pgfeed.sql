@@ -79,6 +79,19 @@ create function pgfeed.channel() returns text
   language sql immutable parallel safe
   as $$ select 'pgfeed' $$;
 
+-- The channel that announces a change to what is watched (watch, unwatch,
+-- public columns, ALTER TABLE of a watched table), named once for sender and
+-- listener. Every instance LISTENs it on its listener connection and reads
+-- its catalog of watched tables again, instead of polling it; the payload
+-- (the table) is only a hint. NOTIFY is sent at commit, so the read sees it.
+create function pgfeed.catalog_channel() returns text
+  language sql immutable parallel safe
+  as $$ select 'pgfeed_catalog' $$;
+
+create function pgfeed.catalog_changed(table_name regclass) returns void
+  language sql
+  as $$ select pg_notify(pgfeed.catalog_channel(), table_name::text) $$;
+
 -- NOTIFY payloads must be shorter than 8000 bytes; bigger events are sent as
 -- {"id": "...", "large": true} and the listener reads them from pgfeed.events.
 create function pgfeed.max_payload_bytes() returns int
@@ -138,21 +151,48 @@ create function pgfeed.current_columns(
       from pgfeed.watched w where w.table_name = t
   $$;
 
--- The columns of a table whose row JSON is PostgreSQL's exact text, a JSON
--- string: bigint and numeric (and domains over them). As JSON numbers they
--- would be inexact past 2^53 - 1 in JavaScript, and numeric would lose its
--- scale (12.50 read as 12.5). Worked out once per table, not per row: the
--- capture trigger gets the list as its fifth argument (pgfeed.attach), kept
--- current by pgfeed.on_alter_table; the WAL path reads it from the relation
--- description (pgfeed.wal_row_expr); snapshots once per query.
+-- True for the types whose values a row's JSON holds as PostgreSQL's exact
+-- text: bigint and numeric, domains over them, and arrays of any of these
+-- (nested too), whose elements are then that text. As JSON numbers they would
+-- be inexact past 2^53 - 1 in JavaScript, and numeric would lose its scale
+-- (12.50 read as 12.5). Through domains and array element types, as
+-- PostgreSQL's getBaseType does, to any depth.
+create function pgfeed.exact_type(typ oid) returns boolean
+  language sql stable
+  as $$
+    with recursive t(oid) as (
+      select typ
+      union all
+      select case when p.typtype = 'd' then p.typbasetype else p.typelem end
+        from t join pg_type p on p.oid = t.oid
+       where p.typtype = 'd' or (p.typcategory = 'A' and p.typelem <> 0)
+    )
+    select exists (select 1 from t where t.oid in ('int8'::regtype, 'numeric'::regtype))
+  $$;
+
+-- The columns of a table of an exact type (pgfeed.exact_type). Worked out
+-- once per table, not per row: the capture trigger gets the list as its
+-- fifth argument (pgfeed.attach), kept current by pgfeed.on_alter_table; the
+-- WAL path reads the types from the relation description
+-- (pgfeed.wal_row_expr); snapshots once per query.
 create function pgfeed.exact_columns(table_name regclass) returns text[]
   language sql stable
   as $$
     select coalesce(array_agg(a.attname::text order by a.attnum), '{}')
-      from pg_attribute a join pg_type t on t.oid = a.atttypid
-     where a.attrelid = table_name and a.attnum > 0 and not a.attisdropped
-       and (case when t.typtype = 'd' then t.typbasetype else t.oid end) in ('int8'::regtype, 'numeric'::regtype)
+      from pg_attribute a
+     where a.attrelid = table_name and a.attnum > 0 and not a.attisdropped and pgfeed.exact_type(a.atttypid)
   $$;
+
+-- An array of bigint/numeric values as to_jsonb() gives it (JSON numbers,
+-- nested for more dimensions, null elements) with each number replaced by
+-- its exact text. jsonb prints a numeric as numeric_out does (never with an
+-- exponent), and the only strings such an array holds are "NaN" and
+-- "[-]Infinity", which contain no digit: quoting every number of its text is
+-- exact, and much cheaper per row than rebuilding it element by element.
+-- Inlined where it is called (one expression, immutable, not strict).
+create function pgfeed.exact_array(a jsonb) returns jsonb
+  language sql immutable
+  as $$ select regexp_replace(a::text, '(-?[0-9][0-9.]*)', '"\1"', 'g')::jsonb $$;
 
 -- `r` (a to_jsonb() row) with the listed columns' numbers replaced by their
 -- exact text. jsonb keeps a numeric exactly (scale included): ->> gives the
@@ -160,8 +200,11 @@ create function pgfeed.exact_columns(table_name regclass) returns text[]
 create function pgfeed.exact_row(r jsonb, columns text[]) returns jsonb
   language sql immutable
   as $$
-    select r || coalesce((select jsonb_object_agg(c, r ->> c) from unnest(columns) c
-                           where jsonb_typeof(r -> c) = 'number'), '{}'::jsonb)
+    select r || coalesce((select jsonb_object_agg(c, case jsonb_typeof(r -> c)
+                                                      when 'number' then to_jsonb(r ->> c)
+                                                      else pgfeed.exact_array(r -> c) end)
+                            from unnest(columns) c
+                           where jsonb_typeof(r -> c) in ('number', 'array')), '{}'::jsonb)
   $$;
 
 -- Writes one event to the log and NOTIFYs it (the trigger path). Callers
@@ -237,12 +280,16 @@ begin
     -- As pgfeed.exact_row does, in simple expressions: a SQL function call
     -- here costs an executor start per row (measured: about +50 % per write).
     foreach col in array exact loop
-      if jsonb_typeof(new_row -> col) = 'number' then
-        new_row := jsonb_set(new_row, array[col], to_jsonb(new_row ->> col));
-      end if;
-      if jsonb_typeof(old_row -> col) = 'number' then
-        old_row := jsonb_set(old_row, array[col], to_jsonb(old_row ->> col));
-      end if;
+      case jsonb_typeof(new_row -> col)
+        when 'number' then new_row := jsonb_set(new_row, array[col], to_jsonb(new_row ->> col));
+        when 'array' then new_row := jsonb_set(new_row, array[col], pgfeed.exact_array(new_row -> col));
+        else null;
+      end case;
+      case jsonb_typeof(old_row -> col)
+        when 'number' then old_row := jsonb_set(old_row, array[col], to_jsonb(old_row ->> col));
+        when 'array' then old_row := jsonb_set(old_row, array[col], pgfeed.exact_array(old_row -> col));
+        else null;
+      end case;
     end loop;
   end if;
   if tg_op = 'UPDATE' and new_row = old_row then
@@ -387,6 +434,7 @@ begin
         user_column = excluded.user_column, key_column = excluded.key_column,
         company_attnum = excluded.company_attnum, user_attnum = excluded.user_attnum, key_attnum = excluded.key_attnum;
   perform pgfeed.attach(table_name);
+  perform pgfeed.catalog_changed(table_name);
   return chosen;
 end
 $$;
@@ -405,10 +453,12 @@ begin
     execute format('alter publication %I drop table %s', pub, table_name);
   end if;
   delete from pgfeed.watched w where w.table_name = unwatch.table_name;
+  perform pgfeed.catalog_changed(table_name);
 end
 $$;
 
--- After ALTER TABLE on a watched table in trigger mode, re-attaches the
+-- After ALTER TABLE on a watched table: announces it (its columns are in the
+-- catalog every instance holds), and in trigger mode re-attaches the
 -- capture trigger when its list of bigint/numeric columns (its fifth
 -- argument) no longer matches the table: a column retyped to or from bigint
 -- or numeric comes out right from the next row on, with no per-row catalog
@@ -425,15 +475,13 @@ create function pgfeed.on_alter_table() returns event_trigger
 declare
   t regclass;
 begin
-  if (select c.mode from pgfeed.capture_state c) is distinct from 'trigger' then
-    return;
-  end if;
   for t in
     select distinct w.table_name from pg_event_trigger_ddl_commands() d
       join pgfeed.watched w on w.table_name::oid = d.objid
      where d.classid = 'pg_class'::regclass
   loop
-    if not pgfeed.attached(t) then
+    perform pgfeed.catalog_changed(t);
+    if (select c.mode from pgfeed.capture_state c) = 'trigger' and not pgfeed.attached(t) then
       perform pgfeed.attach(t);
     end if;
   end loop;
@@ -510,10 +558,13 @@ create function pgfeed.wal_row_expr(shape jsonb, src text) returns text
       from (
         select 'jsonb_build_object(' || string_agg(
                  case when (c ->> 1)::oid in ('text'::regtype, 'varchar'::regtype)
-                        -- bigint, numeric and domains over them: their exact text (pgfeed.exact_columns).
-                        or coalesce(nullif(t.typbasetype, 0), t.oid) in ('int8'::regtype, 'numeric'::regtype)
+                        -- bigint, numeric and domains over them: their exact text (pgfeed.exact_type).
+                        or (t.typcategory <> 'A' and pgfeed.exact_type(t.oid))
                       -- Already the JSON string to_jsonb() makes of it (or JSON null): no cast needed.
                       then format('%L, %s -> %s', c ->> 0, src, i - 1)
+                      -- Arrays of them: read as text[], each element keeps its exact text, nesting and nulls.
+                      when t.typcategory = 'A' and pgfeed.exact_type(t.oid)
+                      then format('%L, to_jsonb((%s ->> %s)::text[])', c ->> 0, src, i - 1)
                       else format('%L, to_jsonb((%s ->> %s)::%s)', c ->> 0, src, i - 1,
                                   coalesce(format_type(t.oid, nullif((c ->> 2)::int, -1)), 'text'))
                  end,

@@ -25,6 +25,8 @@ begin
     raise exception 'pgfeed.set_public_columns: table % is not watched (pgfeed.watch it first)', table_name
       using errcode = 'undefined_object';
   end if;
+  -- Sent at commit, after what follows: running instances read the projection again (pgfeed.catalog_channel).
+  perform pgfeed.catalog_changed(table_name);
   if columns is null or cardinality(columns) = 0 then
     delete from pgfeed.watch_public p where p.table_name = set_public_columns.table_name;
     return;

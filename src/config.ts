@@ -136,6 +136,8 @@ export const configSchema = z.strictObject({
   /** A stream whose client reads nothing for this long (its socket stays full) is cut; it resumes with Last-Event-ID. */
   STALLED_STREAM_MS: int(100, 3_600_000).default(30_000),
   PRUNE_INTERVAL_MS: int(1000, 86_400_000).default(60_000),
+  /** The fallback re-read of the watched tables, for a change whose NOTIFY never arrived (docs/operations.md). */
+  CATALOG_POLL_MS: int(1000, 86_400_000).default(60_000),
   /** Events deleted per pruning transaction, so writers never wait on it. */
   PRUNE_BATCH: int(1, 1_000_000).default(5000),
   /** Largest JSON request body accepted by the API. */
@@ -182,6 +184,13 @@ export const configSchema = z.strictObject({
    * this server is closing at that moment (a 502 for the request it sent).
    */
   HTTP_KEEP_ALIVE_MS: int(1000, 3_600_000).default(65_000),
+  /**
+   * Connections the kernel may queue for accept() (listen's backlog; capped by
+   * net.core.somaxconn). Node's 511 overflowed when the benchmark opened 768
+   * streams at once: the kernel drops what overflows, and clients wait for a
+   * retransmission or, on a busy server, fail (docs/benchmark.md).
+   */
+  LISTEN_BACKLOG: int(1, 65535).default(4096),
   /** Handed to express's `trust proxy`, so rate limits and logs see the client behind a proxy. */
   TRUST_PROXY: trustProxy.default(false),
   /** Your identity provider's JSON Web Key Set: RS256/ES256 tokens are verified against it, beside HS256 ones. */

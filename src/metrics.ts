@@ -40,6 +40,11 @@ export function createMetrics() {
     rejected: counter('pgfeed_connections_rejected_total', 'Stream requests refused, by reason.', ['reason']),
     pruned: counter('pgfeed_events_pruned_total', 'Events deleted from the log by retention.'),
     dbQueries: counter('pgfeed_db_queries_total', 'Queries this instance sent to PostgreSQL (pool and listener).'),
+    catalogReads: counter(
+      'pgfeed_catalog_reads_total',
+      'Reads of the watched tables, by what asked for it (start, notify, listen, poll, miss).',
+      ['reason'],
+    ),
     lag: new Histogram({
       name: 'pgfeed_commit_to_send_lag_ms',
       help: "Time from an event's commit to its write to the last live stream it went to.",

@@ -45,6 +45,8 @@ export interface RouteContext {
    * from `lastEventId` delivers exactly the changes not yet in it.
    */
   snapshot<T>(read: (tx: postgres.TransactionSql) => Promise<T>): Promise<{ result: T; lastEventId: string }>;
+  /** Aborted when the service stops: end with it what the routes started (timers, stores such as `perMinuteLimit`'s). */
+  stopped: AbortSignal;
 }
 
 export interface PgfeedOptions {
@@ -223,6 +225,9 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
   const stops: ((deadline: number) => Promise<void> | void)[] = [
     (deadline) => sql.end({ timeout: Math.max(0.1, (deadline - Date.now()) / 1000) }),
   ];
+  // What routes keep until the service stops (rate limiters' stores) ends with it.
+  const stopped = new AbortController();
+  stops.push(() => stopped.abort());
   const stopAll = async (budgetMs: number) => {
     const deadline = Date.now() + budgetMs;
     for (const stop of stops.reverse()) {
@@ -260,7 +265,15 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
     });
     const renderer = new RowRenderer(entities);
     const catalog = new EntityCatalog(sql, entities, {
+      pollMs: config.CATALOG_POLL_MS,
       onRefreshError: (err) => logger.warn({ err }, 'reading the watched tables failed; keeping the last read'),
+      onRead: (reason) => metrics.catalogReads.inc({ reason }),
+    });
+    // What is watched changed (pgfeed.watch() and its kin NOTIFY at commit), or the listener LISTENs
+    // anew: a change made while it was away, or before its first LISTEN, sent a NOTIFY nobody heard.
+    listener.on('catalog', () => catalog.reread('notify'));
+    listener.on('state', (state) => {
+      if (state === 'catching_up') catalog.reread('listen');
     });
     stops.push(() => catalog.stop());
     await catalog.start();
@@ -311,6 +324,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       authenticate: (req) => auth.fromRequest(req),
       verify: (token) => auth.verify(token),
       snapshot: (read) => snapshot(sql, read),
+      stopped: stopped.signal,
     };
     const app = createApp({
       auth,
@@ -325,6 +339,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       skips,
       logger,
       rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
+      stopped: stopped.signal,
       maxBodyBytes: config.MAX_BODY_BYTES,
       opsHere: config.OPS_PORT === undefined,
       corsOrigins: config.CORS_ORIGINS,
@@ -337,6 +352,7 @@ export async function startPgfeed(options: PgfeedOptions): Promise<Pgfeed> {
       host: config.HOST,
       beforeClose: () => feed.endStreams(),
       keepAliveMs: config.HTTP_KEEP_ALIVE_MS,
+      backlog: config.LISTEN_BACKLOG,
     });
 
     stops.push(() => listener.stop());

@@ -1,44 +1,18 @@
-import type { Browser, Page } from 'playwright-core';
-import type { Pgfeed } from '../src/service';
+import type { Page } from 'playwright-core';
 import { listDomId, rowDomId } from '../src/streams/html';
-import { launchBrowser, newPage } from './support/browser';
-import { type TestDatabase } from './support/db';
 import { eventually } from './support/eventually';
-import { closeService, serviceOnFreshDatabase, startService, tokenFor } from './support/service';
+import { FAST, badge, openDashboard, pageSuite } from './support/pages';
+import { startService } from './support/service';
 
 // The badge never lies: the server going away, a hidden tab, a stream a proxy blocks.
-let db: TestDatabase;
-let server: Pgfeed;
-let browser: Browser;
-
-/** Short intervals, so the tests take seconds (the pages' defaults are 1–30 s). */
-const FAST = { retryMinMs: 100, retryMaxMs: 400, pauseAfterMs: 200, pollMs: 400, failuresBeforePolling: 2, readyTimeoutMs: 3000 };
-
-beforeAll(async () => {
-  ({ db, server } = await serviceOnFreshDatabase({
-    seed: (sql) => sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
-                       values ('c1', 'acme', 'Lisbon → Porto', '2026-12-24T08:00:00Z', 48, 48)`,
-  }));
-  browser = await launchBrowser();
-});
-afterEach(async () => {
-  await Promise.all(browser.contexts().map((c) => c.close()));
-});
-afterAll(async () => {
-  await browser?.close();
-  await closeService(server, db);
+const suite = pageSuite({
+  seed: (sql) => sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
+                     values ('c1', 'acme', 'Lisbon → Porto', '2026-12-24T08:00:00Z', 48, 48)`,
 });
 
 const seats = `#${rowDomId('trip', 'c1')} [data-col="seats left"]`;
 
-async function dashboard(options: Record<string, number> = FAST): Promise<Page> {
-  const page = await newPage(browser);
-  await page.addInitScript((o) => ((window as unknown as { pgfeedLiveOptions: unknown }).pgfeedLiveOptions = o), options);
-  await page.goto(`${server.url}/dashboard?access_token=${await tokenFor(server, 'alice', 'acme', 'admin')}`);
-  return page;
-}
-
-const badge = (page: Page, state: string) => page.waitForSelector(`#live[data-state="${state}"]`);
+const dashboard = () => openDashboard(suite, { tuning: FAST });
 const showsSeats = (page: Page, left: number) =>
   page.waitForFunction(([sel, want]) => document.querySelector(sel!)?.textContent === want, [seats, `${left} of 48`]);
 /** How many rows of `entity` with `key` the page shows (a change applied twice would show twice). */
@@ -47,8 +21,8 @@ const rowsOf = (page: Page, entity: string, key: string) => page.locator(`#${lis
 test('stopping the service turns the badge to reconnecting; restarting it on the same port turns it live with nothing missed', async () => {
   const page = await dashboard();
   await badge(page, 'live');
-  const port = server.port;
-  await server.close();
+  const port = suite.server.port;
+  await suite.server.close();
   await badge(page, 'reconnecting');
   expect(await page.textContent('#live .state')).toMatch(/^reconnecting/);
   try {
@@ -56,11 +30,12 @@ test('stopping the service turns the badge to reconnecting; restarting it on the
     await page.waitForFunction(() => Number(getComputedStyle(document.querySelector('.list')!).opacity) < 1);
 
     // Changes while the service is down.
-    await db.sql`update trips set available_slots = 40 where id = 'c1'`;
-    await db.sql`insert into bookings (id, trip_id, company_id, seats, channel) values ('while-down', 'c1', 'acme', 8, 'cashier')`;
+    await suite.db.sql`update trips set available_slots = 40 where id = 'c1'`;
+    await suite.db
+      .sql`insert into bookings (id, trip_id, company_id, seats, channel) values ('while-down', 'c1', 'acme', 8, 'cashier')`;
   } finally {
     // Back on the same port whatever happened, so the next tests find it.
-    server = await startService(db.url, { PORT: port });
+    suite.server = await startService(suite.db.url, { PORT: port });
   }
 
   await badge(page, 'live');
@@ -73,7 +48,7 @@ test('stopping the service turns the badge to reconnecting; restarting it on the
 test('a hidden tab closes its stream; made visible, it shows every change it missed, once', async () => {
   const page = await dashboard();
   await badge(page, 'live');
-  await eventually(() => server.status().streams === 1, { what: 'the tab streaming' });
+  await eventually(() => suite.server.status().streams === 1, { what: 'the tab streaming' });
 
   // Headless Chromium keeps its pages visible; the page is told it is hidden as a browser would tell it.
   const setVisibility = (state: 'hidden' | 'visible') =>
@@ -83,11 +58,12 @@ test('a hidden tab closes its stream; made visible, it shows every change it mis
     }, state);
   await setVisibility('hidden');
   await badge(page, 'paused');
-  await eventually(() => server.status().streams === 0, { what: 'the hidden tab closing its stream' });
+  await eventually(() => suite.server.status().streams === 0, { what: 'the hidden tab closing its stream' });
 
-  await db.sql`update trips set available_slots = 30 where id = 'c1'`;
-  await db.sql`insert into bookings (id, trip_id, company_id, seats, channel) values ('while-hidden', 'c1', 'acme', 2, 'online')`;
-  await db.sql`update bookings set status = 'cancelled' where id = 'while-hidden'`;
+  await suite.db.sql`update trips set available_slots = 30 where id = 'c1'`;
+  await suite.db
+    .sql`insert into bookings (id, trip_id, company_id, seats, channel) values ('while-hidden', 'c1', 'acme', 2, 'online')`;
+  await suite.db.sql`update bookings set status = 'cancelled' where id = 'while-hidden'`;
 
   await setVisibility('visible');
   await badge(page, 'live');
@@ -97,19 +73,17 @@ test('a hidden tab closes its stream; made visible, it shows every change it mis
 });
 
 test('with /events blocked the page falls back to polling and says so, then returns to live when the stream works', async () => {
-  const page = await newPage(browser);
-  await page.addInitScript((o) => ((window as unknown as { pgfeedLiveOptions: unknown }).pgfeedLiveOptions = o), FAST);
-  await page.route('**/events/**', (route) => route.abort());
-  await page.goto(`${server.url}/dashboard?access_token=${await tokenFor(server, 'alice', 'acme', 'admin')}`);
+  const page = await openDashboard(suite, { tuning: FAST, before: (p) => p.route('**/events/**', (route) => route.abort()) });
 
   await badge(page, 'polling');
   expect(await page.textContent('#live .state')).toBe('live updates unavailable: refreshing every 0.4 s');
-  await db.sql`update trips set available_slots = 20 where id = 'c1'`;
+  await suite.db.sql`update trips set available_slots = 20 where id = 'c1'`;
   await showsSeats(page, 20); // by refreshing the lists
 
   await page.unroute('**/events/**');
   await badge(page, 'live');
-  await db.sql`insert into bookings (id, trip_id, company_id, seats, channel) values ('after-polling', 'c1', 'acme', 1, 'online')`;
+  await suite.db
+    .sql`insert into bookings (id, trip_id, company_id, seats, channel) values ('after-polling', 'c1', 'acme', 1, 'online')`;
   await page.waitForSelector(`#${rowDomId('booking', 'after-polling')}`);
   expect(await rowsOf(page, 'booking', 'after-polling')).toBe(1);
 });

@@ -1,18 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import type { Pgfeed } from '../src/service';
+import type { Page } from 'playwright-core';
 import { listDomId, rowDomId } from '../src/streams/html';
-import { launchBrowser, newPage } from './support/browser';
-import { type TestDatabase } from './support/db';
+import { newPage } from './support/browser';
 import { eventually } from './support/eventually';
-import { closeService, serviceOnFreshDatabase, tokenFor } from './support/service';
+import { pageSuite } from './support/pages';
+import { tokenFor } from './support/service';
 
 // The pages as people use them, in a real Chromium: a cashier acts, a dashboard in another browser shows it.
-let db: TestDatabase;
-let server: Pgfeed;
-let browser: Browser;
 
 // The README's pictures are refreshed on request (UPDATE_SCREENSHOTS=1 npx jest test/browser.test.ts);
 // otherwise they go to a temporary directory, so a test run leaves the checkout as it found it.
@@ -21,29 +17,18 @@ const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS
   : path.join(os.tmpdir(), 'pgfeed-screenshots');
 const PHONE = { width: 390, height: 844 };
 
-beforeAll(async () => {
-  ({ db, server } = await serviceOnFreshDatabase({
-    seed: async (sql) => {
-      await sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots) values
-        ('bt1', 'acme', 'Lisbon → Porto', '2026-12-24T08:00:00Z', 48, 48),
-        ('bt2', 'acme', 'Porto → Braga', '2026-12-24T10:30:00Z', 32, 2)`;
-      await sql`insert into stock_items (id, company_id, sku, name, quantity, reserved) values
-        ('helmet', 'acme', 'HELMET-M', 'Helmet (M)', 10, 1), ('lock', 'acme', 'LOCK-U', 'U-lock', 25, 0)`;
-      await sql`insert into checkouts (id, company_id, user_id, item_id, checked_out_at, due_at) values
-        ('late', 'acme', 'cora', 'helmet', now() - interval '9 days', now() - interval '2 days')`;
-    },
-  }));
-  browser = await launchBrowser();
-  mkdirSync(SCREENSHOTS, { recursive: true });
+const suite = pageSuite({
+  seed: async (sql) => {
+    await sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots) values
+      ('bt1', 'acme', 'Lisbon → Porto', '2026-12-24T08:00:00Z', 48, 48),
+      ('bt2', 'acme', 'Porto → Braga', '2026-12-24T10:30:00Z', 32, 2)`;
+    await sql`insert into stock_items (id, company_id, sku, name, quantity, reserved) values
+      ('helmet', 'acme', 'HELMET-M', 'Helmet (M)', 10, 1), ('lock', 'acme', 'LOCK-U', 'U-lock', 25, 0)`;
+    await sql`insert into checkouts (id, company_id, user_id, item_id, checked_out_at, due_at) values
+      ('late', 'acme', 'cora', 'helmet', now() - interval '9 days', now() - interval '2 days')`;
+  },
 });
-// Every context a test opens is closed after it, even when it fails (so the next one counts streams from zero).
-afterEach(async () => {
-  await Promise.all(browser.contexts().map((c) => c.close()));
-});
-afterAll(async () => {
-  await browser?.close();
-  await closeService(server, db);
-});
+beforeAll(() => mkdirSync(SCREENSHOTS, { recursive: true }));
 
 const cell = (entity: string, key: string, col: string) => `#${rowDomId(entity, key)} [data-col="${col}"]`;
 const item = (entity: string, key: string) => `#${listDomId(entity)} .item:has(> #${rowDomId(entity, key)})`;
@@ -67,7 +52,7 @@ async function strictCsp(page: Page): Promise<void> {
 const violations = (page: Page) => page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations);
 
 async function signIn(page: Page, path: string, sub: string, role: 'admin' | 'cashier'): Promise<void> {
-  await page.goto(`${server.url}${path}?access_token=${await tokenFor(server, sub, 'acme', role)}`);
+  await page.goto(`${suite.server.url}${path}?access_token=${await tokenFor(suite.server, sub, 'acme', role)}`);
   await live(page);
 }
 
@@ -116,12 +101,12 @@ async function shows(page: Page, selector: string, prefix: string, since: number
 }
 
 test('a sale on the cashier page shows on the dashboard within a second, with the route, newest first', async () => {
-  const dashboard = await newPage(browser);
+  const dashboard = await newPage(suite.browser);
   await strictCsp(dashboard);
   await signIn(dashboard, '/dashboard', 'alice', 'admin');
   expect(new URL(dashboard.url()).search).toBe(''); // the token left the address bar
   await reload(dashboard);
-  const cashier = await newPage(browser);
+  const cashier = await newPage(suite.browser);
   await strictCsp(cashier);
   await signIn(cashier, '/cashier', 'carl', 'cashier');
   await reload(cashier);
@@ -190,9 +175,9 @@ test('a sale on the cashier page shows on the dashboard within a second, with th
 });
 
 test('on a 390 px phone every value is on screen and a real tap on Sell lands on the dashboard within a second', async () => {
-  const dashboard = await newPage(browser);
+  const dashboard = await newPage(suite.browser);
   await signIn(dashboard, '/dashboard', 'alice', 'admin');
-  const phone = await newPage(browser, PHONE, { hasTouch: true, isMobile: true, deviceScaleFactor: 2 });
+  const phone = await newPage(suite.browser, PHONE, { hasTouch: true, isMobile: true, deviceScaleFactor: 2 });
   await signIn(phone, '/cashier', 'carl', 'cashier');
 
   expect(await offScreen(phone)).toEqual({ scroll: 0, outside: [] });
@@ -214,48 +199,49 @@ test('on a 390 px phone every value is on screen and a real tap on Sell lands on
   );
 
   await screenshot(phone, 'cashier-phone.png');
-  await phone.goto(`${server.url}/dashboard`);
+  await phone.goto(`${suite.server.url}/dashboard`);
   await live(phone);
   expect(await offScreen(phone)).toEqual({ scroll: 0, outside: [] });
   await screenshot(phone, 'dashboard-phone.png');
-  await phone.goto(`${server.url}/public/acme`);
+  await phone.goto(`${suite.server.url}/public/acme`);
   await live(phone);
   expect(await offScreen(phone)).toEqual({ scroll: 0, outside: [] });
 });
 
 test('seven dashboard tabs share one stream, all get live changes, and another tab takes over when its holder closes', async () => {
-  const first = await newPage(browser);
+  const first = await newPage(suite.browser);
   await signIn(first, '/dashboard', 'alice', 'admin');
   const tabs = [first];
   for (let i = 1; i < 7; i++) {
     const tab = await first.context().newPage();
-    await tab.goto(`${server.url}/dashboard`);
+    await tab.goto(`${suite.server.url}/dashboard`);
     tabs.push(tab);
   }
   await Promise.all(tabs.map(live));
   // One stream for seven tabs (followers' one-off catch-up streams have closed).
-  await eventually(() => server.status().streams === 1, { what: 'one shared stream' });
+  await eventually(() => suite.server.status().streams === 1, { what: 'one shared stream' });
 
-  await db.sql`update trips set available_slots = 30 where id = 'bt2'`;
+  await suite.db.sql`update trips set available_slots = 30 where id = 'bt2'`;
   await Promise.all(tabs.map((tab) => shows(tab, cell('trip', 'bt2', 'seats left'), '30 of 32', 0)));
 
   // Close the holder (the first tab took the lock), then change at once: the new holder resumes from its position.
   await first.close();
-  await db.sql`update trips set available_slots = 29 where id = 'bt2'`;
+  await suite.db.sql`update trips set available_slots = 29 where id = 'bt2'`;
   await Promise.all(tabs.slice(1).map((tab) => shows(tab, cell('trip', 'bt2', 'seats left'), '29 of 32', 0)));
-  await eventually(() => server.status().streams === 1, { what: 'one shared stream again' });
+  await eventually(() => suite.server.status().streams === 1, { what: 'one shared stream again' });
 });
 
 test('a form on a sister site (another port) that posts with the cookie is refused; nothing changes', async () => {
-  await db.sql`insert into bookings (id, trip_id, company_id, seats, channel) values ('target', 'bt1', 'acme', 1, 'online')`;
-  const page = await newPage(browser);
+  await suite.db
+    .sql`insert into bookings (id, trip_id, company_id, seats, channel) values ('target', 'bt1', 'acme', 1, 'online')`;
+  const page = await newPage(suite.browser);
   await signIn(page, '/cashier', 'carl', 'cashier');
   // The sister site: same host, another port (cookies ignore ports, so SameSite=Lax sends the cookie).
-  const sister = `http://127.0.0.1:${server.port === 65535 ? 1 : server.port + 1}`;
+  const sister = `http://127.0.0.1:${suite.server.port === 65535 ? 1 : suite.server.port + 1}`;
   await page.route(`${sister}/**`, (route) =>
     route.fulfill({
       contentType: 'text/html',
-      body: `<form method="post" action="${server.url}/api/bookings/target/cancel"><button>Win a prize</button></form>`,
+      body: `<form method="post" action="${suite.server.url}/api/bookings/target/cancel"><button>Win a prize</button></form>`,
     }),
   );
   await page.goto(`${sister}/prize`);
@@ -263,6 +249,6 @@ test('a form on a sister site (another port) that posts with the cookie is refus
   expect((await response.request().allHeaders()).cookie).toMatch(/pgfeed_token=/); // the browser did send it
   expect(response.status()).toBe(403);
   expect(await response.json()).toMatchObject({ error: { code: 'cross_origin' } });
-  const [row] = await db.sql<{ status: string }[]>`select status from bookings where id = 'target'`;
+  const [row] = await suite.db.sql<{ status: string }[]>`select status from bookings where id = 'target'`;
   expect(row?.status).toBe('confirmed');
 });

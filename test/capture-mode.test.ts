@@ -15,6 +15,16 @@ const OTHER = TEST_CAPTURE === 'wal' ? 'trigger' : 'wal';
 
 const mode = async () => (await fleet.db.sql<{ mode: string | null }[]>`select mode from pgfeed.capture_state`)[0]?.mode;
 
+/** `server` delivers a stock item written now to acme's live company stream. */
+async function delivers(server: Pgfeed, key: string): Promise<void> {
+  const stream = await openLiveStream(`${server.url}/events/company/acme`, {
+    token: await tokenFor(server, 'alice', 'acme', 'admin'),
+  });
+  await fleet.db.sql`insert into stock_items (id, company_id, sku, name, quantity) values (${key}, 'acme', ${key}, 'x', 1)`;
+  await stream.waitFor((f) => f.json?.key === key);
+  stream.close();
+}
+
 test('an instance with another CAPTURE than its database refuses to start, with one line, and leaves nothing behind', async () => {
   const first = await fleet.start();
   expect(await mode()).toBe(TEST_CAPTURE);
@@ -32,12 +42,7 @@ test('an instance with another CAPTURE than its database refuses to start, with 
     expect(slots?.n).toBe(0);
   }
   // The instance of the database's mode is unaffected.
-  const stream = await openLiveStream(`${first.url}/events/company/acme`, {
-    token: await tokenFor(first, 'alice', 'acme', 'admin'),
-  });
-  await fleet.db.sql`insert into stock_items (id, company_id, sku, name, quantity) values ('kept', 'acme', 'K', 'x', 1)`;
-  await stream.waitFor((f) => f.json?.key === 'kept');
-  stream.close();
+  await delivers(first, 'kept');
   await first.close();
 });
 
@@ -61,12 +66,7 @@ test('pgfeed capture-mode --set switches the database; then only instances of th
   expect(switched).toMatchObject({ code: 0, stdout: `capture mode: ${OTHER}\n` });
   await expect(startService(fleet.db.url, { CAPTURE: TEST_CAPTURE })).rejects.toThrow(/^CAPTURE=\w+, but this database captures/);
   const next: Pgfeed = await fleet.start({ CAPTURE: OTHER });
-  const stream = await openLiveStream(`${next.url}/events/company/acme`, {
-    token: await tokenFor(next, 'alice', 'acme', 'admin'),
-  });
-  await fleet.db.sql`insert into stock_items (id, company_id, sku, name, quantity) values ('switched', 'acme', 'S', 'x', 1)`;
-  await stream.waitFor((f) => f.json?.key === 'switched');
-  stream.close();
+  await delivers(next, 'switched');
   await next.close();
 });
 

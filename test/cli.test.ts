@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Auth } from '../src/http/auth';
 import { ROOT } from './support/build';
 import { cleanEnv, finish, pgfeed } from './support/cli';
-import { emptyDatabase, type TestDatabase } from './support/db';
+import { emptyDatabaseHere } from './support/db';
 import { outsideSchemaPgfeed } from './support/fixtures';
 import { TEST_JWT_SECRET } from './support/service';
 import { openStream } from './support/stream';
@@ -150,11 +150,7 @@ describe('npm run token', () => {
 });
 
 describe('pgfeed migrate', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await emptyDatabase();
-  });
-  afterAll(async () => db?.drop());
+  const db = emptyDatabaseHere();
 
   test('applies the migrations to an empty database once, and nothing outside schema pgfeed', async () => {
     const first = await finish(pgfeed(['migrate'], { DATABASE_URL: db.url }));
@@ -189,15 +185,13 @@ describe('pgfeed migrate', () => {
 });
 
 describe('pgfeed start on a database of its own', () => {
-  let db: TestDatabase;
+  const db = emptyDatabaseHere();
   beforeAll(async () => {
     // The operator's tables, named like the demo's but of other shapes.
-    db = await emptyDatabase();
     await db.sql`create table companies (code text primary key, label text)`;
     await db.sql`create table users (email text primary key, company_code text references companies)`;
     await db.sql`create table orders (id bigint primary key, tenant text not null, buyer text, total numeric(10, 2))`;
   });
-  afterAll(async () => db?.drop());
 
   test('creates nothing outside schema pgfeed, streams a watched table, and on SIGTERM closes everything and exits 0', async () => {
     const child = pgfeed(['start'], { DATABASE_URL: db.url, JWT_SECRET: TEST_JWT_SECRET, PORT: '0', HOST: '127.0.0.1' });
@@ -265,11 +259,7 @@ describe('pgfeed start on a database of its own', () => {
 });
 
 describe('pgfeed demo', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await emptyDatabase();
-  });
-  afterAll(async () => db?.drop());
+  const db = emptyDatabaseHere();
 
   test('--seed embedded (what npm start runs) migrates the demo tables of DATABASE_URL without seeding, and serves the demo', async () => {
     const child = pgfeed(['demo', '--seed', 'embedded'], {

@@ -4,6 +4,8 @@ import { startPgfeed } from '../src/index';
 test('defaults, and values from the environment as text', () => {
   const c = loadConfig({ PORT: '9000', EVENT_RETENTION: '15m', DEMO: 'true', UNRELATED: 'x' });
   expect(c).toMatchObject({ PORT: 9000, EVENT_RETENTION: 900_000, DEMO: true, REPLAY_BUFFER_SIZE: 10000, HEARTBEAT_MS: 15000 });
+  expect(c.LISTEN_BACKLOG).toBe(4096);
+  expect(loadConfig({ LISTEN_BACKLOG: '16384' }).LISTEN_BACKLOG).toBe(16384);
 });
 
 test.each([
@@ -14,6 +16,8 @@ test.each([
   [{ LOG_LEVEL: 'loud' }, /^invalid configuration: LOG_LEVEL/],
   [{ JWT_SECRET: 'short' }, /^invalid configuration: JWT_SECRET must be at least 32 characters \(HS256 key\)$/],
   [{ HEARTBEAT_MS: 10 }, /^invalid configuration: HEARTBEAT_MS must be at least 100/],
+  [{ LISTEN_BACKLOG: 0 }, /^invalid configuration: LISTEN_BACKLOG must be at least 1 \(got 0\)$/],
+  [{ LISTEN_BACKLOG: 'lots' }, /^invalid configuration: LISTEN_BACKLOG must be a whole number/],
   [{ NOT_A_SETTING: 1 }, /^invalid configuration: unknown setting NOT_A_SETTING$/],
 ])('programmatic and environment values are checked by one schema: %j', (input, message) => {
   expect(() => parseConfig(input)).toThrow(ConfigError);

@@ -1,6 +1,7 @@
 /**
  * The library's entry points as an application imports them: `pgfeed` holds
- * what an application calls, `pgfeed/express` the helpers for its own routes.
+ * what an application calls, `pgfeed/express` the helpers for its own routes,
+ * `pgfeed/render` the row templates a page shares between server and browser.
  * The demo is an application like any other: it imports only those entries.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -46,7 +47,14 @@ test('pgfeed/express exports the route-building helpers', () => {
     './express',
     './package.json',
     './react',
+    './render',
   ]);
+});
+
+test('pgfeed/render holds the row templates and the escaping template, and nothing that needs Node', () => {
+  const expected = ['Html', 'RowRenderer', 'escapeHtml', 'html', 'listDomId', 'rowDomId', 'trustedHtml'];
+  expect(names('src/render.ts')).toEqual(expected);
+  expect(names('dist/render.js')).toEqual(expected);
 });
 
 test('the demo imports pgfeed only through its entries, as an application would', () => {
@@ -57,7 +65,8 @@ test('the demo imports pgfeed only through its entries, as an application would'
     const text = readFileSync(path.join(domain, file), 'utf8');
     for (const [, spec] of text.matchAll(/from '(\.[^']*)'/g)) {
       const target = path.relative(domain, path.resolve(path.dirname(path.join(domain, file)), spec!));
-      if (target.startsWith('..') && !['../index', '../express', '../client'].includes(target)) outside.push(`${file}: ${spec}`);
+      if (target.startsWith('..') && !['../index', '../express', '../client', '../render'].includes(target))
+        outside.push(`${file}: ${spec}`);
     }
   }
   expect(outside).toEqual([]);

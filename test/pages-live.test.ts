@@ -1,55 +1,44 @@
-import type { Browser, Page } from 'playwright-core';
-import type { Pgfeed } from '../src/service';
+import type { Page } from 'playwright-core';
 import { listDomId, rowDomId } from '../src/streams/html';
-import { launchBrowser, newPage } from './support/browser';
-import type { TestDatabase } from './support/db';
-import { TEST_CAPTURE, caughtUp, closeService, serviceOnFreshDatabase, tokenFor } from './support/service';
+import { badge, openDashboard, pageSuite } from './support/pages';
+import { TEST_CAPTURE, caughtUp } from './support/service';
 
-// The live pages' two bugs, in a real Chromium: a created row the page already shows, and a truncate.
-let db: TestDatabase;
-let server: Pgfeed;
-let browser: Browser;
-
-beforeAll(async () => {
-  ({ db, server } = await serviceOnFreshDatabase());
-  browser = await launchBrowser();
-});
-afterEach(async () => {
-  await Promise.all(browser.contexts().map((c) => c.close()));
-});
-afterAll(async () => {
-  await browser?.close();
-  await closeService(server, db);
-});
+// The live pages' two old bugs, in a real Chromium, now through live(): a created row the page already
+// shows, and a truncate.
+const suite = pageSuite();
 
 const addTrip = (id: string) =>
-  db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
+  suite.db.sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
          values (${id}, 'acme', ${`Route ${id}`}, '2026-12-24T08:00:00Z', 10, 10)`;
 const rowsOf = (page: Page, key: string) => page.locator(`#${rowDomId('trip', key)}`).count();
 
-/** The dashboard, signed in; `position` replaces the position the server rendered it at. */
+/** Snapshot pages whose position the test replaced (so a test knows its rewrite took effect). */
+let rewritten = 0;
+
+/** The dashboard, live; `position` replaces the position live()'s snapshot pages say they reflect. */
 async function dashboard(position?: () => string): Promise<Page> {
-  const page = await newPage(browser);
-  await page.goto(`${server.url}/dashboard?access_token=${await tokenFor(server, 'alice', 'acme', 'admin')}`);
-  if (position) {
-    // Routes do not see the request a redirect makes: the page is loaded again through the route.
-    await page.route(/\/dashboard$/, async (route) => {
-      const res = await route.fetch();
-      const body = (await res.text()).replace(/data-live-last="\d+"/, `data-live-last="${position()}"`);
-      await route.fulfill({ response: res, body });
-    });
-    await page.reload();
-  }
-  await page.waitForSelector('#live[data-state="live"]');
+  const page = await openDashboard(suite, {
+    before: async (p) => {
+      if (!position) return;
+      await p.route(/\/snapshots\/company\//, async (route) => {
+        const res = await route.fetch();
+        const body = (await res.text()).replace(/"lastEventId":"\d+"/, `"lastEventId":"${position()}"`);
+        rewritten++;
+        await route.fulfill({ response: res, body });
+      });
+    },
+  });
+  await badge(page, 'live');
   return page;
 }
 
 test("a create the page's rows already hold (a position below it, as wal capture can give) does not show the row twice", async () => {
-  const [before] = await db.sql<{ id: string }[]>`select coalesce(max(id), 0)::text as id from pgfeed.events`;
+  const [before] = await suite.db.sql<{ id: string }[]>`select coalesce(max(id), 0)::text as id from pgfeed.events`;
   await addTrip('twice');
-  await caughtUp(server, db.sql);
-  // The page holds the row, but its position is before the row's create: the stream replays the create.
+  await caughtUp(suite.server, suite.db.sql);
+  // The snapshot holds the row, but says its position is before the row's create: the stream replays the create.
   const page = await dashboard(() => before!.id);
+  expect(rewritten).toBeGreaterThan(0);
   await addTrip('after'); // a live change, so the replayed create has certainly been applied
   await page.waitForSelector(`#${rowDomId('trip', 'after')}`);
   expect(await rowsOf(page, 'twice')).toBe(1);
@@ -63,7 +52,7 @@ test('a truncate of a watched table empties its list', async () => {
   await addTrip('gone2');
   const page = await dashboard();
   expect(await rowsOf(page, 'gone1')).toBe(1);
-  await db.sql.begin(async (tx) => {
+  await suite.db.sql.begin(async (tx) => {
     if (TEST_CAPTURE === 'wal') {
       await tx`truncate trips cascade`;
     } else {

@@ -31,7 +31,10 @@ test('?access_token moves the token into an HttpOnly cookie and out of the URL',
   const page = await get('/dashboard', { Cookie: cookie.split(';')[0]! });
   expect(page.status).toBe(200);
   const html = await page.text();
-  expect(html).toMatch(/<main data-live-stream="\/events\/company\/acme\?format=html" data-live-last="\d+"/);
+  // pages.js keeps the company's lists current with live() (docs/pages.md).
+  expect(html).toMatch(
+    /<main data-live-scope="\{&quot;company&quot;:&quot;acme&quot;\}" data-live-entities="trip,stock,checkout,booking"/,
+  );
   expect(html).toContain(`id="${rowDomId('trip', 'x1')}"`);
   // Rows are escaped.
   expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
@@ -77,13 +80,6 @@ test('format=html fragments replace, append and remove the same elements the pag
   s.close();
 });
 
-test('htmx and its SSE extension are served locally', async () => {
-  const htmx = await get('/assets/htmx.min.js');
-  expect(htmx.status).toBe(200);
-  expect(await htmx.text()).toContain('htmx');
-  expect((await get('/assets/sse.js')).status).toBe(200);
-});
-
 test('every page runs under a CSP without unsafe-inline: no inline script, style or handler, assets served locally', async () => {
   const admin = await tokenFor(server, 'alice', 'acme', 'admin');
   const cashier = await tokenFor(server, 'carl', 'acme', 'cashier');
@@ -106,7 +102,10 @@ test('every page runs under a CSP without unsafe-inline: no inline script, style
     for (const [, attrs] of html.matchAll(/<script([^>]*)>/gi)) expect(attrs).toMatch(/^ src="\/assets\/[\w.-]+\.js" defer$/);
     expect(html).not.toMatch(/<script[^>]*>[^<]+<\/script>/i);
   }
-  for (const asset of ['/assets/pgfeed.css', '/assets/live.js', '/assets/portal.js']) expect((await get(asset)).status).toBe(200);
+  for (const asset of ['/assets/pgfeed.css', '/assets/pages.js', '/assets/portal.js'])
+    expect((await get(asset)).status).toBe(200);
+  // The pages' script is the esbuild bundle of src/domain/pages/browser (npm run build), not a copy kept by hand.
+  expect(await (await get('/assets/pages.js')).text()).toContain('main[data-live-scope]');
 });
 
 test('the index links the dashboard, the cashier and the public page; the public page says whether booking is open', async () => {

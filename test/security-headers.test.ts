@@ -95,9 +95,9 @@ test.each([
   const { page, violations } = await visit(`${path}${token}`);
   const available = `#${rowDomId('trip', 'csp1')} [data-col="seats left"] .num`;
   await page.waitForSelector(available);
-  // The stylesheet applied (body background from /assets/pgfeed.css) and htmx runs.
+  // The stylesheet applied (body background from /assets/pgfeed.css) and the pages' script runs (its badge turns live).
   expect(await page.evaluate(() => getComputedStyle(document.body).backgroundColor)).toBe('rgb(246, 247, 249)');
-  await page.waitForFunction(() => (window as any).htmx !== undefined);
+  await page.waitForSelector('#live[data-state="live"]');
   const before = Number(await page.textContent(available));
   // The page's stream resumes from its snapshot, so a change made now reaches it whenever it connects.
   await db.sql`update trips set available_slots = available_slots - 1 where id = 'csp1'`;

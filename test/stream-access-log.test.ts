@@ -61,3 +61,13 @@ test('a refused stream gets one request line, no opening line', async () => {
   expect(line).toMatchObject({ status: 401, path: '/events/company/acme' });
   expect(linesOf('refused-1').some((l) => l.msg === 'stream opened')).toBe(false);
 });
+
+test("what the error handler logs for a request carries that request's id (res.locals.log)", async () => {
+  // A path that is not valid percent-encoded UTF-8: the router fails, the error handler warns through res.locals.log.
+  const res = await fetch(`${server.url}/events/company/%E0%A4%A`, { headers: { 'X-Request-Id': 'malformed-1' } });
+  expect(res.status).toBe(400);
+  expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_params');
+  const warning = () => linesOf('malformed-1').find((l) => l.msg === 'malformed request');
+  await eventually(() => warning() !== undefined, { what: 'a "malformed request" line with the request id' });
+  expect(warning()).toMatchObject({ path: '/events/company/%E0%A4%A' });
+});

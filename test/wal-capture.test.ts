@@ -9,22 +9,13 @@ import { defaultSlotName } from '../src/capture/wal/slot';
 import { connect } from '../src/db/connect';
 import type { Pgfeed } from '../src/service';
 import { finish, pgfeed } from './support/cli';
+import { startCapturingProcess } from './support/capturing-process';
 import { freshDatabase, type TestDatabase } from './support/db';
 import { eventually } from './support/eventually';
-import {
-  TEST_JWT_SECRET,
-  captured,
-  caughtUp,
-  closeService,
-  metric,
-  serviceOnFreshDatabase,
-  startService,
-  tokenFor,
-} from './support/service';
+import { captured, caughtUp, closeService, metric, serviceOnFreshDatabase, startService, tokenFor } from './support/service';
 import { seedTwoCompanies, tripWriter } from './support/fixtures';
 import { startProxy } from './support/proxy';
 import { openLiveStream, openStream } from './support/stream';
-import { freePort } from './support/toolkit';
 
 let db: TestDatabase;
 let server: Pgfeed | undefined;
@@ -40,25 +31,8 @@ const keysOf = async (like: string) =>
 test('the capturing instance is killed mid-burst: another takes over within seconds, nothing lost or doubled', async () => {
   // A second process becomes the capturer; this file's instance is then a standby.
   await server!.close();
-  const port = await freePort();
-  const child = pgfeed(['demo', '--seed', 'never'], {
-    DATABASE_URL: db.url,
-    JWT_SECRET: TEST_JWT_SECRET,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    CAPTURE: 'wal',
-    LOG_LEVEL: 'warn',
-  });
-  let exited = false;
-  child.once('exit', () => (exited = true));
+  const { child, exited } = await startCapturingProcess(['demo', '--seed', 'never'], db.url);
   try {
-    await eventually(
-      async () => {
-        const r = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-        return ((await r?.json()) as { capture?: { role?: string } } | undefined)?.capture?.role === 'capturing';
-      },
-      { timeoutMs: 20_000, what: 'the child instance capturing' },
-    );
     // A client that stalls for a moment under a 50 000-row burst must not be cut off here (see limits.test.ts for that).
     server = await startService(db.url, { CAPTURE: 'wal', CAPTURE_TAKEOVER_MS: 200, SLOW_CLIENT_MAX_BYTES: 67_108_864 });
     expect(server.status().capture.mode).toBe('wal');
@@ -80,7 +54,7 @@ test('the capturing instance is killed mid-burst: another takes over within seco
     await eventually(() => committed.length >= 300, { what: '300 writes' });
     child.kill('SIGKILL');
     const killedAt = Date.now();
-    await eventually(() => exited, { what: 'the child exiting' });
+    await exited;
     await eventually(() => server!.status().capture.role === 'capturing', { timeoutMs: 10_000, what: 'takeover' });
     const takeoverMs = Date.now() - killedAt;
     await eventually(() => committed.length >= 600, { what: '600 writes' });

@@ -8,15 +8,14 @@
  */
 import workerThreads from 'node:worker_threads';
 import type { Pgfeed } from '../src/service';
-import { pgfeed } from './support/cli';
+import { startCapturingProcess } from './support/capturing-process';
 import { freshDatabase, type TestDatabase } from './support/db';
 import { eventually } from './support/eventually';
 import { seedTwoCompanies, tripWriter } from './support/fixtures';
 import { trackHandles } from './support/handles';
 import { startProxy } from './support/proxy';
-import { TEST_JWT_SECRET, captured, metric, startService, tokenFor } from './support/service';
+import { captured, metric, startService, tokenFor } from './support/service';
 import { openLiveStream } from './support/stream';
-import { freePort } from './support/toolkit';
 
 let db: TestDatabase;
 
@@ -39,25 +38,10 @@ async function readyz(url: string): Promise<{ status: number; body: Readyz }> {
 
 test('a standby trying to take the slot again and again leaks no timer or connection, and leaves none after stop', async () => {
   // The capturing instance is another process, so every handle created in this one from here on is the standby's.
-  const port = await freePort();
-  const holder = pgfeed(['start'], {
-    DATABASE_URL: db.url,
-    JWT_SECRET: TEST_JWT_SECRET,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    CAPTURE: 'wal',
-    LOG_LEVEL: 'warn',
-  });
+  const holder = await startCapturingProcess(['start'], db.url);
   // What the capture and listener code and the driver create (express-rate-limit's stores are the HTTP app's).
   const handles = trackHandles(/\/src\/(capture|listener|db)\/|\/(node_modules|vendor)\/postgres\//);
   try {
-    await eventually(
-      async () => {
-        const r = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-        return ((await r?.json()) as Readyz | undefined)?.capture?.role === 'capturing';
-      },
-      { timeoutMs: 20_000, what: 'the other process capturing' },
-    );
     // On this thread (CAPTURE_THREAD=false), so the handles are this process's to count; the worker thread
     // runs the same Capturer (its own exit on stop is checked below).
     const standby = await startService(db.url, { CAPTURE: 'wal', CAPTURE_TAKEOVER_MS: 50, CAPTURE_THREAD: false });
@@ -83,7 +67,7 @@ test('a standby trying to take the slot again and again leaks no timer or connec
     expect(handles.origins()).toEqual([]);
   } finally {
     handles.stop();
-    holder.kill('SIGKILL');
+    holder.child.kill('SIGKILL');
   }
 }, 90_000);
 

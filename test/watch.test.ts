@@ -8,12 +8,15 @@ import type { Pgfeed } from '../src/service';
 import { finish, pgfeed } from './support/cli';
 import { freshDatabase, type TestDatabase } from './support/db';
 import { eventually } from './support/eventually';
-import { captured, caughtUp, startService, tokenFor } from './support/service';
+import { type FaultyProxy, startProxy } from './support/proxy';
+import { captured, caughtUp, listenerState, metric, startService, tokenFor } from './support/service';
 import { getJson, snapshotPage } from './support/snapshots';
 import { openLiveStream } from './support/stream';
 
 let db: TestDatabase;
 let server: Pgfeed;
+/** In the listener's route only (the pool connects directly), to cut it. */
+let listenerProxy: FaultyProxy;
 const get = (path: string, token?: string) => getJson(server, path, token);
 const page = (path: string, token?: string) => snapshotPage(server, path, token);
 
@@ -34,6 +37,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await server?.close();
+  await listenerProxy?.close();
   await db?.drop();
 });
 
@@ -61,7 +65,10 @@ test('pgfeed watch declares a table with its scope and public columns; watches a
   ]);
   expect(await cli('watches')).toEqual({ code: 0, stdout: listed, stderr: '' });
 
-  server = await startService(db.url, {}, {}); // pgfeed alone: no registered entity, only what was watched
+  // pgfeed alone: no registered entity, only what was watched. Its fallback poll is an hour away, so what
+  // it learns of the catalog below came through the NOTIFY pgfeed.watch() sends, or its listener's reconnect.
+  listenerProxy = await startProxy(db.url);
+  server = await startService(db.url, { CATALOG_POLL_MS: 3_600_000, LISTENER_DATABASE_URL: listenerProxy.url }, {});
 }, 60_000);
 
 test('snapshots of a watched table in each scope, with filters; the public one shows only the public columns', async () => {
@@ -176,6 +183,58 @@ test('public streams carry only the public columns; an update that leaves a filt
   expect((await watchOrders('')).code).toBe(0);
   await eventually(async () => (await get('/snapshots/public/t1?entities=orders')).status === 400, { what: 'orders private' });
   expect((await page('/snapshots/public/t1')).items).toEqual([]);
+});
+
+/** Reads of the catalog the server made for `reason` (pgfeed_catalog_reads_total). */
+const catalogReads = (reason: string) => metric(server, 'pgfeed_catalog_reads_total', { reason });
+/** A table of shop, watched with public columns id and reason. */
+async function watchNew(table: string) {
+  await db.sql`create table ${db.sql('shop')}.${db.sql(table)} (id text primary key, tenant text not null, reason text not null)`;
+  const watched = await cli('watch', `shop.${table}`, '--company-column', 'tenant', '--public-columns', 'id,reason');
+  expect(watched.code).toBe(0);
+}
+/** A public stream of `entity` opens, carries a row written now, and a public snapshot shows it. */
+async function streamsPublicly(entity: string) {
+  const pub = await openLiveStream(`${server.url}/events/public/t1?entities=${entity}`);
+  await db.sql`insert into ${db.sql('shop')}.${db.sql(entity)} values ('r1', 't1', 'broken')`;
+  const created = await pub.waitFor((f) => f.event === `${entity}.created`);
+  pub.close();
+  expect(created.json.row).toEqual({ id: 'r1', reason: 'broken' });
+  expect((await page(`/snapshots/public/t1?entities=${entity}`)).items.map((i) => i.row)).toEqual([
+    { id: 'r1', reason: 'broken' },
+  ]);
+}
+/** Public streams refuse `entity` (a public request never reads the catalog: only what it holds counts). */
+const publiclyRefused = async (entity: string) => (await get(`/snapshots/public/t1?entities=${entity}`)).status === 400;
+
+test('pgfeed watch of a new table reaches a running instance through its NOTIFY, not a poll: it streams at once; unwatch alike', async () => {
+  const notified = await catalogReads('notify');
+  expect(await publiclyRefused('returns')).toBe(true);
+  await watchNew('returns');
+  await eventually(async () => !(await publiclyRefused('returns')), { what: 'the public returns stream' });
+  expect(await catalogReads('notify')).toBeGreaterThan(notified);
+  expect(await catalogReads('poll')).toBe(0);
+  await streamsPublicly('returns');
+
+  expect((await cli('unwatch', 'shop.returns')).code).toBe(0);
+  await eventually(() => publiclyRefused('returns'), { what: 'returns unwatched' });
+  expect(await catalogReads('poll')).toBe(0);
+});
+
+test('a table watched while the listener is away (its NOTIFY lost) is read when the listener reconnects', async () => {
+  const listened = await catalogReads('listen');
+  const down = listenerState(server, 'connecting');
+  listenerProxy.cut();
+  await down;
+  await watchNew('refunds'); // notified while nobody of this instance listens
+  const up = listenerState(server, 'live');
+  listenerProxy.heal();
+  await up;
+  await eventually(async () => !(await publiclyRefused('refunds')), { what: 'the public refunds stream' });
+  expect(await catalogReads('listen')).toBeGreaterThan(listened);
+  expect(await catalogReads('poll')).toBe(0);
+  await streamsPublicly('refunds');
+  expect((await cli('unwatch', 'shop.refunds')).code).toBe(0);
 });
 
 test('the watched table has a place in /openapi.json and /asyncapi.json', async () => {

@@ -1,8 +1,9 @@
 /**
  * The `costs` scenario: what a stream costs the server, for pgfeed
- * (CAPTURE=trigger, CAPTURE=wal, and trigger with two workers) and for the
- * hand-rolled LISTEN/NOTIFY server, in one run so that the ratios compare like
- * with like. Each system gets a fresh database, its server in a process of its
+ * (CAPTURE=trigger, CAPTURE=wal, and trigger with two workers), for the
+ * hand-rolled LISTEN/NOTIFY server and for the floor (a bare node:http SSE
+ * server, floor.ts: what Node itself costs), in one run so that the ratios
+ * compare like with like. Each system gets a fresh database, its server in a process of its
  * own (server-process.ts; CPU and RSS read from /proc for its whole process
  * tree) and its clients in pool processes of at most POOL_STREAMS streams each
  * (a process here may hold 20 000 descriptors). All streams follow one
@@ -20,6 +21,7 @@ import { freePort } from '../../test/support/toolkit';
 import { dropDatabase } from './capture-cost';
 import { now } from './clock';
 import { HANDROLLED_SCHEMA } from './handrolled';
+import { SYSTEM_KEYS, type SystemKey } from './params';
 import type { PoolSamples } from './pool';
 import { Forked, PoolProcess } from './pool-process';
 import { treeUsage } from './proc';
@@ -33,12 +35,13 @@ export interface SystemSpec {
   workers: number;
 }
 
-/** The systems, in the order they run. */
+/** The systems, in the order they run (BENCH_SYSTEMS names them by SYSTEM_KEYS, index for index). */
 export const SYSTEMS: readonly SystemSpec[] = [
   { name: 'pgfeed trigger', system: 'trigger', workers: 1 },
   { name: 'pgfeed wal', system: 'wal', workers: 1 },
   { name: 'hand-rolled', system: 'handrolled', workers: 1 },
   { name: 'pgfeed trigger, 2 workers', system: 'trigger', workers: 2 },
+  { name: 'floor', system: 'floor', workers: 1 },
 ];
 
 /** Streams per client process: three of them hold 18 000 well inside the descriptor limit. */
@@ -85,14 +88,17 @@ export interface SystemCost {
 }
 
 /**
- * Runs every system of SYSTEMS through the steps, one after another, with the
- * same client pools. `defer` registers a cleanup with the bench (for an
+ * Runs the systems of SYSTEMS named in `only` (SYSTEM_KEYS) through the steps,
+ * one after another, in SYSTEMS' order, with the same client pools. `defer` registers a cleanup with the bench (for an
  * interrupt); `progress` reports each step.
  */
 export async function runCosts(
   adminUrl: string,
   steps: number[],
   changes: number,
+  only: readonly SystemKey[],
+  /** Node flags of every server process (the same for every system). */
+  serverFlags: string[],
   defer: (cleanup: () => Promise<unknown>) => void,
   progress: (line: string) => void,
 ): Promise<Record<string, SystemCost>> {
@@ -100,8 +106,11 @@ export async function runCosts(
   for (const pool of pools) defer(() => pool.stop());
   await Promise.all(pools.map((p) => p.started));
   const out: Record<string, SystemCost> = {};
-  for (const spec of SYSTEMS) {
-    out[spec.name] = await runSystem(adminUrl, spec, pools, steps, changes, defer, (line) => progress(`${spec.name}: ${line}`));
+  for (const [i, spec] of SYSTEMS.entries()) {
+    if (!only.includes(SYSTEM_KEYS[i]!)) continue;
+    out[spec.name] = await runSystem(adminUrl, spec, pools, steps, changes, serverFlags, defer, (line) =>
+      progress(`${spec.name}: ${line}`),
+    );
     await Promise.all(pools.map((p) => p.ask({ cmd: 'close' })));
   }
   return out;
@@ -114,6 +123,7 @@ async function runSystem(
   pools: PoolProcess[],
   steps: number[],
   changes: number,
+  serverFlags: string[],
   defer: (cleanup: () => Promise<unknown>) => void,
   progress: (line: string) => void,
 ): Promise<SystemCost> {
@@ -137,12 +147,12 @@ async function runSystem(
   try {
     await prepare(sql, spec.system);
     const secret = randomBytes(32).toString('hex');
-    const server = new Forked<ServerJob | ServerCommand>('server-process.ts', ['--expose-gc']);
+    const server = new Forked<ServerJob | ServerCommand>('server-process.ts', ['--expose-gc', ...serverFlags]);
     local.push(() => server.stop(15_000));
     await server.started;
     const job: ServerJob = { ...spec, databaseUrl: u.toString(), secret, port: await freePort() };
     const { url } = await server.ask<{ url: string }>(job);
-    if (spec.system !== 'handrolled') await ready(url, spec.workers);
+    if (spec.system === 'trigger' || spec.system === 'wal') await ready(url, spec.workers);
     const token = await new Auth(secret).sign({ sub: `${COMPANY}-admin`, company: COMPANY, role: 'admin' });
     const streamUrl = { url: `${url}/events/company/${COMPANY}`, token };
     progress('started');
@@ -201,7 +211,7 @@ async function runSystem(
 
 /** The schema the system streams from, and company COMPANY with its trips. */
 async function prepare(sql: Sql, system: ServerSystem): Promise<void> {
-  if (system === 'handrolled') {
+  if (system === 'handrolled' || system === 'floor') {
     await sql.unsafe(HANDROLLED_SCHEMA);
   } else {
     await migrate(sql);

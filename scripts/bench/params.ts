@@ -1,6 +1,10 @@
 /** The benchmark's knobs, from BENCH_* environment variables, validated once. */
 import { z } from 'zod';
 
+/** The costs scenario's systems as BENCH_SYSTEMS names them, in the order they run (costs.ts SYSTEMS). */
+export const SYSTEM_KEYS = ['trigger', 'wal', 'handrolled', 'workers2', 'floor'] as const;
+export type SystemKey = (typeof SYSTEM_KEYS)[number];
+
 const int = (d: number, min = 1) => z.coerce.number().int().min(min).default(d);
 
 // Strict: a misspelt BENCH_ variable is an error, not a silently ignored knob.
@@ -39,6 +43,17 @@ export const benchParams = z
         'expected ascending steps from 1 to 19000',
       )
       .default([1000, 10_000, 18_000]),
+    /** costs: the systems measured, comma-separated (default: all, in this order). */
+    BENCH_SYSTEMS: z
+      .string()
+      .transform((v) => v.split(','))
+      .pipe(z.array(z.enum(SYSTEM_KEYS)).min(1))
+      .default([...SYSTEM_KEYS]),
+    /**
+     * costs: V8's young-generation cap for every server (`--max-semi-space-size`, MB); unset: Node's
+     * default. Opening streams fast grows it to its cap, which at 1 000 streams is half the memory measured.
+     */
+    BENCH_SEMI_SPACE_MB: int(16).optional(),
     /** costs: changes fanned out to every stream at each measured step. */
     BENCH_COST_CHANGES: int(10),
     /** Run only this scenario. */

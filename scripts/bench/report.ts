@@ -1,7 +1,7 @@
 /**
  * What a person reads at the end of `npm run bench`: the costs scenario as a
- * table (pgfeed in both capture modes against the hand-rolled server, ratios
- * beside them) and as an SVG chart (the latency distribution of the largest
+ * table (pgfeed in both capture modes against the hand-rolled server and the
+ * floor, ratios beside them) and as an SVG chart (the latency distribution of the largest
  * fan-out, and the cost ratios). The SVG is self-contained: no fonts, scripts
  * or images from anywhere.
  */
@@ -12,6 +12,15 @@ export type Costs = Record<string, SystemCost>;
 const BASE = 'hand-rolled';
 const COMPARED = ['pgfeed trigger', 'pgfeed wal'];
 const TWO = 'pgfeed trigger, 2 workers';
+const FLOOR = 'floor';
+
+/** The ratio columns of the table, [numerator, denominator, heading], each shown when both systems ran. */
+const RATIOS: [string, string, string][] = [
+  ...COMPARED.map((s): [string, string, string] => [s, BASE, `${s.replace('pgfeed ', '')} ÷ ${BASE}`]),
+  ['pgfeed trigger', FLOOR, `trigger ÷ ${FLOOR}`],
+  [BASE, FLOOR, `${BASE} ÷ ${FLOOR}`],
+  [TWO, 'pgfeed trigger', '2 workers ÷ 1'],
+];
 
 /** One figure of every system, and how to print it. */
 interface Row {
@@ -56,17 +65,17 @@ const fmt = (v: number | undefined, digits: number) =>
     ? '—'
     : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-/** The costs as a plain-text table: one row per figure, one column per system, then the ratios to the hand-rolled server. */
+/**
+ * The costs as a plain-text table: one row per figure, one column per system, then the ratios
+ * (pgfeed ÷ hand-rolled; pgfeed and hand-rolled ÷ the floor, what Node itself costs; 2 workers ÷ 1).
+ */
 export function costsTable(costs: Costs, steps: number[]): string {
   const systems = Object.keys(costs);
-  const ratioCols = COMPARED.filter((s) => costs[s] && costs[BASE]);
-  const header = ['figure', ...systems, ...ratioCols.map((s) => `${s.replace('pgfeed ', '')} ÷ ${BASE}`)];
-  if (costs[TWO] && costs['pgfeed trigger']) header.push('2 workers ÷ 1');
+  const ratioCols = RATIOS.filter(([a, b]) => costs[a] && costs[b]);
+  const header = ['figure', ...systems, ...ratioCols.map(([, , heading]) => heading)];
   const body = rows(costs, steps).map((r) => {
     const cells = [`${r.label}${r.unit ? ` (${r.unit})` : ''}`, ...systems.map((s) => fmt(r.value(costs[s]!), r.digits))];
-    const ratio = (a: string, b: string) => fmt(r.value(costs[a]!)! / r.value(costs[b]!)!, 2);
-    for (const s of ratioCols) cells.push(r.unit ? ratio(s, BASE) : '');
-    if (costs[TWO] && costs['pgfeed trigger']) cells.push(r.unit ? ratio(TWO, 'pgfeed trigger') : '');
+    for (const [a, b] of ratioCols) cells.push(r.unit ? fmt(r.value(costs[a]!)! / r.value(costs[b]!)!, 2) : '');
     return cells;
   });
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
@@ -79,6 +88,7 @@ const COLORS: Record<string, string> = {
   'pgfeed wal': '#2ca02c',
   'hand-rolled': '#d62728',
   'pgfeed trigger, 2 workers': '#9467bd',
+  floor: '#7f7f7f',
 };
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
@@ -120,7 +130,8 @@ export function costsSvg(costs: Costs, steps: number[], caption: string): string
     text(L.x + 28, L.y + 16 + i * 18, s, 'font-size="12"');
   });
 
-  // Right: pgfeed ÷ hand-rolled, per figure (1 = the same cost; lower is better for pgfeed).
+  // Right: pgfeed ÷ hand-rolled, per figure (1 = the same cost; lower is better for pgfeed), with the
+  // floor ÷ hand-rolled marked on each: no bar can go below what Node itself costs.
   const R = { x: 640, y: 60, w: 300, h: 300 };
   const base = costs[BASE];
   const compared = COMPARED.filter((s) => costs[s]);
@@ -137,11 +148,14 @@ export function costsSvg(costs: Costs, steps: number[], caption: string): string
     [`memory / stream (${last})`, (c) => c.memoryPerStreamBytes[last]],
     ['CPU / stream opened', (c) => c.cpuPerConnectionMs],
   ];
+  const toBase = (c: SystemCost | undefined, f: (c: SystemCost) => number | undefined) =>
+    base && c ? (f(c) ?? NaN) / (f(base) ?? NaN) : NaN;
   const ratios = metrics.map(([label, f]) => ({
     label,
-    values: compared.map((s) => (base ? (f(costs[s]!) ?? NaN) / (f(base) ?? NaN) : NaN)),
+    values: compared.map((s) => toBase(costs[s], f)),
+    floor: toBase(costs[FLOOR], f),
   }));
-  const xMax = Math.max(2, ...ratios.flatMap((r) => r.values.filter(Number.isFinite))) * 1.1;
+  const xMax = Math.max(2, ...ratios.flatMap((r) => [...r.values, r.floor].filter(Number.isFinite))) * 1.1;
   const bx = (v: number) => R.x + (Math.min(v, xMax) / xMax) * R.w;
   text(R.x - 170, 40, 'pgfeed ÷ hand-rolled (lower is cheaper)', 'font-weight="bold"');
   const band = R.h / metrics.length;
@@ -157,7 +171,16 @@ export function costsSvg(costs: Costs, steps: number[], caption: string): string
       );
       text(bx(v) + 4, y + h - 2, v.toFixed(2), 'font-size="11"');
     });
+    if (Number.isFinite(r.floor)) {
+      out.push(
+        `<line x1="${bx(r.floor).toFixed(1)}" x2="${bx(r.floor).toFixed(1)}" y1="${(y0 + 3).toFixed(1)}" y2="${(y0 + band - 3).toFixed(1)}" stroke="${COLORS[FLOOR]}" stroke-width="3"/>`,
+      );
+    }
   });
+  if (costs[FLOOR]) {
+    out.push(`<rect x="${R.x + compared.length * 130}" y="${R.y + R.h + 26}" width="3" height="10" fill="${COLORS[FLOOR]}"/>`);
+    text(R.x + 8 + compared.length * 130, R.y + R.h + 34, 'floor', 'font-size="12"');
+  }
   compared.forEach((s, k) => {
     out.push(`<rect x="${R.x + k * 130}" y="${R.y + R.h + 26}" width="12" height="8" fill="${COLORS[s]}"/>`);
     text(R.x + 16 + k * 130, R.y + R.h + 34, s, 'font-size="12"');

@@ -2,18 +2,19 @@
  * One server of the costs scenario in a process of its own, so its CPU and
  * memory are its own (read from /proc by the parent, scripts/bench/proc.ts):
  * pgfeed (CAPTURE=trigger or wal, one process or `workers` behind one port
- * with node:cluster, as `pgfeed start --workers` runs it) or the hand-rolled
- * server. Forked by scripts/bench.ts with --expose-gc; answers `gc` (in every
+ * with node:cluster, as `pgfeed start --workers` runs it), the hand-rolled
+ * server, or the floor (floor.ts). Forked by scripts/bench.ts with --expose-gc; answers `gc` (in every
  * worker) and `stop`.
  */
 import cluster from 'node:cluster';
 import { domain } from '../../src/domain';
 import { createLogger } from '../../src/log';
 import { startPgfeed } from '../../src/service';
+import { startFloor } from './floor';
 import { startHandRolled } from './handrolled';
 import { LIFTED_LIMITS } from './params';
 
-export type ServerSystem = 'trigger' | 'wal' | 'handrolled';
+export type ServerSystem = 'trigger' | 'wal' | 'handrolled' | 'floor';
 
 export interface ServerJob {
   system: ServerSystem;
@@ -30,6 +31,10 @@ export type ServerCommand = { cmd: 'gc' } | { cmd: 'stop' };
 async function serve(job: ServerJob): Promise<() => Promise<void>> {
   if (job.system === 'handrolled') {
     const server = await startHandRolled(job.databaseUrl, job.secret, job.port);
+    return () => server.close();
+  }
+  if (job.system === 'floor') {
+    const server = await startFloor(job.databaseUrl, job.port);
     return () => server.close();
   }
   const server = await startPgfeed({

@@ -9,14 +9,18 @@
 import cluster, { type Worker } from 'node:cluster';
 import os from 'node:os';
 import { loadConfig } from '../config';
+import { exponentialBackoff } from '../db/supervise';
 import { createLogger, type Logger } from '../log';
 import { RUNNING, UsageError } from './command';
 
 /** The most workers `--workers N` accepts: far more than any machine's cores, few enough to catch a typo. */
 const MAX_WORKERS = 256;
-/** A worker that dies after it served is forked again after this; doubled for each death within RESTART_WINDOW_MS. */
-const RESTART_DELAY_MS = 500;
-const RESTART_MAX_DELAY_MS = 30_000;
+/**
+ * A worker that dies after it served is forked again after 500 ms, doubled for each death within
+ * RESTART_WINDOW_MS, at most 30 s: the listener's and the capturer's backoff, jitter included, so
+ * workers that crashed together do not all come back at once.
+ */
+const restartDelay = exponentialBackoff(500, 30_000);
 const RESTART_WINDOW_MS = 60_000;
 
 /** `auto` (one per core: os.availableParallelism) or a whole number 1..256. */
@@ -84,7 +88,7 @@ class Primary {
       }
       const at = Date.now();
       this.deaths = [...this.deaths.filter((t) => at - t < RESTART_WINDOW_MS), at];
-      const delay = Math.min(RESTART_MAX_DELAY_MS, RESTART_DELAY_MS * 2 ** (this.deaths.length - 1));
+      const delay = Math.round(restartDelay(this.deaths.length - 1));
       this.logger.warn({ worker: worker.id, code, signal, restartInMs: delay }, 'worker exited; starting another');
       setTimeout(() => this.stopping || this.fork(), delay);
     });

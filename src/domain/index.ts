@@ -25,7 +25,7 @@ export const domain = {
   routes: (ctx: RouteContext) => [
     apiRoutes(ctx),
     // Anyone may load the public page: it is rate-limited like the streams.
-    Router().use('/public', perMinuteLimit(ctx.config.RATE_LIMIT_PER_MINUTE)),
+    Router().use('/public', perMinuteLimit(ctx.config.RATE_LIMIT_PER_MINUTE, undefined, ctx.stopped)),
     pageRoutes(ctx),
   ],
   operations: DOMAIN_OPERATIONS,

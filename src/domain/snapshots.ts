@@ -1,5 +1,6 @@
 import type { TransactionSql } from 'postgres';
 import { AppError, type RouteContext } from '../index';
+import { PAGE_ROWS } from './pages/lists';
 import { rowsOf } from './rows';
 
 type Row = Record<string, unknown>;
@@ -23,9 +24,6 @@ export type SnapshotPath = (typeof TABLES)[TableEntity]['path'];
 export function entityOfPath(path: string): TableEntity | undefined {
   return (Object.keys(TABLES) as TableEntity[]).find((e) => TABLES[e].path === path);
 }
-
-/** The most rows of one entity a page renders: past it, the page says so and the API pages through the rest. */
-export const PAGE_ROWS = 500;
 
 async function rowsOfCompany(tx: TransactionSql, entity: TableEntity, companyId: string, newest?: number): Promise<Row[]> {
   const { table, order } = TABLES[entity];

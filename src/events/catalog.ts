@@ -59,24 +59,35 @@ interface WatchedRow {
 
 /** What the row JSON (`to_jsonb`) holds for a type, by pg_type.typcategory and typname. */
 function kindOf(c: { type: string; category: string; exact: boolean }): ColumnKind {
-  if (c.exact) return 'decimal';
+  // Before `exact`: an array of bigint or numeric holds strings, but is no decimal.
   if (c.category === 'A' || c.category === 'C' || c.type === 'json' || c.type === 'jsonb') return 'json';
+  if (c.exact) return 'decimal';
   if (c.category === 'N') return 'number';
   if (c.category === 'B') return 'boolean';
   return 'string';
 }
 
-/** How long a read of the catalog is trusted before it is read again. */
-const DEFAULT_REFRESH_MS = 2000;
+/**
+ * Why the catalog was read: at `start`; a `notify` on pgfeed.catalog_channel()
+ * (watch, unwatch, public columns, ALTER TABLE); each (re)`listen` of the
+ * listener (a notification may have been missed while it was away); the
+ * fallback `poll`; a `miss` (a request names an entity not known yet).
+ */
+export type CatalogReadReason = 'start' | 'notify' | 'listen' | 'poll' | 'miss';
+
+/** The fallback poll: for notifications that never arrive (a pooler in the listener's route, an ALTER TABLE without the event trigger). */
+const DEFAULT_POLL_MS = 60_000;
 
 /**
  * The watched tables: their entity names, scope columns, columns and public
  * projections, for the registered entities and for tables watched from SQL
  * alone (`select pgfeed.watch(...)`, `pgfeed watch`), whose rows pass through
- * unchecked. Read from the database at start and every `refreshMs`, so an
- * operator's `pgfeed watch` (another process) reaches running instances —
- * including a narrowed public projection, which must stop showing a column —
- * and at once on a miss (a name or column not known yet).
+ * unchecked. Read from the database at start and again when told what is
+ * watched changed (`reread`: the NOTIFY pgfeed.watch() and its kin send, and
+ * each listener reconnect), so an operator's `pgfeed watch` (another process)
+ * reaches running instances at once — including a narrowed public projection,
+ * which must stop showing a column — and on a miss (a name not known yet).
+ * A slow poll (`pollMs`) catches what no notification said.
  *
  * It is also what streams project public rows with (`Presentation.entities`).
  */
@@ -87,31 +98,56 @@ export class EntityCatalog {
   generation = 0;
   private timer: NodeJS.Timeout | undefined;
   private reading: Promise<void> | undefined;
+  private again: Promise<void> | undefined;
+  private stopped = false;
 
   constructor(
     private readonly sql: Sql,
     private readonly entities: EntityRegistry,
-    private readonly options: { refreshMs?: number; onRefreshError?: (error: unknown) => void } = {},
+    private readonly options: {
+      pollMs?: number;
+      onRefreshError?: (error: unknown) => void;
+      /** Each read, and why (a metric). */
+      onRead?: (reason: CatalogReadReason) => void;
+    } = {},
   ) {}
 
-  /** Reads the catalog, then keeps it fresh. */
+  /** Reads the catalog, then polls it slowly (notifications, through `reread`, are the fast path). */
   async start(): Promise<void> {
-    await this.refresh();
-    this.timer = setInterval(() => {
-      // A failed read (the database away) keeps the last one; the next tick tries again.
-      this.refresh().catch((error: unknown) => this.options.onRefreshError?.(error));
-    }, this.options.refreshMs ?? DEFAULT_REFRESH_MS);
+    await this.refresh('start');
+    this.timer = setInterval(() => this.reread('poll'), this.options.pollMs ?? DEFAULT_POLL_MS);
     this.timer.unref();
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
   }
 
-  /** Reads the catalog again (one read at a time: callers during a read share it). */
-  refresh(): Promise<void> {
-    this.reading ??= this.read().finally(() => (this.reading = undefined));
-    return this.reading;
+  /** Reads the catalog again without waiting (not once stopped); a failed read (the database away) keeps the last one. */
+  reread(reason: CatalogReadReason): void {
+    if (this.stopped) return;
+    this.refresh(reason).catch((error: unknown) => this.options.onRefreshError?.(error));
+  }
+
+  /**
+   * Reads the catalog again. One read at a time; a call during a read gets one
+   * more read after it (shared by every such call): the read under way may
+   * have started before the change that asked for this one committed.
+   */
+  refresh(reason: CatalogReadReason): Promise<void> {
+    if (!this.reading) {
+      this.options.onRead?.(reason);
+      this.reading = this.read().finally(() => (this.reading = undefined));
+      return this.reading;
+    }
+    this.again ??= this.reading
+      .catch(() => {})
+      .then(() => {
+        this.again = undefined;
+        return this.refresh(reason);
+      });
+    return this.again;
   }
 
   private async read(): Promise<void> {
@@ -181,7 +217,7 @@ export class EntityCatalog {
 
   /** The watched entities `names` (reading the catalog again when one is missing); undefined for unknown ones. */
   async lookup(names: readonly string[]): Promise<(CatalogEntity | undefined)[]> {
-    if (!names.every((n) => this.byName.has(n))) await this.refresh();
+    if (!names.every((n) => this.byName.has(n))) await this.refresh('miss');
     return names.map((n) => this.byName.get(n));
   }
 

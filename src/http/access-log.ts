@@ -14,7 +14,7 @@ interface AccessEntry {
 }
 
 const ENTRY = Symbol('pgfeed.access');
-type Logged = ServerResponse & { [ENTRY]?: AccessEntry };
+type Logged = ServerResponse & { [ENTRY]?: AccessEntry; locals: object };
 
 /** A request id: the caller's `X-Request-Id` when it is a sane token, else a new one. */
 function requestId(header: string | string[] | undefined): string {
@@ -22,13 +22,34 @@ function requestId(header: string | string[] | undefined): string {
 }
 
 /**
+ * The prototype of every response's `res.locals`: `log` is a child logger
+ * carrying the request id, made when read (by a handler or the error
+ * handler) and not kept. Defined on each response's own locals, the getter
+ * was a closure, and a hidden class of its own, for as long as a stream lived.
+ */
+const LOCALS: object = Object.create(null, {
+  log: {
+    get(this: { [ENTRY]: AccessEntry }) {
+      const entry = this[ENTRY];
+      return entry.logger.child({ requestId: entry.requestId });
+    },
+    enumerable: true,
+  },
+});
+
+/** The one close listener of every response (`this` is the response): no closure per request. */
+function logClosed(this: Logged): void {
+  const entry = this[ENTRY];
+  if (entry) logAccess(entry, this, 'request');
+}
+
+/**
  * Echoes a request id (`X-Request-Id`) and writes one line per finished
  * request. The path is logged without its query string, so `access_token`
- * never reaches a log. The line is built from strings read at the start:
- * the close handler holds the response (which outlives it anyway), not the
+ * never reaches a log. The line is built from strings read at the start and
+ * kept on the response (which outlives the request anyway), not from the
  * request, so a stream that stays open for hours keeps none of it alive
- * through the log. `res.locals.log` (a child logger carrying the id) is made
- * only when a handler or the error handler logs, and is not kept.
+ * through the log; the listener is one function shared by every response.
  */
 export function accessLog(logger: Logger): RequestHandler {
   return (req, res, next) => {
@@ -42,14 +63,11 @@ export function accessLog(logger: Logger): RequestHandler {
     };
     res.setHeader('X-Request-Id', entry.requestId);
     (res as Logged)[ENTRY] = entry;
-    Object.defineProperty(res.locals, 'log', {
-      get: () => logger.child({ requestId: entry.requestId }),
-      configurable: true,
-      enumerable: true,
-    });
-    res.once('close', () => {
-      logAccess(entry, res, 'request');
-    });
+    // express made res.locals empty a moment ago; ours reads the logger through LOCALS.
+    const locals = Object.create(LOCALS) as Record<symbol, unknown>;
+    locals[ENTRY] = entry;
+    res.locals = locals;
+    res.on('close', logClosed);
     next();
   };
 }
@@ -67,7 +85,8 @@ function logAccess(entry: AccessEntry, res: ServerResponse, message: string): vo
  * A stream is open (its head and `ready` are written): logs an access line
  * now (`stream opened`; the `request` line follows when it closes), and
  * releases what the request still holds that nothing reads any more — the
- * parsed URLs, route parameters and headers. The subscriber needs only the
+ * parsed URLs, route parameters, headers, the routers' `next` chain and the
+ * rate limiter's record. The subscriber needs only the
  * response and the values the route already copied out.
  */
 export function streamOpened(req: IncomingMessage, res: ServerResponse): void {
@@ -75,12 +94,18 @@ export function streamOpened(req: IncomingMessage, res: ServerResponse): void {
   if (entry) {
     logAccess(entry, res, 'stream opened');
   }
+  // Assigned, not deleted: a deleted property turns the request into a hash table of its properties
+  // (1.5 KB per stream). `next` holds the routers' closures; `rateLimit` is express-rate-limit's record.
   const r = req as unknown as Record<string, unknown>;
-  delete r._parsedUrl;
-  delete r._parsedOriginalUrl;
+  r._parsedUrl = undefined;
+  r._parsedOriginalUrl = undefined;
   r.params = EMPTY;
-  r.rawHeaders = [];
+  r.rawHeaders = EMPTY_LIST;
   r.headers = EMPTY;
+  r.next = undefined;
+  r.rateLimit = undefined;
+  r.route = undefined;
 }
 
 const EMPTY = Object.freeze({});
+const EMPTY_LIST = Object.freeze([]);

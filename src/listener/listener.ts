@@ -39,6 +39,8 @@ export interface ListenerEvents {
   state: [ListenerState];
   /** The first connection LISTENs but hears no NOTIFY. */
   deaf: [ListenerSetupError];
+  /** What is watched changed (pgfeed.catalog_channel): the catalog reads it again. */
+  catalog: [];
 }
 
 /** How long the listener holds its queue for an append of its own before leaving those events to the NOTIFY and the log. */
@@ -88,6 +90,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
   /** Serialises all emission, so events leave in order even when one needs a read. */
   private chain: Promise<void> = Promise.resolve();
   private channel = 'pgfeed';
+  private catalogChannel = 'pgfeed_catalog';
   /** This listener's own channel for the NOTIFY round trip (LISTENed beside the feed's). */
   private readonly probeChannel = `${PROBE_CHANNEL_PREFIX}${randomBytes(8).toString('hex')}`;
   /** The round trip waiting for its NOTIFY, by payload. */
@@ -155,8 +158,10 @@ export class Listener extends EventEmitter<ListenerEvents> {
    */
   async start(): Promise<void> {
     if (this.stateValue !== 'idle') throw new Error('listener already started');
-    const [row] = await this.options.sql<{ channel: string }[]>`select pgfeed.channel() as channel`;
+    const [row] = await this.options.sql<{ channel: string; catalog: string }[]>`
+      select pgfeed.channel() as channel, pgfeed.catalog_channel() as catalog`;
     this.channel = row?.channel ?? this.channel;
+    this.catalogChannel = row?.catalog ?? this.catalogChannel;
     const live = new Promise<void>((resolve, reject) => {
       const onState = (s: ListenerState) => {
         if (s === 'live' || s === 'stopped') {
@@ -220,6 +225,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
       connection: { application_name: LISTENER_APPLICATION_NAME },
       onnotify: (channel: string, payload: string) => {
         if (channel === this.probeChannel) this.probes.get(payload)?.();
+        else if (channel === this.catalogChannel) this.emit('catalog');
         else this.receive(payload);
       },
       onclose: () => {
@@ -233,6 +239,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
     );
     await timeout(conn`listen ${conn(this.channel)}`, 15_000, 'LISTEN');
     await timeout(conn`listen ${conn(this.probeChannel)}`, 15_000, 'LISTEN');
+    await timeout(conn`listen ${conn(this.catalogChannel)}`, 15_000, 'LISTEN');
     if (!session.active) return;
     if (this.listens++ > 0) this.options.metrics.listenerReconnects.inc();
     try {

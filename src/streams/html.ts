@@ -1,4 +1,4 @@
-import type { Cells, EntityRegistry } from '../events/entity';
+import type { Cells, EntityDefinition } from '../events/entity';
 import type { ChangeEvent } from '../events/schema';
 import { type Html, html } from '../html';
 
@@ -10,7 +10,9 @@ type Row = Record<string, unknown>;
  * an id, and no row id can equal a list's id (`listDomId`).
  */
 export function rowDomId(entity: string, key: string): string {
-  return `row-${entity}-${Buffer.from(key, 'utf8').toString('hex')}`;
+  // TextEncoder rather than Buffer: the demo pages' browser bundle renders rows with this module too.
+  const hex = Array.from(new TextEncoder().encode(key), (b) => b.toString(16).padStart(2, '0')).join('');
+  return `row-${entity}-${hex}`;
 }
 
 /** The DOM id of the list that new rows of an entity are added to. */
@@ -18,9 +20,14 @@ export function listDomId(entity: string): string {
   return `list-${entity}`;
 }
 
+/** Where a renderer finds each entity's cells: the EntityRegistry on the server, a plain table in a browser. */
+export interface CellSource {
+  get(name: string): Pick<EntityDefinition, 'cells'> | undefined;
+}
+
 /** Renders rows of the registered entities as the pages and `format=html` fragments show them. */
 export class RowRenderer {
-  constructor(private readonly entities: EntityRegistry) {}
+  constructor(private readonly entities: CellSource) {}
 
   cells(entity: string, row: Row): Cells {
     const cells = this.entities.get(entity)?.cells;

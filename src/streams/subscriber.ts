@@ -43,6 +43,22 @@ export interface SubscriberInit {
   expiresAt?: number;
 }
 
+/** The subscriber of a stream's response, for the listeners every stream shares. */
+const SUBSCRIBER = Symbol('pgfeed.subscriber');
+type Streaming = ServerResponse & { [SUBSCRIBER]?: Subscriber };
+
+/**
+ * The 'close' and 'drain' listeners of every stream: one function each,
+ * called with the response as `this`, instead of two closures (and their
+ * context) per stream.
+ */
+function onResponseClose(this: Streaming): void {
+  this[SUBSCRIBER]?.closedByResponse();
+}
+function onResponseDrain(this: Streaming): void {
+  this[SUBSCRIBER]?.drainHeld();
+}
+
 /** How recently a socket must have drained for its client to count as reading. */
 const DRAIN_GRACE_MS = 1000;
 
@@ -93,7 +109,10 @@ export class Subscriber {
     this.expiresAt = init.expiresAt;
     // A client gone while the stream was being admitted never fires 'close' again.
     if (res.destroyed) this.closedValue = true;
-    else res.once('close', this.onClose);
+    else {
+      (res as Streaming)[SUBSCRIBER] = this;
+      res.on('close', onResponseClose);
+    }
   }
 
   get closed(): boolean {
@@ -206,11 +225,11 @@ export class Subscriber {
   private startHolding(): void {
     this.mode = HELD;
     this.heldSince = Date.now();
-    this.res.once('drain', this.onDrain);
+    this.res.once('drain', onResponseDrain);
   }
 
   /** The socket took what it had: write held events until it is full again, or all are out. */
-  private readonly onDrain = (): void => {
+  drainHeld(): void {
     if (this.closedValue) return;
     const held = this.pending;
     let i = 0;
@@ -230,20 +249,21 @@ export class Subscriber {
       this.heldSince = Date.now();
       // Copying the rest once per drain (≥ a socket buffer of frames) is cheaper than a queue per stream.
       this.pending = held.slice(i);
-      this.res.once('drain', this.onDrain);
+      this.res.once('drain', onResponseDrain);
       return;
     }
     this.pending = [];
     this.pendingBytes = 0;
     this.mode = FLOWING;
     this.heldSince = 0;
-  };
+  }
 
-  private readonly onClose = (): void => {
+  /** The response closed (client gone, cut off or ended). */
+  closedByResponse(): void {
     this.closedValue = true;
     this.pending = [];
     this.host.closed(this);
-  };
+  }
 
   /** Resolves when the socket drains or closes; cuts the stream if it does neither within `stallMs`. */
   private drained(): Promise<void> {

@@ -27,6 +27,31 @@ export function emptyDatabase(): Promise<TestDatabase> {
   return createDatabase('template0');
 }
 
+/**
+ * An empty database for the tests of the enclosing `describe` (or file):
+ * created before them (the first beforeAll), dropped after them.
+ */
+export function emptyDatabaseHere(): TestDatabase {
+  let db: TestDatabase | undefined;
+  const ready = (): TestDatabase => {
+    if (!db) throw new Error('emptyDatabaseHere: the database exists from beforeAll on');
+    return db;
+  };
+  beforeAll(async () => {
+    db = await emptyDatabase();
+  });
+  afterAll(async () => db?.drop());
+  return {
+    get url() {
+      return ready().url;
+    },
+    get sql() {
+      return ready().sql;
+    },
+    drop: () => ready().drop(),
+  };
+}
+
 async function createDatabase(template: string): Promise<TestDatabase> {
   const adminUrl = process.env.PGFEED_TEST_ADMIN_URL;
   const ours = process.env.PGFEED_TEST_TEMPLATE;

@@ -1,35 +1,30 @@
+import type { LiveScope } from '../../client';
 import { type Html, type RowRenderer, html, listDomId } from '../../express';
-import { DOMAIN_ENTITIES } from '../entities';
 
-/** What a live page streams: the stream (without its position), the position its rows reflect, who reads it. */
+/**
+ * What a live page keeps current with `live()` from pgfeed/client (the browser bundle, src/domain/pages/browser/):
+ * whose rows, which entities, and the name under which tabs of one reader share one stream.
+ */
 export interface Live {
-  /** `/events/...?format=html...` without `lastEventId`. */
-  stream: string;
-  lastEventId: string;
-  /** Tabs with the same key share one stream (src/domain/pages/assets/live.js); the stream and the reader. */
-  shareKey: string;
+  scope: LiveScope;
+  entities: string[];
+  /** Tabs with the same name share one stream (live()'s `shareTab`): the stream and the reader. */
+  shareName: string;
 }
-
-// htmx must not inject its indicator <style> or evaluate strings: the pages run under a CSP without 'unsafe-inline'.
-const HTMX_CONFIG = '{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false}';
 
 /**
  * A whole page: stylesheet and scripts are static files under /assets (no
  * inline script, style or handler). A live page gets the connection badge and
- * the stream's settings on <main>, which /assets/live.js reads.
+ * its settings on <main>, which /assets/pages.js reads.
  */
 export function page(title: string, body: Html, options: { live?: Live; scripts?: string[] } = {}): string {
   const { live, scripts = [] } = options;
-  const events = DOMAIN_ENTITIES.flatMap((e) => ['created', 'updated', 'deleted', 'truncated'].map((t) => `${e.name}.${t}`)).join(
-    ',',
-  );
   const main = live
-    ? html`<main data-live-stream="${live.stream}" data-live-last="${live.lastEventId}" data-live-events="${events}" data-live-share="${live.shareKey}">`
+    ? html`<main data-live-scope="${JSON.stringify(live.scope)}" data-live-entities="${live.entities.join(',')}" data-live-share="${live.shareName}">`
     : html`<main>`;
-  const all = live ? ['/assets/htmx.min.js', '/assets/live.js', ...scripts] : scripts;
+  const all = live ? ['/assets/pages.js', ...scripts] : scripts;
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="htmx-config" content="${HTMX_CONFIG}">
 <title>${title} · pgfeed</title><link rel="stylesheet" href="/assets/pgfeed.css">
 ${all.map((src) => html`<script src="${src}" defer></script>`)}</head>
 <body><header class="top"><a class="home" href="/">pgfeed</a>${live ? badge() : ''}</header>
@@ -37,7 +32,7 @@ ${main}${body}</main>
 <div id="announce" class="sr-only" aria-live="polite"></div></body></html>`.text;
 }
 
-/** The connection badge; live.js keeps it true (connecting, live, reconnecting, offline, paused, polling). */
+/** The connection badge; pages.js keeps it true (connecting, live, reconnecting, offline, paused, polling). */
 function badge(): Html {
   return html`<div id="live" class="badge" data-state="connecting" role="status"><span class="dot" aria-hidden="true"></span><span class="state">connecting…</span><span class="last"></span></div>`;
 }
@@ -57,7 +52,7 @@ export interface ListOptions {
 
 /**
  * A titled section with a list of rows that live fragments update (the list's
- * id is `listDomId`); the heading carries the count live.js keeps current.
+ * id is `listDomId`); the heading carries the count pages.js keeps current.
  */
 export function list(renderer: RowRenderer, entity: string, title: string, rows: Keyed[], options: ListOptions = {}): Html {
   const { actions, count = {}, empty = 'Nothing here yet.', more = false } = options;
@@ -73,7 +68,7 @@ export function list(renderer: RowRenderer, entity: string, title: string, rows:
 ${actions ? html`<template id="actions-${entity}">${actions}</template>` : ''}</section>`;
 }
 
-/** Names for ids the rows refer to (`data-ref="user:cora"`), which live.js shows instead of the id. */
+/** Names for ids the rows refer to (`data-ref="user:cora"`), which pages.js shows instead of the id. */
 export function labels(entries: { ref: string; label: string }[]): Html {
   return html`<div id="labels" hidden>${entries.map((e) => html`<data value="${e.ref}">${e.label}</data>`)}</div>`;
 }

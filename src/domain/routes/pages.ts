@@ -1,8 +1,10 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import express, { Router, type Response } from 'express';
 import { type Html, TOKEN_COOKIE, html, parseId, readCookie } from '../../express';
 import { type Claims, type RouteContext } from '../../index';
 import { type Live, labels, list, page } from '../pages/layout';
+import { RECENT } from '../pages/lists';
 import { sendPage, signedIn, switchSession } from '../pages/session';
 import { hasRole } from '../roles';
 import { readSnapshots } from '../snapshots';
@@ -10,16 +12,24 @@ import { readSnapshots } from '../snapshots';
 type Row = Record<string, unknown>;
 const keyed = (items: Row[]) => items.map((row) => ({ key: String(row.id), row }));
 
-/** Recent activity the pages show: newest first, this many. */
-const RECENT = { booking: 50, checkout: 100 };
+/**
+ * The pages' script: live() and the row templates bundled by `npm run build` (scripts/bundle.mjs) into
+ * dist/browser/; from dist/domain/routes when the service runs compiled, from src/domain/routes under ts-jest.
+ */
+const PAGES_BUNDLE = [
+  path.join(__dirname, '..', '..', 'browser', 'pgfeed-pages.js'),
+  path.join(__dirname, '..', '..', '..', 'dist', 'browser', 'pgfeed-pages.js'),
+];
+const pagesBundle = () => PAGES_BUNDLE.find((file) => existsSync(file)) ?? PAGES_BUNDLE[0]!;
+
+const LIVE_ENTITIES = ['trip', 'stock', 'checkout', 'booking'];
 
 /** The demo pages: / (index), /dashboard, /cashier, /public/:companyId, the session switch, and their assets. */
 export function pageRoutes(ctx: RouteContext): Router {
   const { renderer, sql } = ctx;
   const router = Router();
 
-  router.get('/assets/htmx.min.js', (_req, res) => res.sendFile(require.resolve('htmx.org/dist/htmx.min.js')));
-  router.get('/assets/sse.js', (_req, res) => res.sendFile(require.resolve('htmx-ext-sse/sse.js')));
+  router.get('/assets/pages.js', (_req, res) => res.sendFile(pagesBundle()));
   router.use('/assets', express.static(path.join(__dirname, '..', 'pages', 'assets'), { index: false }));
 
   router.get('/', async (req, res) => {
@@ -68,11 +78,12 @@ export function pageRoutes(ctx: RouteContext): Router {
     return false;
   }
 
-  /** The live settings of a company page; tabs of one reader and one stream share it. */
-  const companyLive = (claims: Claims, lastEventId: string): Live => {
-    const stream = `/events/company/${encodeURIComponent(claims.company)}?format=html`;
-    return { stream, lastEventId, shareKey: `${stream}|${claims.sub}|${claims.roles.join(',')}` };
-  };
+  /** The live settings of a company page; tabs of one reader share its stream. */
+  const companyLive = (claims: Claims): Live => ({
+    scope: { company: claims.company },
+    entities: LIVE_ENTITIES,
+    shareName: `pgfeed:company:${claims.company}|${claims.sub}|${claims.roles.join(',')}`,
+  });
 
   /** Names for the people rows refer to; trips and items are named by the page's own rows. */
   async function people(companyId: string): Promise<{ id: string; name: string; role: string }[]> {
@@ -83,7 +94,7 @@ export function pageRoutes(ctx: RouteContext): Router {
   router.get('/dashboard', async (req, res) => {
     const claims = await signedIn(ctx, req, res);
     if (!claims || !staffOnly(res, claims)) return;
-    // One snapshot for all lists, and the stream resumes exactly where it was taken.
+    // The first paint (and the page without JavaScript); pages.js then keeps the lists current with live().
     const snap = await readSnapshots(ctx, claims.company, ['trip', 'stock', 'checkout', 'booking'], RECENT);
     const users = await people(claims.company);
     sendPage(
@@ -103,7 +114,7 @@ export function pageRoutes(ctx: RouteContext): Router {
             ${list(renderer, 'booking', 'Recent bookings', keyed(snap.items.booking), { empty: 'No bookings yet.' })}
           </div>
           ${labels(users.map((u) => ({ ref: `user:${u.id}`, label: u.name })))}`,
-        { live: companyLive(claims, snap.lastEventId) },
+        { live: companyLive(claims) },
       ),
     );
   });
@@ -133,7 +144,7 @@ export function pageRoutes(ctx: RouteContext): Router {
             empty: 'Nothing checked out.',
           })}
           ${labels(users.map((u) => ({ ref: `user:${u.id}`, label: u.name })))}`,
-        { live: companyLive(claims, snap.lastEventId), scripts: ['/assets/portal.js'] },
+        { live: companyLive(claims), scripts: ['/assets/portal.js'] },
       ),
     );
   });
@@ -148,7 +159,6 @@ export function pageRoutes(ctx: RouteContext): Router {
     const snap = await readSnapshots(ctx, companyId, ['trip', 'stock']);
     const project = (entity: 'trip' | 'stock', items: Row[]) =>
       items.map((row) => ({ key: String(row.id), row: ctx.entities.publicRow(entity, row) ?? {} }));
-    const stream = `/events/public/${encodeURIComponent(companyId)}?format=html`;
     res.type('html').send(
       page(
         'Availability',
@@ -156,7 +166,7 @@ export function pageRoutes(ctx: RouteContext): Router {
           <p class="muted">Seats and items as they are now. Times in your zone.</p>
           ${list(renderer, 'trip', 'Trips', project('trip', snap.items.trip), { empty: 'No trips.', more: snap.more.trip })}
           ${list(renderer, 'stock', 'Items', project('stock', snap.items.stock), { empty: 'No items.', more: snap.more.stock })}`,
-        { live: { stream, lastEventId: snap.lastEventId, shareKey: stream } },
+        { live: { scope: { public: companyId }, entities: ['trip', 'stock'], shareName: `pgfeed:public:${companyId}` } },
       ),
     );
   });

@@ -32,6 +32,8 @@ export interface EventRoutesDeps {
   catalog: EntityCatalog;
   metrics: ServiceMetrics;
   rateLimitPerMinute: number;
+  /** Aborted when the service stops: the rate limiter's store goes with it. */
+  stopped: AbortSignal;
 }
 
 /** The SSE endpoints: routes authenticate and parse; the feed admits and serves. */
@@ -39,7 +41,7 @@ export function eventRoutes(deps: EventRoutesDeps): Router {
   const { feed, metrics, catalog } = deps;
   const router = Router();
 
-  router.use(perMinuteLimit(deps.rateLimitPerMinute, () => metrics.rejected.inc({ reason: 'rate_limited' })));
+  router.use(perMinuteLimit(deps.rateLimitPerMinute, () => metrics.rejected.inc({ reason: 'rate_limited' }), deps.stopped));
 
   /** The checked column filters of a stream (a 400 before it starts), if it has any. */
   async function whereOf(conditions: Condition[], scope: Scope, query: StreamQuery): Promise<{ where?: Where }> {

@@ -37,6 +37,8 @@ export interface SnapshotRoutesDeps {
   entities: EntityRegistry;
   metrics: ServiceMetrics;
   rateLimitPerMinute: number;
+  /** Aborted when the service stops: the rate limiter's store goes with it. */
+  stopped: AbortSignal;
 }
 
 /**
@@ -47,7 +49,7 @@ export interface SnapshotRoutesDeps {
 export function snapshotRoutes(deps: SnapshotRoutesDeps): Router {
   const { sql, catalog, entities: registry, metrics } = deps;
   const router = Router();
-  router.use(perMinuteLimit(deps.rateLimitPerMinute, () => metrics.rejected.inc({ reason: 'rate_limited' })));
+  router.use(perMinuteLimit(deps.rateLimitPerMinute, () => metrics.rejected.inc({ reason: 'rate_limited' }), deps.stopped));
 
   const page =
     (kind: Scope['kind']): RequestHandler =>

@@ -1,6 +1,6 @@
 // The cashier portal's controls: each calls the write API (JSON; the HttpOnly cookie authenticates,
 // same-origin) and says the outcome, or the refusal in words, next to the control. The change itself
-// reaches this page and every other one through the live stream (live.js).
+// reaches this page and every other one through the live stream (pages.js, live() from pgfeed/client).
 (function () {
   'use strict';
   var enc = encodeURIComponent;
