@@ -359,6 +359,7 @@ async function costsScenario(adminUrl: string): Promise<void> {
     adminUrl,
     P.BENCH_STREAMS,
     P.BENCH_COST_CHANGES,
+    P.BENCH_COST_RATE,
     P.BENCH_SYSTEMS,
     P.BENCH_SEMI_SPACE_MB === undefined ? [] : [`--max-semi-space-size=${P.BENCH_SEMI_SPACE_MB}`],
     (c) => cleanups.push(c),
@@ -385,12 +386,14 @@ async function costsScenario(adminUrl: string): Promise<void> {
     ['2 workers ÷ 1 (trigger)', 'pgfeed trigger, 2 workers', 'pgfeed trigger'],
     ['pgfeed trigger ÷ floor', 'pgfeed trigger', 'floor'],
     ['hand-rolled ÷ floor', 'hand-rolled', 'floor'],
+    ['pgfeed wal ÷ pgfeed trigger', 'pgfeed wal', 'pgfeed trigger'],
+    ['wal main thread ÷ pgfeed trigger', 'pgfeed wal, main thread', 'pgfeed trigger'],
   ];
   emit('costs', {
     params: {
       streams: P.BENCH_STREAMS,
       changesPerStep: P.BENCH_COST_CHANGES,
-      changesPerSecond: 2,
+      changesPerSecond: P.BENCH_COST_RATE,
       company: 1,
       systems: P.BENCH_SYSTEMS,
       semiSpaceMb: P.BENCH_SEMI_SPACE_MB ?? null,

@@ -167,6 +167,8 @@ export const configSchema = z.strictObject({
   CAPTURE_TAKEOVER_MS: int(50, 600_000).default(1000),
   /** CAPTURE=wal: while nothing changes, how often the capturing instance moves the slot with a heartbeat (0: never). */
   CAPTURE_SLOT_HEARTBEAT_MS: int(0, 3_600_000).default(10_000),
+  /** CAPTURE=wal: run the capturer in a worker thread of its own, so the fan-out to clients does not delay it (false: on the main event loop). */
+  CAPTURE_THREAD: bool.default(true),
   /** Where the listener's LISTEN connection goes, when not through DATABASE_URL (e.g. past a pooler in transaction mode). Same database. */
   LISTENER_DATABASE_URL: postgresUrl.optional(),
   DATA_DIR: z.string().min(1).default('./.data/pg'),

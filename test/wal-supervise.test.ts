@@ -1,9 +1,12 @@
 /**
  * Supervision and health of WAL capture: a standby's takeover attempts leave
  * nothing behind, capture that keeps failing makes the instance not ready
- * with the reason, lag shows it, and an idle database's slot keeps moving
- * (the slot heartbeat). Needs wal_level=logical: runs with PGFEED_TEST_CAPTURE=wal.
+ * with the reason, lag shows it, an idle database's slot keeps moving
+ * (the slot heartbeat), and the capture worker thread is supervised: one that
+ * dies is replaced and nothing is lost; one that stops exits by itself.
+ * Needs wal_level=logical: runs with PGFEED_TEST_CAPTURE=wal.
  */
+import workerThreads from 'node:worker_threads';
 import type { Pgfeed } from '../src/service';
 import { startCapturingProcess } from './support/capturing-process';
 import { freshDatabase, type TestDatabase } from './support/db';
@@ -39,7 +42,9 @@ test('a standby trying to take the slot again and again leaks no timer or connec
   // What the capture and listener code and the driver create (express-rate-limit's stores are the HTTP app's).
   const handles = trackHandles(/\/src\/(capture|listener|db)\/|\/(node_modules|vendor)\/postgres\//);
   try {
-    const standby = await startService(db.url, { CAPTURE: 'wal', CAPTURE_TAKEOVER_MS: 50 });
+    // On this thread (CAPTURE_THREAD=false), so the handles are this process's to count; the worker thread
+    // runs the same Capturer (its own exit on stop is checked below).
+    const standby = await startService(db.url, { CAPTURE: 'wal', CAPTURE_TAKEOVER_MS: 50, CAPTURE_THREAD: false });
     try {
       const attempts = () => metric(standby, 'pgfeed_capture_attempts_total');
       await eventually(async () => (await attempts()) >= 10, { timeoutMs: 20_000, what: '10 takeover attempts' });
@@ -198,5 +203,86 @@ test('an idle watched database: the slot heartbeat keeps the slot and "seconds b
   } finally {
     await svc?.close();
     await other.drop();
+  }
+}, 60_000);
+
+/** Records every worker thread started from now on (the capture worker is the only one pgfeed starts). */
+function recordWorkers(): { started: workerThreads.Worker[]; exits: number[]; stop(): void } {
+  const Original = workerThreads.Worker;
+  const started: workerThreads.Worker[] = [];
+  const exits: number[] = [];
+  workerThreads.Worker = class extends Original {
+    constructor(...args: ConstructorParameters<typeof Original>) {
+      super(...args);
+      started.push(this);
+      this.once('exit', (code) => exits.push(code));
+    }
+  };
+  return { started, exits, stop: () => void (workerThreads.Worker = Original) };
+}
+
+test('the capture worker thread dies mid-stream: a new one takes over, /readyz says so meanwhile, nothing is lost or doubled', async () => {
+  const db = await freshDatabase();
+  await seedTwoCompanies(db.sql);
+  const workers = recordWorkers();
+  let svc: Pgfeed | undefined;
+  try {
+    svc = await startService(db.url, { CAPTURE: 'wal', CAPTURE_THREAD: true });
+    const server = svc;
+    await eventually(() => server.status().capture.role === 'capturing', { what: 'capturing' });
+    expect(workers.started).toHaveLength(1);
+    const stream = await openLiveStream(`${server.url}/events/company/acme`, {
+      token: await tokenFor(server, 'alice', 'acme', 'admin'),
+    });
+    const write = tripWriter(db.sql, 'thread-');
+    const before = await write(3);
+    await stream.waitFor((f) => f.json?.key === before.at(-1), { timeoutMs: 15_000 });
+
+    // What an uncaught error or running out of memory in the worker does: the thread is gone at once.
+    const attempts0 = await metric(server, 'pgfeed_capture_attempts_total');
+    await workers.started[0]!.terminate();
+    await eventually(() => server.status().capture.failures === 1, { what: 'the death counted as a failure' });
+    expect(server.status().capture).toMatchObject({
+      role: 'standby',
+      error: expect.stringMatching(/capture worker thread exited/),
+    });
+    const during = await write(3);
+    await eventually(() => workers.started.length === 2 && server.status().capture.role === 'capturing', {
+      timeoutMs: 15_000,
+      what: 'a new worker capturing',
+    });
+    const after = await write(3);
+    await stream.waitFor((f) => f.json?.key === after.at(-1), { timeoutMs: 15_000 });
+    expect(stream.events().map((f) => f.json.key)).toEqual([...before, ...during, ...after]);
+    expect((await readyz(server.url)).body.capture).toMatchObject({ role: 'capturing', failures: 0 });
+    // The attempts of the dead worker still count: the counter only grows.
+    expect(await metric(server, 'pgfeed_capture_attempts_total')).toBeGreaterThan(attempts0);
+    stream.close();
+  } finally {
+    await svc?.close();
+    workers.stop();
+    await db.drop();
+  }
+}, 60_000);
+
+test('stop() ends the capture worker thread: it closes its connections and exits by itself, and leaves no handle here', async () => {
+  const workers = recordWorkers();
+  const handles = trackHandles(/\/src\/capture\//, ['Timeout', 'TCPWRAP', 'WORKER', 'MESSAGEPORT']);
+  try {
+    const svc = await startService(db.url, { CAPTURE: 'wal', CAPTURE_THREAD: true });
+    await eventually(() => svc.status().capture.role !== 'idle', { what: 'the capturer running' });
+    expect(workers.started).toHaveLength(1);
+    expect(handles.live().WORKER).toBe(1);
+    await svc.close();
+    // Exit code 0: the thread ended on its own; one terminated for hanging on to a handle ends with 1.
+    expect(workers.exits).toEqual([0]);
+    await eventually(() => Object.keys(handles.live()).length === 0, { timeoutMs: 5000 }).catch(() => undefined);
+    expect(handles.origins()).toEqual([]);
+    const [r] = await db.sql<{ n: number }[]>`
+      select count(*)::int as n from pg_stat_activity where datname = current_database() and application_name = 'pgfeed-capture'`;
+    expect(r!.n).toBe(0);
+  } finally {
+    handles.stop();
+    workers.stop();
   }
 }, 60_000);

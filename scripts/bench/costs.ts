@@ -33,6 +33,8 @@ export interface SystemSpec {
   name: string;
   system: ServerSystem;
   workers: number;
+  /** wal: the capturer in its worker thread (CAPTURE_THREAD; default true) or on the main thread. */
+  captureThread?: boolean;
 }
 
 /** The systems, in the order they run (BENCH_SYSTEMS names them by SYSTEM_KEYS, index for index). */
@@ -42,13 +44,12 @@ export const SYSTEMS: readonly SystemSpec[] = [
   { name: 'hand-rolled', system: 'handrolled', workers: 1 },
   { name: 'pgfeed trigger, 2 workers', system: 'trigger', workers: 2 },
   { name: 'floor', system: 'floor', workers: 1 },
+  { name: 'pgfeed wal, main thread', system: 'wal', workers: 1, captureThread: false },
 ];
 
 /** Streams per client process: three of them hold 18 000 well inside the descriptor limit. */
 const POOL_STREAMS = 6000;
 const COMPANY = 'c0';
-/** Changes per second in a fan-out: far enough apart that each one's fan-out is measured on its own. */
-const FANOUT_RATE = 2;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface FanoutCost {
@@ -96,6 +97,8 @@ export async function runCosts(
   adminUrl: string,
   steps: number[],
   changes: number,
+  /** Changes per second (BENCH_COST_RATE). */
+  rate: number,
   only: readonly SystemKey[],
   /** Node flags of every server process (the same for every system). */
   serverFlags: string[],
@@ -108,7 +111,7 @@ export async function runCosts(
   const out: Record<string, SystemCost> = {};
   for (const [i, spec] of SYSTEMS.entries()) {
     if (!only.includes(SYSTEM_KEYS[i]!)) continue;
-    out[spec.name] = await runSystem(adminUrl, spec, pools, steps, changes, serverFlags, defer, (line) =>
+    out[spec.name] = await runSystem(adminUrl, spec, pools, steps, changes, rate, serverFlags, defer, (line) =>
       progress(`${spec.name}: ${line}`),
     );
     await Promise.all(pools.map((p) => p.ask({ cmd: 'close' })));
@@ -123,6 +126,7 @@ async function runSystem(
   pools: PoolProcess[],
   steps: number[],
   changes: number,
+  rate: number,
   serverFlags: string[],
   defer: (cleanup: () => Promise<unknown>) => void,
   progress: (line: string) => void,
@@ -188,7 +192,7 @@ async function runSystem(
         `${n} streams open (${Math.round(openWallMs / 1000)} s so far), ${Math.round(memoryPerStreamBytes[n] / 1024)} KB each`,
       );
       if (i < steps.length - 1) {
-        fanout[n] = await fanOut(sql, pools, server.pid, n, changes, `${spec.system}${spec.workers}s${i}`);
+        fanout[n] = await fanOut(sql, pools, server.pid, n, changes, rate, `${spec.system}${spec.workers}s${i}`);
         progress(`fan-out to ${n}: last client p50 ${fanout[n].lastClientMs.p50} ms, ${fanout[n].missedPairs} pairs missed`);
       }
     }
@@ -238,17 +242,18 @@ async function ready(url: string, workers: number): Promise<void> {
   }
 }
 
-/** `changes` changes, FANOUT_RATE a second, each to all `streams` streams; the server's CPU until all arrived. */
+/** `changes` changes, `rate` a second, each to all `streams` streams; the server's CPU until all arrived. */
 async function fanOut(
   sql: Sql,
   pools: PoolProcess[],
   pid: number,
   streams: number,
   changes: number,
+  rate: number,
   tag: string,
 ): Promise<FanoutCost> {
   const cpu0 = treeUsage(pid).cpuMs;
-  const written = await writeSteady(sql, [COMPANY], FANOUT_RATE, Math.ceil(changes / FANOUT_RATE), tag);
+  const written = await writeSteady(sql, [COMPANY], rate, Math.ceil(changes / rate), tag);
   const markers = Object.keys(written.commits);
   const expected = markers.length * streams;
   const deadline = now() + 60_000;

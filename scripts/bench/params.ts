@@ -2,7 +2,7 @@
 import { z } from 'zod';
 
 /** The costs scenario's systems as BENCH_SYSTEMS names them, in the order they run (costs.ts SYSTEMS). */
-export const SYSTEM_KEYS = ['trigger', 'wal', 'handrolled', 'workers2', 'floor'] as const;
+export const SYSTEM_KEYS = ['trigger', 'wal', 'handrolled', 'workers2', 'floor', 'walmain'] as const;
 export type SystemKey = (typeof SYSTEM_KEYS)[number];
 
 const int = (d: number, min = 1) => z.coerce.number().int().min(min).default(d);
@@ -48,7 +48,8 @@ export const benchParams = z
       .string()
       .transform((v) => v.split(','))
       .pipe(z.array(z.enum(SYSTEM_KEYS)).min(1))
-      .default([...SYSTEM_KEYS]),
+      // walmain (wal with the capturer on the main thread, CAPTURE_THREAD=false) only when asked for: it is a before/after.
+      .default(SYSTEM_KEYS.filter((k) => k !== 'walmain')),
     /**
      * costs: V8's young-generation cap for every server (`--max-semi-space-size`, MB); unset: Node's
      * default. Opening streams fast grows it to its cap, which at 1 000 streams is half the memory measured.
@@ -56,6 +57,8 @@ export const benchParams = z
     BENCH_SEMI_SPACE_MB: int(16).optional(),
     /** costs: changes fanned out to every stream at each measured step. */
     BENCH_COST_CHANGES: int(10),
+    /** costs: their rate, per second (2: each change's fan-out on its own; higher: a steady load on the same streams). */
+    BENCH_COST_RATE: int(2),
     /** Run only this scenario. */
     BENCH_ONLY: z.enum(['writers', 'drain', 'costs']).optional(),
     BENCH_DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),

@@ -20,6 +20,8 @@ const RATIOS: [string, string, string][] = [
   ['pgfeed trigger', FLOOR, `trigger ÷ ${FLOOR}`],
   [BASE, FLOOR, `${BASE} ÷ ${FLOOR}`],
   [TWO, 'pgfeed trigger', '2 workers ÷ 1'],
+  ['pgfeed wal', 'pgfeed trigger', 'wal ÷ trigger'],
+  ['pgfeed wal, main thread', 'pgfeed trigger', 'wal main thread ÷ trigger'],
 ];
 
 /** One figure of every system, and how to print it. */
@@ -89,6 +91,7 @@ const COLORS: Record<string, string> = {
   'hand-rolled': '#d62728',
   'pgfeed trigger, 2 workers': '#9467bd',
   floor: '#7f7f7f',
+  'pgfeed wal, main thread': '#8c564b',
 };
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 

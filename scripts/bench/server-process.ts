@@ -23,6 +23,8 @@ export interface ServerJob {
   /** A free port: every worker listens on it. */
   port: number;
   workers: number;
+  /** wal: CAPTURE_THREAD (unset: pgfeed's default, the worker thread). */
+  captureThread?: boolean;
 }
 
 export type ServerCommand = { cmd: 'gc' } | { cmd: 'stop' };
@@ -47,6 +49,7 @@ async function serve(job: ServerJob): Promise<() => Promise<void>> {
       HOST: '127.0.0.1',
       JWT_SECRET: job.secret,
       CAPTURE: job.system,
+      ...(job.captureThread === undefined ? {} : { CAPTURE_THREAD: job.captureThread }),
       ...LIFTED_LIMITS,
     },
   });

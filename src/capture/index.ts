@@ -27,6 +27,7 @@ export function createCapture(deps: {
   return new WalCapture({
     // The replication connection may need another route than the pool (a pooler such as PgBouncer cannot replicate).
     databaseUrl: config.CAPTURE_DATABASE_URL ?? databaseUrl,
+    poolUrl: databaseUrl,
     sql,
     entities,
     logger,
@@ -38,5 +39,6 @@ export function createCapture(deps: {
     heartbeatMs: config.CAPTURE_HEARTBEAT_MS,
     takeoverMs: config.CAPTURE_TAKEOVER_MS,
     slotHeartbeatMs: config.CAPTURE_SLOT_HEARTBEAT_MS,
+    thread: config.CAPTURE_THREAD,
   });
 }

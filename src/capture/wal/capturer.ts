@@ -11,13 +11,12 @@ import { type Session as Lifetime, Supervisor, type SupervisorHealth, steadyRetr
 /** standby: another instance holds the slot (this one tries again every takeoverMs); capturing: this one holds it. */
 export type CapturerRole = 'idle' | 'standby' | 'capturing' | 'stopped';
 
-export interface CapturerOptions {
+/** What a capturer is told; plain values, so a capture worker thread can be handed them (see capture-thread.ts). */
+export interface CapturerSettings {
+  /** The replication connection's route (CAPTURE_DATABASE_URL, else DATABASE_URL). */
   databaseUrl: string;
-  /** The query pool: appends and slot checks. */
-  sql: Sql;
   slot: string;
   publication: string;
-  logger: Logger;
   /** Changes per append transaction (a bigger transaction is split, its position kept per change). */
   batch: number;
   /**
@@ -37,6 +36,20 @@ export interface CapturerOptions {
    * heartbeat through the slot (see HEARTBEAT_PREFIX); 0: never.
    */
   slotHeartbeatMs: number;
+}
+
+/** A change the database refused to append even alone: what Skips records for it. */
+export interface CaptureSkip {
+  entity: string;
+  reason: string;
+  message: string;
+  last: string;
+}
+
+export interface CapturerOptions extends CapturerSettings {
+  /** The query pool: appends and slot checks. */
+  sql: Sql;
+  logger: Logger;
   /** Called after each append committed, with the changes it carried. */
   onAppended(changes: number): void;
   /**
@@ -45,10 +58,33 @@ export interface CapturerOptions {
    * in flight, before its NOTIFY can arrive.
    */
   ownDelivery(): OwnDelivery | null;
-  /** Called when the slot had to be re-created: changes in between are lost and every client must refetch. */
-  onSlotLost(reason: string): Promise<void>;
   /** Called for a change the database refused to append even alone (see `appendAlone`): it was skipped. */
-  onSkipped(change: Change, error: unknown): void;
+  onSkipped(skip: CaptureSkip): void;
+}
+
+/** What WalCapture needs of a capturer, whether it runs on this thread (Capturer) or in a worker (CaptureThread). */
+export interface CapturerRunner extends EventEmitter<{ role: [CapturerRole] }> {
+  readonly role: CapturerRole;
+  readonly health: SupervisorHealth;
+  lagSeconds(): number;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+/** Seconds from `since` to now (0 for null). */
+export function lagSecondsSince(since: Date | null): number {
+  return since ? Math.max(0, (Date.now() - since.getTime()) / 1000) : 0;
+}
+
+/** The skip record of a change PostgreSQL refused with `error`. */
+export function describeSkip(change: Change, error: unknown): CaptureSkip {
+  const at = `${formatLsn(change.lsn)}/${change.seq}`;
+  return {
+    entity: `${change.relation.schema}.${change.relation.table}`,
+    reason: String((error as { code?: unknown }).code ?? 'error'),
+    message: `${change.op} at ${at}: ${error instanceof Error ? error.message : String(error)}`,
+    last: at,
+  };
 }
 
 /** Takes the events an append wrote (as pgfeed.event_json writes them, in id order), once it has committed. */
@@ -94,7 +130,7 @@ const STATUS_INTERVAL_MS = 5000;
  * slot only after the batch holding its end committed, so a crash replays
  * it, and wal_append skips what the log already holds.
  */
-export class Capturer extends EventEmitter<{ role: [CapturerRole] }> {
+export class Capturer extends EventEmitter<{ role: [CapturerRole] }> implements CapturerRunner {
   private roleValue: CapturerRole = 'idle';
   private readonly supervisor: Supervisor;
   private lagSince: Date | null = null;
@@ -128,7 +164,12 @@ export class Capturer extends EventEmitter<{ role: [CapturerRole] }> {
 
   /** Seconds since the oldest change this capturer has received but not yet appended committed (0 when none). */
   lagSeconds(): number {
-    return this.lagSince ? Math.max(0, (Date.now() - this.lagSince.getTime()) / 1000) : 0;
+    return lagSecondsSince(this.lagSince);
+  }
+
+  /** Commit time of the oldest change received and not yet appended (null: none). */
+  get pendingSince(): Date | null {
+    return this.lagSince;
   }
 
   start(): void {
@@ -185,7 +226,7 @@ export class Capturer extends EventEmitter<{ role: [CapturerRole] }> {
       { slot, reason },
       `capture: replication slot ${reason}; re-created it. Changes committed meanwhile are not in the log: every stream gets a reset`,
     );
-    await this.options.onSlotLost(reason);
+    await sql`select pgfeed.wal_gap()`;
   }
 }
 
@@ -459,7 +500,7 @@ class Session {
       } catch (error) {
         if (!isDataError(error)) throw error;
         await append(sql, [], at, null, false); // moves the position past it
-        this.options.onSkipped(c, error);
+        this.options.onSkipped(describeSkip(c, error));
       }
     }
     await append(sql, [], done, doneAt, false);

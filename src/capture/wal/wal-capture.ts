@@ -5,11 +5,14 @@ import type { Logger } from '../../log';
 import type { ServiceMetrics } from '../../metrics';
 import type { Skips } from '../../events/skips';
 import { type Capture, type CaptureStatus, checkMode, watchEntities } from '../capture';
-import { Capturer, type OwnDelivery } from './capturer';
-import { formatLsn } from './pgoutput';
+import { CaptureThread } from './capture-thread';
+import { type CaptureSkip, Capturer, type CapturerRunner, type CapturerSettings, type OwnDelivery } from './capturer';
 import { captureBehindSeconds, checkPrerequisites, ensureSlot, slotLagBytes } from './slot';
 
 export interface WalCaptureOptions {
+  /** The query pool's route (the capture worker opens a small pool of its own to it). */
+  poolUrl: string;
+  /** The replication connection's route. */
   databaseUrl: string;
   sql: Sql;
   entities: EntityRegistry;
@@ -22,7 +25,12 @@ export interface WalCaptureOptions {
   heartbeatMs: number;
   takeoverMs: number;
   slotHeartbeatMs: number;
+  /** Run the capturer in a worker thread of its own (CAPTURE_THREAD) rather than on the main event loop. */
+  thread: boolean;
 }
+
+/** The longest start() waits for the capturer's first attempt to settle. */
+const FIRST_ATTEMPT_WAIT_MS = 15_000;
 
 /**
  * CAPTURE=wal: watched tables sit in a publication, and one instance at a
@@ -30,7 +38,7 @@ export interface WalCaptureOptions {
  */
 export class WalCapture implements Capture {
   readonly mode = 'wal';
-  private capturer: Capturer | undefined;
+  private capturer: CapturerRunner | undefined;
   private own: OwnDelivery | null = null;
 
   constructor(private readonly options: WalCaptureOptions) {}
@@ -53,33 +61,32 @@ export class WalCapture implements Capture {
       help: 'Row changes this instance appended to the log.',
       registers,
     });
-    const capturer = new Capturer({
+    const settings: CapturerSettings = {
       databaseUrl: this.options.databaseUrl,
-      sql,
       slot,
       publication: p!.name,
-      logger,
       batch: this.options.batch,
       lingerMs: this.options.lingerMs,
       heartbeatMs: this.options.heartbeatMs,
       takeoverMs: this.options.takeoverMs,
       slotHeartbeatMs: this.options.slotHeartbeatMs,
-      onAppended: (changes) => {
+    };
+    const callbacks = {
+      onAppended: (changes: number) => {
         appends.inc();
         appended.inc(changes);
       },
       ownDelivery: () => this.own,
-      onSlotLost: async () => {
-        await sql`select pgfeed.wal_gap()`;
-      },
-      onSkipped: (change, error) =>
-        skips.record('capture', {
-          entity: `${change.relation.schema}.${change.relation.table}`,
-          reason: String((error as { code?: unknown }).code ?? 'error'),
-          message: `${change.op} at ${formatLsn(change.lsn)}/${change.seq}: ${error instanceof Error ? error.message : String(error)}`,
-          last: `${formatLsn(change.lsn)}/${change.seq}`,
-        }),
-    });
+      onSkipped: (skip: CaptureSkip) => skips.record('capture', skip),
+    };
+    const capturer: CapturerRunner = this.options.thread
+      ? new CaptureThread({
+          job: { ...settings, poolUrl: this.options.poolUrl },
+          logger,
+          onQueries: (n) => metrics.dbQueries.inc(n),
+          ...callbacks,
+        })
+      : new Capturer({ ...settings, sql, logger, ...callbacks });
     capturer.on('role', (role) => logger.info({ role, slot }, `capture:${role}`));
     this.capturer = capturer;
     new Gauge({
@@ -132,15 +139,24 @@ export class WalCapture implements Capture {
         attempts = capturer.health.attempts;
       },
     });
+    const settled = new Promise<void>((resolve) => capturer.once('role', () => resolve()));
     capturer.start();
+    // Resolves once the first attempt is over (capturing, or standby: the slot is busy or it failed), so
+    // status() says which from the start; a worker thread takes a moment to load first. Bounded: a
+    // capture that cannot even begin must not hold up the rest of the service.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([settled, new Promise((resolve) => (timer = setTimeout(resolve, FIRST_ATTEMPT_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 
   deliverOwnTo(own: OwnDelivery): void {
     this.own = own;
+    if (this.capturer instanceof CaptureThread) this.capturer.ownChanged();
   }
 
   async stop(): Promise<void> {
     this.own = null;
+    if (this.capturer instanceof CaptureThread) this.capturer.ownChanged();
     await this.capturer?.stop();
   }
 
