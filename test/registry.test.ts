@@ -5,7 +5,9 @@ import { EntityRegistry } from '../src/events/entity';
 import { type Filter, matches } from '../src/streams/filter';
 import { RowRenderer } from '../src/streams/html';
 import { Registry } from '../src/streams/registry';
-import type { Subscriber } from '../src/streams/subscriber';
+import { EventEmitter } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import { Subscriber, type SubscriberHost } from '../src/streams/subscriber';
 
 const event = (over: Partial<ChangeEvent>): ChangeEvent => ({
   id: '1',
@@ -102,4 +104,91 @@ test('frames are encoded once per view and format and shared', () => {
   expect(fe.frame('full', 'json')).toBe(a);
   expect(a.toString()).toBe(`id: 9\nevent: trip.updated\ndata: ${JSON.stringify(event({ id: '9' }))}\n\n`);
   expect(fe.frame('public', 'json')).not.toBe(a);
+});
+
+/** A response that records the ids of the frames written to it, and closes like a socket whose client left. */
+class RecordingResponse extends EventEmitter {
+  destroyed = false;
+  readonly ids: string[] = [];
+  write(frame: Buffer): boolean {
+    const id = /^id: (\d+)/.exec(frame.toString())?.[1];
+    if (id) this.ids.push(id);
+    return true;
+  }
+  cork(): void {}
+  uncork(): void {}
+  end(): void {
+    this.leave();
+  }
+  destroy(): void {
+    this.leave();
+  }
+  leave(): void {
+    this.destroyed = true;
+    this.emit('close');
+  }
+}
+
+test('an event whose fan-out spans slices reaches each stream once, in order, while streams open and close in between', async () => {
+  const registry = new Registry();
+  const host: SubscriberHost = {
+    maxBufferedBytes: 1e9,
+    maxBehindBytes: 1e9,
+    stallMs: 60_000,
+    sent: () => {},
+    slow: () => {},
+    closed: (s) => registry.remove(s),
+  };
+  /** A live acme stream, as Feed.open leaves it: registered, covering `position`, flowing. */
+  const open = async (position: bigint) => {
+    const res = new RecordingResponse();
+    const s = new Subscriber(res as unknown as ServerResponse, host, {
+      filter: { scope: { kind: 'company', companyId: 'acme' } },
+      format: 'json',
+    });
+    registry.add(s);
+    s.cover(position);
+    await s.goLive();
+    return { s, res };
+  };
+  const streams = await Promise.all(Array.from({ length: 1000 }, () => open(6n)));
+  const e7 = feedEvent(event({ id: '7' }));
+  const e8 = feedEvent(event({ id: '8' }));
+
+  // A deadline already past: one look at the clock's worth of streams, then the fan-out yields.
+  const fanout = registry.fanout(e7);
+  const first = fanout.run(-Infinity);
+  expect(first).toBeGreaterThan(0);
+  expect(first).toBeLessThan(1000);
+  expect(fanout.done).toBe(false);
+
+  // Between two slices: a stream that got 7 leaves, one not reached yet leaves,
+  streams[0]!.res.leave();
+  streams[999]!.res.leave();
+  // a new live stream opens (7 committed before it: not for it; it covers the ring head, 7),
+  const late = await open(7n);
+  // and a stream resumes from 6: registered, still replaying (7 comes from the ring) when the fan-out reaches it.
+  const resumed = new RecordingResponse();
+  const resumer = new Subscriber(resumed as unknown as ServerResponse, host, {
+    filter: { scope: { kind: 'company', companyId: 'acme' } },
+    format: 'json',
+  });
+  registry.add(resumer);
+  resumer.position = 6n;
+
+  fanout.run(Infinity);
+  expect(fanout.done).toBe(true);
+  await resumer.replay(e7);
+  resumer.cover(7n);
+  await resumer.goLive();
+  registry.dispatch(e8);
+
+  expect(streams[0]!.res.ids).toEqual(['7']);
+  expect(streams[999]!.res.ids).toEqual([]);
+  for (const { res } of streams.slice(1, 999)) expect(res.ids).toEqual(['7', '8']);
+  expect(late.res.ids).toEqual(['8']);
+  expect(resumed.ids).toEqual(['7', '8']);
+  // Written now: the 999 streams that were open when reached (the one that left first was skipped); the new
+  // stream dropped 7 by position and the resuming one held it until its replay.
+  expect(fanout.sent).toBe(999);
 });

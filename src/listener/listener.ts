@@ -12,6 +12,7 @@ import type { Logger } from '../log';
 import type { ServiceMetrics } from '../metrics';
 import { type Session, Supervisor, exponentialBackoff } from '../db/supervise';
 import { LISTENER_APPLICATION_NAME, PROBE_CHANNEL_PREFIX } from '../names';
+import { Slicer } from '../slicer';
 
 /** connecting → catching_up → live, back to connecting when the connection is lost. */
 export type ListenerState = 'idle' | 'connecting' | 'catching_up' | 'live' | 'stopped';
@@ -335,7 +336,10 @@ export class Listener extends EventEmitter<ListenerEvents> {
       const ids = raw.map((e) => BigInt((e as { id: string }).id));
       if (ids[0] !== this.positionValue + 1n) return;
       // An event that does not decode is skipped (Skips); the position still moves past it.
+      // Decoded and published in slices: an append of thousands of events must not stall the instance.
+      const slicer = new Slicer();
       for (const e of raw) {
+        if (slicer.due()) await slicer.turn();
         const event = this.options.log.decode(e);
         if (event) {
           this.deliver(event);
@@ -363,7 +367,12 @@ export class Listener extends EventEmitter<ListenerEvents> {
       // Events that do not decode are skipped by the log (Skips): the position moves past them all the same,
       // so a bad event neither stops the catch-up nor is met again.
       const page = await this.options.log.readPage(this.positionValue, batch);
-      for (const e of page.events) this.deliver(e);
+      // Published in slices (each event is framed for the ring as it is published).
+      const slicer = new Slicer();
+      for (const e of page.events) {
+        if (slicer.due()) await slicer.turn();
+        this.deliver(e);
+      }
       this.passed(page.through);
       if (page.end) return;
       await this.pace();

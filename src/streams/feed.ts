@@ -8,7 +8,7 @@ import type { ChangeEvent, ResetData } from '../events/schema';
 import type { ServiceMetrics } from '../metrics';
 import { FeedEvent, type Format, type Presentation } from './feed-event';
 import { type Filter, type Scope, type Where, matches } from './filter';
-import { Registry } from './registry';
+import { type Fanout, Registry } from './registry';
 import { SSE_PING, sseRetry } from './sse';
 import { Slots } from './slots';
 import { Subscriber, type SubscriberHost } from './subscriber';
@@ -80,6 +80,8 @@ export class Feed {
   private queue: (FeedEvent | undefined)[] = [];
   private queueHead = 0;
   private pumping: NodeJS.Immediate | undefined;
+  /** The event being handed out, when its fan-out spans slices. */
+  private fanout: Fanout | undefined;
   private idleWaiters: (() => void)[] = [];
   /** Numbers the dispatch slices, so a socket is corked once per slice. */
   private slice = 0;
@@ -118,9 +120,11 @@ export class Feed {
 
   /**
    * Undefined while the feed keeps up with what it is given; otherwise (at
-   * least PACE_EVENTS waiting) a promise that it has dispatched them. The
-   * listener waits on it between batches, so a 100 000-row transaction is read
-   * no faster than it is handed out, and memory stays flat.
+   * least PACE_EVENTS waiting) a promise that resolves once it is down to
+   * PACE_RESUME. The listener waits on it between batches, so a 100 000-row
+   * transaction is read no faster than it is handed out and memory stays flat;
+   * resuming before the queue is empty lets the next page be read while the
+   * last ones are still being written, instead of the feed idling meanwhile.
    */
   idle(): Promise<void> | undefined {
     // Once shutting down nobody waits: stop() ends the pump, and the listener must be free to stop too.
@@ -131,15 +135,17 @@ export class Feed {
   /**
    * Hands queued events to the streams for at most SLICE_MS, then yields to
    * the event loop (sockets drain, new streams open, /metrics answers) and
-   * goes on. Within a slice of several events each socket is corked, so a
+   * goes on. An event's fan-out may itself span slices (Fanout); the next
+   * event starts only once it is done, so streams get events in commit order.
+   * Within a slice that writes several events each socket is corked, so a
    * stream gets one write of all its frames. Lag is observed per event when
    * its last stream was written: what the slowest client of the event saw.
    */
   private readonly pump = (): void => {
     this.pumping = undefined;
     const { metrics } = this.options;
-    const started = performance.now();
-    const batch = this.queue.length - this.queueHead > 1;
+    const deadline = performance.now() + SLICE_MS;
+    const batch = this.queue.length - this.queueHead + (this.fanout ? 1 : 0) > 1;
     const slice = ++this.slice;
     const cork = batch
       ? (s: Subscriber) => {
@@ -151,22 +157,31 @@ export class Feed {
       : undefined;
     let sent = 0;
     const delivered: FeedEvent[] = [];
-    while (this.queueHead < this.queue.length) {
-      const event = this.queue[this.queueHead]!;
-      this.queue[this.queueHead++] = undefined;
-      const n = this.registry.dispatch(event, cork);
-      if (n > 0) {
-        sent += n;
-        delivered.push(event);
+    for (;;) {
+      if (!this.fanout) {
+        if (this.queueHead >= this.queue.length) break;
+        const event = this.queue[this.queueHead]!;
+        this.queue[this.queueHead++] = undefined;
+        this.fanout = this.registry.fanout(event);
       }
-      if (performance.now() - started > SLICE_MS) break;
+      sent += this.fanout.run(deadline, cork);
+      if (!this.fanout.done) break;
+      if (this.fanout.sent > 0) delivered.push(this.fanout.event);
+      this.fanout = undefined;
+      if (performance.now() > deadline) break;
     }
     for (const s of this.corked) s.res.uncork();
     this.corked = [];
     if (sent > 0) metrics.eventsOut.inc(sent);
     const now = Date.now();
     for (const event of delivered) metrics.lag.observe(Math.max(0, now - Date.parse(event.event.committedAt)));
-    if (this.queueHead < this.queue.length) {
+    const queued = this.queue.length - this.queueHead;
+    if (queued <= PACE_RESUME) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+    if (this.fanout || queued > 0) {
       // Under sustained load the queue may never empty: drop the dispatched head now and then.
       if (this.queueHead > 4096) {
         this.queue = this.queue.slice(this.queueHead);
@@ -177,9 +192,6 @@ export class Feed {
     }
     this.queue = [];
     this.queueHead = 0;
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const resolve of waiters) resolve();
   };
 
   start(): void {
@@ -220,6 +232,7 @@ export class Feed {
     clearInterval(this.sweeper);
     if (this.pumping) clearImmediate(this.pumping);
     this.pumping = undefined;
+    this.fanout = undefined;
     this.endStreams();
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
@@ -405,8 +418,9 @@ export class Feed {
 
 /** Longest run of dispatch before yielding to the event loop. */
 const SLICE_MS = 10;
-/** Events waiting for dispatch past which the listener is asked to wait. */
+/** Events waiting for dispatch past which the listener is asked to wait, and down to which it waits. */
 const PACE_EVENTS = 256;
+const PACE_RESUME = 64;
 /** How often token expiry and stalled clients are checked. */
 const SWEEP_MS = 1000;
 

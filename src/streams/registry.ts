@@ -61,33 +61,23 @@ export class Registry {
 
   /**
    * Offers an event to every stream that may see it; returns how many wrote
-   * it now. `before` runs for each stream before its offer (the feed corks
-   * sockets there when it writes a batch).
+   * it now. `before` runs for each stream before its offer.
    */
   dispatch(event: FeedEvent, before?: (s: Subscriber) => void): number {
+    return this.fanout(event).run(Number.POSITIVE_INFINITY, before);
+  }
+
+  /** The event's fan-out, to run in as many slices as it takes (see Fanout). */
+  fanout(event: FeedEvent): Fanout {
     const { companyId, userId, op } = event.event;
-    if (isBroadcast(op)) return this.offerAll(this.all, event, before);
-    if (companyId === null) return 0;
-    let sent = this.offerAll(this.byCompany.get(companyId), event, before);
-    if (userId !== null) sent += this.offerAll(this.byUser.get(userKey(companyId, userId)), event, before);
-    return sent;
+    if (isBroadcast(op)) return new Fanout(event, [this.all]);
+    if (companyId === null) return new Fanout(event, []);
+    const user = userId === null ? undefined : this.byUser.get(userKey(companyId, userId));
+    return new Fanout(event, [this.byCompany.get(companyId), user]);
   }
 
   forEach(fn: (s: Subscriber) => void): void {
     for (const s of this.all) fn(s);
-  }
-
-  // The per-stream path of every event: a filter check and a write, nothing else.
-  private offerAll(set: Set<Subscriber> | undefined, event: FeedEvent, before: ((s: Subscriber) => void) | undefined): number {
-    if (!set) return 0;
-    let sent = 0;
-    const e = event.event;
-    for (const s of set) {
-      if (!matches(s.filter, e)) continue;
-      before?.(s);
-      if (s.offer(event)) sent++;
-    }
-    return sent;
   }
 
   private bucketOf(s: Subscriber): { map: Map<string, Set<Subscriber>>; key: string } {
@@ -95,6 +85,69 @@ export class Registry {
     return scope.kind === 'user'
       ? { map: this.byUser, key: userKey(scope.companyId, scope.userId) }
       : { map: this.byCompany, key: scope.companyId };
+  }
+}
+
+/** Streams visited between two looks at the clock: a few hundred microseconds of offers. */
+const CHECK_EVERY = 32;
+
+/**
+ * One event's fan-out, resumable: a cursor over the streams of its company
+ * (and user) that offers the event to them until a deadline, and goes on from
+ * there in the next slice. One event to 2 000 sockets takes longer than a
+ * slice may, so it is split; the feed finishes an event's fan-out before it
+ * starts the next one's, so every stream still gets events in commit order.
+ *
+ * The cursor is a live Set iterator: a stream that closes before it is reached
+ * is skipped; a stream registered meanwhile may be reached, and drops or holds
+ * the event by position like any event published before it registered (it
+ * covered the ring head, which holds this event, or replays it from there).
+ */
+export class Fanout {
+  /** Frames written so far, over every slice. */
+  sent = 0;
+  private readonly cursors: Iterator<Subscriber>[];
+
+  constructor(
+    readonly event: FeedEvent,
+    sets: readonly (Set<Subscriber> | undefined)[],
+  ) {
+    this.cursors = sets.flatMap((set) => (set && set.size > 0 ? [set.values()] : []));
+  }
+
+  /** True once every stream was visited. */
+  get done(): boolean {
+    return this.cursors.length === 0;
+  }
+
+  /**
+   * Offers the event to the streams not visited yet until none is left or
+   * `deadline` (performance.now()) passed; returns how many wrote it now.
+   * `before` runs for each matching stream before its offer (the feed corks
+   * sockets there). The per-stream path: a filter check and a write.
+   */
+  run(deadline: number, before?: (s: Subscriber) => void): number {
+    const event = this.event;
+    const e = event.event;
+    let written = 0;
+    let visited = 0;
+    while (this.cursors.length > 0) {
+      const cursor = this.cursors[0]!;
+      for (let next = cursor.next(); !next.done; next = cursor.next()) {
+        const s = next.value;
+        if (matches(s.filter, e)) {
+          before?.(s);
+          if (s.offer(event)) written++;
+        }
+        if (++visited % CHECK_EVERY === 0 && performance.now() > deadline) {
+          this.sent += written;
+          return written;
+        }
+      }
+      this.cursors.shift();
+    }
+    this.sent += written;
+    return written;
   }
 }
 
