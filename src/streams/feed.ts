@@ -8,7 +8,8 @@ import type { ChangeEvent, ResetData } from '../events/schema';
 import type { ServiceMetrics } from '../metrics';
 import { FeedEvent, type Format, type Presentation } from './feed-event';
 import { type Filter, type Scope, type Where, matches } from './filter';
-import { type Fanout, Registry } from './registry';
+import { type Fanout, Registry, audienceOf } from './registry';
+import { SLICE_MS } from '../slicer';
 import { SSE_PING, sseRetry } from './sse';
 import { Slots } from './slots';
 import { Subscriber, type SubscriberHost } from './subscriber';
@@ -80,12 +81,9 @@ export class Feed {
   private queue: (FeedEvent | undefined)[] = [];
   private queueHead = 0;
   private pumping: NodeJS.Immediate | undefined;
-  /** The event being handed out, when its fan-out spans slices. */
+  /** The run of events being handed out, when its fan-out spans slices. */
   private fanout: Fanout | undefined;
   private idleWaiters: (() => void)[] = [];
-  /** Numbers the dispatch slices, so a socket is corked once per slice. */
-  private slice = 0;
-  private corked: Subscriber[] = [];
   private readonly host: SubscriberHost;
   private readonly retryFrame: Buffer;
 
@@ -135,43 +133,29 @@ export class Feed {
   /**
    * Hands queued events to the streams for at most SLICE_MS, then yields to
    * the event loop (sockets drain, new streams open, /metrics answers) and
-   * goes on. An event's fan-out may itself span slices (Fanout); the next
-   * event starts only once it is done, so streams get events in commit order.
-   * Within a slice that writes several events each socket is corked, so a
-   * stream gets one write of all its frames. Lag is observed per event when
-   * its last stream was written: what the slowest client of the event saw.
+   * goes on. Consecutive events for the same streams are handed out together
+   * (a run, at most RUN_EVENTS: one corked write per socket), and a run's
+   * fan-out may span slices (Fanout); the next run starts only once it is
+   * done, so streams get events in commit order. Lag is observed per event
+   * when its run was written to every stream: what the slowest client saw.
    */
   private readonly pump = (): void => {
     this.pumping = undefined;
     const { metrics } = this.options;
     const deadline = performance.now() + SLICE_MS;
-    const batch = this.queue.length - this.queueHead + (this.fanout ? 1 : 0) > 1;
-    const slice = ++this.slice;
-    const cork = batch
-      ? (s: Subscriber) => {
-          if (s.corkedIn === slice || !s.flowing) return;
-          s.corkedIn = slice;
-          s.res.cork();
-          this.corked.push(s);
-        }
-      : undefined;
     let sent = 0;
     const delivered: FeedEvent[] = [];
     for (;;) {
       if (!this.fanout) {
         if (this.queueHead >= this.queue.length) break;
-        const event = this.queue[this.queueHead]!;
-        this.queue[this.queueHead++] = undefined;
-        this.fanout = this.registry.fanout(event);
+        this.fanout = this.registry.fanout(this.takeRun());
       }
-      sent += this.fanout.run(deadline, cork);
+      sent += this.fanout.run(deadline);
       if (!this.fanout.done) break;
-      if (this.fanout.sent > 0) delivered.push(this.fanout.event);
+      delivered.push(...this.fanout.delivered());
       this.fanout = undefined;
       if (performance.now() > deadline) break;
     }
-    for (const s of this.corked) s.res.uncork();
-    this.corked = [];
     if (sent > 0) metrics.eventsOut.inc(sent);
     const now = Date.now();
     for (const event of delivered) metrics.lag.observe(Math.max(0, now - Date.parse(event.event.committedAt)));
@@ -193,6 +177,21 @@ export class Feed {
     this.queue = [];
     this.queueHead = 0;
   };
+
+  /** The queued events from the head on that reach the same streams, at most RUN_EVENTS. */
+  private takeRun(): FeedEvent[] {
+    const first = this.queue[this.queueHead]!;
+    const audience = audienceOf(first.event);
+    const run = [first];
+    this.queue[this.queueHead++] = undefined;
+    while (this.queueHead < this.queue.length && run.length < RUN_EVENTS) {
+      const next = this.queue[this.queueHead]!;
+      if (audienceOf(next.event) !== audience) break;
+      run.push(next);
+      this.queue[this.queueHead++] = undefined;
+    }
+    return run;
+  }
 
   start(): void {
     this.heartbeat = setInterval(() => this.registry.forEach((s) => s.write(SSE_PING)), this.options.heartbeatMs);
@@ -416,11 +415,11 @@ export class Feed {
   }
 }
 
-/** Longest run of dispatch before yielding to the event loop. */
-const SLICE_MS = 10;
 /** Events waiting for dispatch past which the listener is asked to wait, and down to which it waits. */
 const PACE_EVENTS = 256;
 const PACE_RESUME = 64;
+/** Events handed out together at most: a socket's corked write of them stays a few tens of KB. */
+const RUN_EVENTS = 64;
 /** How often token expiry and stalled clients are checked. */
 const SWEEP_MS = 1000;
 

@@ -72,8 +72,6 @@ export class Subscriber {
   readonly clientIp: string | undefined;
   readonly expiresAt: number | undefined;
   position: Position = 0n;
-  /** The dispatch slice that last corked this stream's socket (see Feed). */
-  corkedIn = 0;
   /** While live and held: when the socket last drained (or filled); 0 when it is not full. */
   heldSince = 0;
   private mode: Mode = REPLAYING;
@@ -216,6 +214,9 @@ export class Subscriber {
     let i = 0;
     let written = 0;
     let full = false;
+    // Corked: the frames written up to the socket's high-water mark leave in one writev, not one
+    // syscall each (most frames of a burst to a busy client take this path).
+    this.res.cork();
     while (i < held.length && !full) {
       const event = held[i++]!;
       const frame = event.at(this.kind);
@@ -225,6 +226,7 @@ export class Subscriber {
       written++;
       full = !this.res.write(frame);
     }
+    this.res.uncork();
     this.host.sent(written);
     if (full) {
       this.heldSince = Date.now();
