@@ -408,23 +408,28 @@ async function stallScenario(adminUrl: string): Promise<void> {
     (c) => cleanups.push(c),
     (line) => progress(`stall: ${line}`),
   );
-  const floor = systems['bare loop']!;
-  const versus = (name: string) => {
-    const s = systems[name]!;
-    return { worstStall: ratio(s.loop.maxMs, floor.loop.maxMs), lastFrame: ratio(s.lastFrameMs, floor.lastFrameMs) };
+  const versus = (name: string, floorName: string) => {
+    const [s, floor] = [systems[name]!, systems[floorName]!];
+    return {
+      worstStall: ratio(s.loop.maxMs, floor.loop.maxMs),
+      lastFrame: ratio(s.lastFrameMs, floor.lastFrameMs),
+      serverCpu: ratio(s.serverCpuMs, floor.serverCpuMs),
+    };
   };
+  const floor = 'bare loop, 64 frames per write';
   emit('stall', {
     params: { clients: P.BENCH_STALL_CLIENTS, rows: P.BENCH_STALL_ROWS, company: 1 },
     systems,
     ratio: {
-      'pgfeed trigger ÷ bare loop': versus('pgfeed trigger'),
-      'pgfeed wal ÷ bare loop': versus('pgfeed wal'),
-      'hand-rolled ÷ bare loop': versus('hand-rolled'),
+      'pgfeed trigger ÷ bare loop (64 per write)': versus('pgfeed trigger', floor),
+      'pgfeed wal ÷ bare loop (64 per write)': versus('pgfeed wal', floor),
+      'hand-rolled ÷ bare loop (64 per write)': versus('hand-rolled', floor),
+      'bare loop (1 per write) ÷ bare loop (64 per write)': versus('bare loop', floor),
     },
     units:
       'milliseconds; loop = monitorEventLoopDelay in the server process (5 ms resolution) from just before the commit until the last client had the last row; frame times from COMMIT returning to the writer to a client parsing the frame',
     notes:
-      "each system on a fresh database, alone in a server process, its N clients in one pool process that counts events per stream without parsing their data (complete = every stream got all M rows once, in id order, none cut off); bare loop = scripts/bench/bare.ts, M precomputed frames written to the N sockets one frame per event-loop turn, no database: the floor (perFrameMs: one frame to all N sockets); otherTenantAfterLastRowMs = when the other company's change (committed right after the burst) reached its stream, minus when the last row reached the last client (negative: before it)",
+      "each system on a fresh database, alone in a server process, its N clients in one pool process that counts events per stream without parsing their data (complete = every stream got all M rows once, in id order, none cut off); bare loop = scripts/bench/bare.ts, M precomputed frames written to the N sockets, one frame (or 64 joined) to every socket per event-loop turn, no database: the floor (perTurnMs: one such write to all N sockets); serverCpu = user + system CPU of the server process from the commit to the last frame; otherTenantAfterLastRowMs = when the other company's change (committed right after the burst) reached its stream, minus when the last row reached the last client (negative: before it)",
   });
 }
 

@@ -29,7 +29,11 @@ export interface ServerJob {
 
 /** `probe` / `probed`: start and read the event-loop delay (probe.ts); `burst`: the bare server's writes. */
 export type ServerCommand =
-  { cmd: 'gc' } | { cmd: 'stop' } | { cmd: 'probe' } | { cmd: 'probed' } | { cmd: 'burst'; frames: number; bytes: number };
+  | { cmd: 'gc' }
+  | { cmd: 'stop' }
+  | { cmd: 'probe' }
+  | { cmd: 'probed' }
+  | { cmd: 'burst'; frames: number; bytes: number; batch: number };
 
 let bare: BareServer | undefined;
 
@@ -99,7 +103,7 @@ if (cluster.isWorker) {
       } else if (m.cmd === 'probed') {
         process.send?.(stopProbe());
       } else if (m.cmd === 'burst') {
-        process.send?.((await bare?.burst(m.frames, m.bytes)) ?? { error: 'burst: not the bare server' });
+        process.send?.((await bare?.burst(m.frames, m.bytes, m.batch)) ?? { error: 'burst: not the bare server' });
       } else if (m.cmd === 'stop') {
         await close();
         process.send?.({ ok: true });

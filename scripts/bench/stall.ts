@@ -6,7 +6,8 @@
  * delay is measured from just before the commit until the last client has the
  * last row (probe.ts); the pool counts each stream's events and checks their
  * order. Systems: pgfeed in both capture modes, the hand-rolled server, and the
- * bare loop (bare.ts: the writes alone, nothing of pgfeed) — the floor.
+ * bare loop (bare.ts: the writes alone, nothing of pgfeed), one frame and 64
+ * frames per write — the floor.
  */
 import { randomBytes } from 'node:crypto';
 import { connect, type Sql } from '../../src/db/connect';
@@ -22,11 +23,13 @@ import { treeUsage } from './proc';
 import type { ServerCommand, ServerJob, ServerSystem } from './server-process';
 import { type LatencyStats, stats } from './stats';
 
-export const STALL_SYSTEMS: readonly { name: string; system: ServerSystem }[] = [
+/** `batch`: the bare loop's frames per write (pgfeed writes a run of up to 64 events to a socket at once). */
+export const STALL_SYSTEMS: readonly { name: string; system: ServerSystem; batch?: number }[] = [
   { name: 'pgfeed trigger', system: 'trigger' },
   { name: 'pgfeed wal', system: 'wal' },
   { name: 'hand-rolled', system: 'handrolled' },
-  { name: 'bare loop', system: 'bare' },
+  { name: 'bare loop', system: 'bare', batch: 1 },
+  { name: 'bare loop, 64 frames per write', system: 'bare', batch: 64 },
 ];
 
 /** The other tenant, whose one change commits right after the burst. */
@@ -52,8 +55,8 @@ export interface StallResult {
   /** The other company's change: COMMIT returned → its stream had it, and that minus the last row's arrival. */
   otherTenantMs?: number;
   otherTenantAfterLastRowMs?: number;
-  /** The bare loop only: one frame to all N sockets, one sample per frame. */
-  perFrameMs?: LatencyStats;
+  /** The bare loops only: one write (one frame, or 64) to all N sockets, one sample per turn of the loop. */
+  perTurnMs?: LatencyStats;
 }
 
 /** Runs every system of STALL_SYSTEMS, one after another, each on a fresh database of the server at `adminUrl`. */
@@ -66,7 +69,7 @@ export async function runStall(
 ): Promise<Record<string, StallResult>> {
   const out: Record<string, StallResult> = {};
   for (const spec of STALL_SYSTEMS) {
-    out[spec.name] = await runOne(adminUrl, spec.system, clients, rows, defer);
+    out[spec.name] = await runOne(adminUrl, spec.system, spec.batch ?? 1, clients, rows, defer);
     const r = out[spec.name]!;
     progress(
       `${spec.name}: worst stall ${r.loop.maxMs} ms (p99 ${r.loop.p99Ms}), last frame ${Math.round(r.lastFrameMs)} ms after commit, complete: ${r.complete}`,
@@ -78,6 +81,7 @@ export async function runStall(
 async function runOne(
   adminUrl: string,
   system: ServerSystem,
+  batch: number,
   clients: number,
   rows: number,
   defer: (cleanup: () => Promise<unknown>) => void,
@@ -138,7 +142,7 @@ async function runOne(
     const cpu0 = treeUsage(server.pid).cpuMs;
     let committedAt: number;
     let otherCommittedAt = NaN;
-    let perFrameMs: LatencyStats | undefined;
+    let perTurnMs: LatencyStats | undefined;
     if (sql) {
       await sql`insert into trips (id, company_id, route, departs_at, capacity, available_slots)
                 select ${COMPANY} || '-s' || g, ${COMPANY}, 'mS-' || g, now() + interval '1 day', 100, 100
@@ -148,8 +152,8 @@ async function runOne(
       otherCommittedAt = now();
     } else {
       committedAt = now();
-      const burst = await server.ask<{ perFrameMs: number[] }>({ cmd: 'burst', frames: rows, bytes: FRAME_BYTES });
-      perFrameMs = stats(burst.perFrameMs);
+      const burst = await server.ask<{ perTurnMs: number[] }>({ cmd: 'burst', frames: rows, bytes: FRAME_BYTES, batch });
+      perTurnMs = stats(burst.perTurnMs);
     }
     const deadline = now() + BURST_TIMEOUT_MS;
     let tally: PoolTally;
@@ -172,7 +176,7 @@ async function runOne(
         tally.disconnects === 0,
       tally,
       serverCpuMs,
-      ...(perFrameMs ? { perFrameMs } : {}),
+      ...(perTurnMs ? { perTurnMs } : {}),
     };
     if (other) {
       const seen = await other.ask<PoolReport>({ cmd: 'report', commits: { [OTHER_MARKER]: otherCommittedAt } });
