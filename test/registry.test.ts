@@ -138,6 +138,7 @@ test('a fan-out that spans slices reaches each stream once, in order, while stre
     sent: () => {},
     slow: () => {},
     closed: (s) => registry.remove(s),
+    drained: (s) => s.flush(),
   };
   /** An acme stream, registered, covering `position` (as Feed.open leaves a stream before its replay). */
   const register = (position: bigint) => {

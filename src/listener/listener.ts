@@ -103,6 +103,11 @@ export class Listener extends EventEmitter<ListenerEvents> {
   private signalStop!: () => void;
   /** What the consumer of `event` is still working through (see paceWith). */
   private pace: () => Promise<void> | undefined = () => undefined;
+  /**
+   * Bounds a run of queued work (a transaction's notifications) between two turns of the event loop:
+   * without it, every notification of a TCP chunk is decoded and published in one go.
+   */
+  private readonly slicer = new Slicer();
 
   constructor(private readonly options: ListenerOptions) {
     super();
@@ -356,9 +361,13 @@ export class Listener extends EventEmitter<ListenerEvents> {
   }
 
   private enqueue(work: () => Promise<void>): Promise<void> {
-    const next = this.chain.then(work).then(() => this.pace());
+    const next = this.chain.then(work).then(() => this.pace() ?? this.turnIfDue());
     this.chain = next.catch((err: unknown) => this.options.logger.error({ err }, 'listener: processing failed'));
     return next;
+  }
+
+  private turnIfDue(): Promise<void> | undefined {
+    return this.slicer.due() ? this.slicer.turn() : undefined;
   }
 
   private async catchUp(): Promise<void> {

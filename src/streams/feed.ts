@@ -83,6 +83,9 @@ export class Feed {
   private pumping: NodeJS.Immediate | undefined;
   /** The run of events being handed out, when its fan-out spans slices. */
   private fanout: Fanout | undefined;
+  /** Streams whose socket drained and whose held events are still to be written (from `drainingHead` on). */
+  private draining: Subscriber[] = [];
+  private drainingHead = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly host: SubscriberHost;
   private readonly retryFrame: Buffer;
@@ -102,6 +105,10 @@ export class Feed {
       },
       slow: () => metrics.slowDisconnects.inc(),
       closed: (s) => this.registry.remove(s),
+      drained: (s) => {
+        this.draining.push(s);
+        this.pumping ??= setImmediate(this.pump);
+      },
     };
   }
 
@@ -143,6 +150,7 @@ export class Feed {
     this.pumping = undefined;
     const { metrics } = this.options;
     const deadline = performance.now() + SLICE_MS;
+    this.flushDrained(deadline);
     let sent = 0;
     const delivered: FeedEvent[] = [];
     for (;;) {
@@ -165,7 +173,7 @@ export class Feed {
       this.idleWaiters = [];
       for (const resolve of waiters) resolve();
     }
-    if (this.fanout || queued > 0) {
+    if (this.fanout || queued > 0 || this.drainingHead < this.draining.length) {
       // Under sustained load the queue may never empty: drop the dispatched head now and then.
       if (this.queueHead > 4096) {
         this.queue = this.queue.slice(this.queueHead);
@@ -177,6 +185,21 @@ export class Feed {
     this.queue = [];
     this.queueHead = 0;
   };
+
+  /**
+   * Writes the held events of streams whose socket drained, until `deadline`
+   * (each stream's frames in one corked write, up to the socket's high-water
+   * mark). First in the slice: those streams are the furthest behind.
+   */
+  private flushDrained(deadline: number): void {
+    const streams = this.draining;
+    while (this.drainingHead < streams.length) {
+      streams[this.drainingHead++]!.flush();
+      if (this.drainingHead % 16 === 0 && performance.now() > deadline) return;
+    }
+    this.draining = [];
+    this.drainingHead = 0;
+  }
 
   /** The queued events from the head on that reach the same streams, at most RUN_EVENTS. */
   private takeRun(): FeedEvent[] {
@@ -232,6 +255,8 @@ export class Feed {
     if (this.pumping) clearImmediate(this.pumping);
     this.pumping = undefined;
     this.fanout = undefined;
+    this.draining = [];
+    this.drainingHead = 0;
     this.endStreams();
     const waiters = this.idleWaiters;
     this.idleWaiters = [];

@@ -29,6 +29,12 @@ export interface SubscriberHost {
   slow(s: Subscriber): void;
   /** The response closed (client gone, cut off or ended): forget the stream. */
   closed(s: Subscriber): void;
+  /**
+   * The socket of a stream holding events drained: call `s.flush()` soon. The
+   * feed does it in its slices: 2 000 sockets that drain in one turn of the
+   * loop would otherwise all be written in that turn.
+   */
+  drained(s: Subscriber): void;
 }
 
 /** What a subscriber needs to know about its stream. */
@@ -207,9 +213,16 @@ export class Subscriber {
     this.res.once('drain', this.onDrain);
   }
 
-  /** The socket took what it had: write held events until it is full again, or all are out. */
+  /** The socket took what it had: the client reads (so it is not stalled); its held events are written by `flush`. */
   private readonly onDrain = (): void => {
     if (this.closedValue) return;
+    this.heldSince = Date.now();
+    this.host.drained(this);
+  };
+
+  /** Writes held events until the socket is full again, or all are out (see SubscriberHost.drained). */
+  flush(): void {
+    if (this.closedValue || this.mode !== HELD) return;
     const held = this.pending;
     let i = 0;
     let written = 0;
@@ -239,7 +252,7 @@ export class Subscriber {
     this.pendingBytes = 0;
     this.mode = FLOWING;
     this.heldSince = 0;
-  };
+  }
 
   private readonly onClose = (): void => {
     this.closedValue = true;
