@@ -26,6 +26,7 @@ import { type CaptureCase, ROWS, type WritersResult, runDrain, runWriters } from
 import { TRIPS_PER_COMPANY, writeBurst, writeSteady, type Written } from './bench/writers';
 import { type SystemCost, runCosts } from './bench/costs';
 import { type Costs, costsSvg, costsTable } from './bench/report';
+import { runStall } from './bench/stall';
 
 const P = loadBenchParams(process.env, process.argv.slice(2));
 const loadAtStart = os.loadavg();
@@ -114,6 +115,10 @@ async function main(): Promise<void> {
   }
   if (P.BENCH_ONLY === 'costs') {
     await costsScenario(adminUrl);
+    return finish(started, version, database);
+  }
+  if (P.BENCH_ONLY === 'stall') {
+    await stallScenario(adminUrl);
     return finish(started, version, database);
   }
   const dbName = `pgfeed_bench_${Date.now()}`;
@@ -345,6 +350,7 @@ async function main(): Promise<void> {
   // The in-process instance is done: the costs scenario's servers have the machine to themselves.
   await server.close();
   await costsScenario(adminUrl);
+  await stallScenario(adminUrl);
   if (!P.quick) {
     await writersScenario(adminUrl);
     await drainScenario(adminUrl);
@@ -406,6 +412,41 @@ async function costsScenario(adminUrl: string): Promise<void> {
       'bytes; CPU in ms (user + system of the server process tree, from /proc, 10 ms ticks); latency in ms from COMMIT returning to the writer to a client parsing the change; fanout keyed by open streams',
     notes:
       'each system on a fresh database, its server alone in a process (tree) of its own, all streams following one company, clients in pool processes of at most 6000 streams; streams opened 256 at a time in steps; memory = (RSS after gc at N − at 0) / N; CPU per connection = server CPU while opening / streams opened; CPU per 1000 frames = server CPU from the first write until every client had every change (changes 500 ms apart) / frames × 1000; hand-rolled = scripts/bench/handrolled.ts (express, one LISTEN, pg_notify(row_to_json(new)), every notification to every stream of the company, JWT checked on connect); floor = scripts/bench/floor.ts (node:http alone, no token, one heartbeat timer, the same LISTEN and frames as hand-rolled)',
+  });
+}
+
+/** 7. One large transaction to many streams of one company: the server's event-loop stalls, against the bare loop's. */
+async function stallScenario(adminUrl: string): Promise<void> {
+  progress(`stall: one ${P.BENCH_STALL_ROWS}-row transaction to ${P.BENCH_STALL_CLIENTS} streams of one company`);
+  const systems = await runStall(
+    adminUrl,
+    P.BENCH_STALL_CLIENTS,
+    P.BENCH_STALL_ROWS,
+    (c) => cleanups.push(c),
+    (line) => progress(`stall: ${line}`),
+  );
+  const versus = (name: string, floorName: string) => {
+    const [s, floor] = [systems[name]!, systems[floorName]!];
+    return {
+      worstStall: ratio(s.loop.maxMs, floor.loop.maxMs),
+      lastFrame: ratio(s.lastFrameMs, floor.lastFrameMs),
+      serverCpu: ratio(s.serverCpuMs, floor.serverCpuMs),
+    };
+  };
+  const floor = 'bare loop, 64 frames per write';
+  emit('stall', {
+    params: { clients: P.BENCH_STALL_CLIENTS, rows: P.BENCH_STALL_ROWS, company: 1 },
+    systems,
+    ratio: {
+      'pgfeed trigger ÷ bare loop (64 per write)': versus('pgfeed trigger', floor),
+      'pgfeed wal ÷ bare loop (64 per write)': versus('pgfeed wal', floor),
+      'hand-rolled ÷ bare loop (64 per write)': versus('hand-rolled', floor),
+      'bare loop (1 per write) ÷ bare loop (64 per write)': versus('bare loop', floor),
+    },
+    units:
+      'milliseconds; loop = monitorEventLoopDelay in the server process (5 ms resolution) from just before the commit until the last client had the last row; frame times from COMMIT returning to the writer to a client parsing the frame',
+    notes:
+      "each system on a fresh database, alone in a server process, its N clients in one pool process that counts events per stream without parsing their data (complete = every stream got all M rows once, in id order, none cut off); bare loop = scripts/bench/bare.ts, M precomputed frames written to the N sockets, one frame (or 64 joined) to every socket per event-loop turn, no database: the floor (perTurnMs: one such write to all N sockets); serverCpu = user + system CPU of the server process from the commit to the last frame; otherTenantAfterLastRowMs = when the other company's change (committed right after the burst) reached its stream, minus when the last row reached the last client (negative: before it)",
   });
 }
 

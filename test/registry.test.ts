@@ -5,7 +5,9 @@ import { EntityRegistry } from '../src/events/entity';
 import { type Filter, matches } from '../src/streams/filter';
 import { RowRenderer } from '../src/streams/html';
 import { Registry } from '../src/streams/registry';
-import type { Subscriber } from '../src/streams/subscriber';
+import { EventEmitter } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import { Subscriber, type SubscriberHost } from '../src/streams/subscriber';
 
 const event = (over: Partial<ChangeEvent>): ChangeEvent => ({
   id: '1',
@@ -102,4 +104,88 @@ test('frames are encoded once per view and format and shared', () => {
   expect(fe.frame('full', 'json')).toBe(a);
   expect(a.toString()).toBe(`id: 9\nevent: trip.updated\ndata: ${JSON.stringify(event({ id: '9' }))}\n\n`);
   expect(fe.frame('public', 'json')).not.toBe(a);
+});
+
+/** A response that records the ids of the frames written to it, and closes like a socket whose client left. */
+class RecordingResponse extends EventEmitter {
+  destroyed = false;
+  readonly ids: string[] = [];
+  write(frame: Buffer): boolean {
+    const id = /^id: (\d+)/.exec(frame.toString())?.[1];
+    if (id) this.ids.push(id);
+    return true;
+  }
+  cork(): void {}
+  uncork(): void {}
+  end(): void {
+    this.leave();
+  }
+  destroy(): void {
+    this.leave();
+  }
+  leave(): void {
+    this.destroyed = true;
+    this.emit('close');
+  }
+}
+
+test('a fan-out that spans slices reaches each stream once, in order, while streams open and close in between', async () => {
+  const registry = new Registry();
+  const host: SubscriberHost = {
+    maxBufferedBytes: 1e9,
+    maxBehindBytes: 1e9,
+    stallMs: 60_000,
+    sent: () => {},
+    slow: () => {},
+    closed: (s) => registry.remove(s),
+    drained: (s) => s.flush(),
+  };
+  /** An acme stream, registered, covering `position` (as Feed.open leaves a stream before its replay). */
+  const register = (position: bigint) => {
+    const res = new RecordingResponse();
+    const s = new Subscriber(res as unknown as ServerResponse, host, {
+      filter: { scope: { kind: 'company', companyId: 'acme' } },
+      format: 'json',
+    });
+    registry.add(s);
+    s.cover(position);
+    return { s, res };
+  };
+  const streams = Array.from({ length: 1000 }, () => register(6n));
+  await Promise.all(streams.map(({ s }) => s.goLive()));
+  const [e7, e8, e9] = ['7', '8', '9'].map((id) => feedEvent(event({ id })));
+
+  // Two events for the same streams, one fan-out; a deadline already past: one look at the clock's worth
+  // of streams, then it yields.
+  const fanout = registry.fanout([e7!, e8!]);
+  const first = fanout.run(-Infinity);
+  expect(first).toBeGreaterThan(0);
+  expect(first).toBeLessThan(2000);
+  expect(fanout.done).toBe(false);
+
+  // Between two slices: a stream that got 7 and 8 leaves, one not reached yet leaves,
+  streams[0]!.res.leave();
+  streams[999]!.res.leave();
+  // a new live stream opens (7 and 8 committed before it: not for it; it covers the ring head, 8),
+  const late = register(8n);
+  await late.s.goLive();
+  // and a stream resumes from 6: still replaying (7 and 8 come from the ring) when the fan-out reaches it.
+  const resumer = register(6n);
+
+  fanout.run(Infinity);
+  expect(fanout.done).toBe(true);
+  await resumer.s.replay(e7!);
+  await resumer.s.replay(e8!);
+  await resumer.s.goLive();
+  registry.dispatch(e9!);
+
+  expect(streams[0]!.res.ids).toEqual(['7', '8']);
+  expect(streams[999]!.res.ids).toEqual([]);
+  for (const { res } of streams.slice(1, 999)) expect(res.ids).toEqual(['7', '8', '9']);
+  expect(late.res.ids).toEqual(['9']);
+  expect(resumer.res.ids).toEqual(['7', '8', '9']);
+  // Written by the fan-out: both events to the 999 streams open when reached (the one that left first was
+  // skipped); the new stream dropped them by position, the resuming one held them until its replay.
+  expect(fanout.sent).toBe(2 * 999);
+  expect(fanout.delivered()).toEqual([e7, e8]);
 });

@@ -49,7 +49,7 @@ export const SYSTEMS: readonly SystemSpec[] = [
 
 /** Streams per client process: three of them hold 18 000 well inside the descriptor limit. */
 const POOL_STREAMS = 6000;
-const COMPANY = 'c0';
+export const COMPANY = 'c0';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface FanoutCost {
@@ -214,7 +214,7 @@ async function runSystem(
 }
 
 /** The schema the system streams from, and company COMPANY with its trips. */
-async function prepare(sql: Sql, system: ServerSystem): Promise<void> {
+export async function prepare(sql: Sql, system: ServerSystem): Promise<void> {
   if (system === 'handrolled' || system === 'floor') {
     await sql.unsafe(HANDROLLED_SCHEMA);
   } else {
@@ -228,7 +228,7 @@ async function prepare(sql: Sql, system: ServerSystem): Promise<void> {
 }
 
 /** Until /readyz answers 200 (for `workers` workers, that many times in a row: connections go to each in turn). */
-async function ready(url: string, workers: number): Promise<void> {
+export async function ready(url: string, workers: number): Promise<void> {
   const deadline = Date.now() + 60_000;
   let inRow = 0;
   while (inRow < workers * 2) {

@@ -59,8 +59,11 @@ export const benchParams = z
     BENCH_COST_CHANGES: int(10),
     /** costs: their rate, per second (2: each change's fan-out on its own; higher: a steady load on the same streams). */
     BENCH_COST_RATE: int(2),
+    /** stall: streams of one company, and the rows of the one transaction they all receive. */
+    BENCH_STALL_CLIENTS: int(2000),
+    BENCH_STALL_ROWS: int(2000),
     /** Run only this scenario. */
-    BENCH_ONLY: z.enum(['writers', 'drain', 'costs']).optional(),
+    BENCH_ONLY: z.enum(['writers', 'drain', 'costs', 'stall']).optional(),
     BENCH_DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   })
   .strict();
@@ -68,7 +71,7 @@ export const benchParams = z
 export type BenchParams = z.infer<typeof benchParams>;
 
 /**
- * `--quick`: the latency, fan-out, ingest and costs scenarios, smaller (polling every second, 500
+ * `--quick`: the latency, fan-out, ingest, costs and stall scenarios, smaller (polling every second, 500
  * streams at most), and not the writers and drain scenarios (BENCH_ONLY runs those alone): a smoke
  * test of the harness and a rough picture, not figures to compare with a full run. BENCH_* variables
  * still win.
@@ -83,6 +86,8 @@ const QUICK: Record<string, string> = {
   BENCH_INGEST_CLIENTS: '5',
   BENCH_STREAMS: '100,500',
   BENCH_COST_CHANGES: '4',
+  BENCH_STALL_CLIENTS: '500',
+  BENCH_STALL_ROWS: '500',
 };
 
 /** Parses the BENCH_* variables (and `--quick` in `argv`); on a bad value prints one line naming it and exits 2. */

@@ -11,11 +11,12 @@ import postgres from 'postgres';
 import { now } from './clock';
 
 export type PoolCommand =
-  | { cmd: 'streams'; urls: { url: string; token: string }[] }
+  | { cmd: 'streams'; urls: { url: string; token: string }[]; tally?: boolean }
   | { cmd: 'pollers'; databaseUrl: string; companies: string[]; count: number; intervalMs: number }
   | { cmd: 'report'; commits: Record<string, number> }
   | { cmd: 'samples'; markers: string[] }
   | { cmd: 'count'; markers: string[] }
+  | { cmd: 'tally' }
   | { cmd: 'close' }
   | { cmd: 'stop' };
 
@@ -65,6 +66,32 @@ function record(client: number, marker: string, perClient: Map<number, Set<strin
 }
 
 const streamSeen = new Map<number, Set<string>>();
+
+/**
+ * What the stall scenario asks of a pool (`streams` with `tally`): events per
+ * stream and when any arrived, without parsing a frame's data, so the clients
+ * spend as little of the shared cores as they can. With `outOfOrder` 0, a
+ * stream whose count is the burst's row count got every row once, in order.
+ */
+export interface PoolTally {
+  streams: number;
+  minEvents: number;
+  maxEvents: number;
+  outOfOrder: number;
+  disconnects: number;
+  /** Receive times of the first and last event (ms, see clock.ts). */
+  firstReceive: number;
+  lastReceive: number;
+}
+const tallies = new Map<number, number>();
+let firstTallied = NaN;
+let lastTallied = NaN;
+
+function tally(client: number): void {
+  tallies.set(client, (tallies.get(client) ?? 0) + 1);
+  lastTallied = now();
+  if (Number.isNaN(firstTallied)) firstTallied = lastTallied;
+}
 /** Clients are numbered across every `streams` command, so a pool can grow in steps. */
 let nextClient = 0;
 /** Streams opened at once: a wave the server's accept backlog takes without SYN retries. */
@@ -84,7 +111,7 @@ export interface PoolSamples {
  * falling behind, say) is reopened with Last-Event-ID, as EventSource does:
  * `disconnects` counts those, and loss is judged after the resume.
  */
-function openStreams(urls: { url: string; token: string }[]): Promise<void> {
+function openStreams(urls: { url: string; token: string }[], tallyOnly = false): Promise<void> {
   const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
   let stopping = false;
   closers.push(() => (stopping = true));
@@ -96,6 +123,7 @@ function openStreams(urls: { url: string; token: string }[]): Promise<void> {
     };
     const openOne = ({ url, token }: { url: string; token: string }, index: number) => {
       const client = nextClient++;
+      if (tallyOnly) tallies.set(client, 0);
       let lastId = -1n;
       let isReady = false;
       let tries = 0;
@@ -122,6 +150,7 @@ function openStreams(urls: { url: string; token: string }[]): Promise<void> {
               const id = BigInt(m.id ?? '0');
               if (id <= lastId) outOfOrder++;
               lastId = id;
+              if (tallyOnly) return tally(client);
               // pgfeed's frame carries the row in `row`; the hand-rolled server's is the row itself.
               const data = JSON.parse(m.data) as { row?: { route?: string }; route?: string };
               const route = data.row ? data.row.route : data.route;
@@ -216,14 +245,25 @@ function report(commits: Record<string, number>): PoolReport {
 process.on('message', (msg: PoolCommand) => {
   const reply = (m: unknown) => process.send?.(m);
   if (msg.cmd === 'streams')
-    openStreams(msg.urls).then(
+    openStreams(msg.urls, msg.tally).then(
       () => reply({ ok: true }),
       (e: Error) => reply({ error: e.message }),
     );
   else if (msg.cmd === 'pollers')
     startPollers(msg.databaseUrl, msg.companies, msg.count, msg.intervalMs).then(() => reply({ ok: true }));
   else if (msg.cmd === 'report') reply(report(msg.commits));
-  else if (msg.cmd === 'count') reply({ count: msg.markers.reduce((n, m) => n + (seen.get(m)?.length ?? 0), 0) });
+  else if (msg.cmd === 'tally') {
+    const counts = [...tallies.values()];
+    reply({
+      streams: counts.length,
+      minEvents: Math.min(...counts),
+      maxEvents: Math.max(...counts),
+      outOfOrder,
+      disconnects,
+      firstReceive: firstTallied,
+      lastReceive: lastTallied,
+    } satisfies PoolTally);
+  } else if (msg.cmd === 'count') reply({ count: msg.markers.reduce((n, m) => n + (seen.get(m)?.length ?? 0), 0) });
   else if (msg.cmd === 'samples')
     reply({
       times: Object.fromEntries(msg.markers.flatMap((m) => (seen.has(m) ? [[m, seen.get(m)!]] : []))),

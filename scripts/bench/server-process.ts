@@ -11,10 +11,13 @@ import { domain } from '../../src/domain';
 import { createLogger } from '../../src/log';
 import { startPgfeed } from '../../src/service';
 import { startFloor } from './floor';
+import { type BareServer, startBare } from './bare';
 import { startHandRolled } from './handrolled';
 import { LIFTED_LIMITS } from './params';
+import { startProbe, stopProbe } from './probe';
 
-export type ServerSystem = 'trigger' | 'wal' | 'handrolled' | 'floor';
+/** `bare`: the stall scenario's floor (bare.ts), streams and writes with nothing of pgfeed; `floor`: the costs scenario's (floor.ts). */
+export type ServerSystem = 'trigger' | 'wal' | 'handrolled' | 'floor' | 'bare';
 
 export interface ServerJob {
   system: ServerSystem;
@@ -27,10 +30,22 @@ export interface ServerJob {
   captureThread?: boolean;
 }
 
-export type ServerCommand = { cmd: 'gc' } | { cmd: 'stop' };
+/** `probe` / `probed`: start and read the event-loop delay (probe.ts); `burst`: the bare server's writes. */
+export type ServerCommand =
+  | { cmd: 'gc' }
+  | { cmd: 'stop' }
+  | { cmd: 'probe' }
+  | { cmd: 'probed' }
+  | { cmd: 'burst'; frames: number; bytes: number; batch: number };
+
+let bare: BareServer | undefined;
 
 /** One instance in this process; resolves with its close(). */
 async function serve(job: ServerJob): Promise<() => Promise<void>> {
+  if (job.system === 'bare') {
+    const server = (bare = await startBare(job.port));
+    return () => server.close();
+  }
   if (job.system === 'handrolled') {
     const server = await startHandRolled(job.databaseUrl, job.secret, job.port);
     return () => server.close();
@@ -48,7 +63,7 @@ async function serve(job: ServerJob): Promise<() => Promise<void>> {
       PORT: job.port,
       HOST: '127.0.0.1',
       JWT_SECRET: job.secret,
-      CAPTURE: job.system,
+      CAPTURE: job.system === 'wal' ? 'wal' : 'trigger',
       ...(job.captureThread === undefined ? {} : { CAPTURE_THREAD: job.captureThread }),
       ...LIFTED_LIMITS,
     },
@@ -90,6 +105,13 @@ if (cluster.isWorker) {
         gc();
         await Promise.all(workers.map((w) => (w.send(m), next(w))));
         process.send?.({ ok: true });
+      } else if (m.cmd === 'probe') {
+        startProbe();
+        process.send?.({ ok: true });
+      } else if (m.cmd === 'probed') {
+        process.send?.(stopProbe());
+      } else if (m.cmd === 'burst') {
+        process.send?.((await bare?.burst(m.frames, m.bytes, m.batch)) ?? { error: 'burst: not the bare server' });
       } else if (m.cmd === 'stop') {
         await close();
         process.send?.({ ok: true });

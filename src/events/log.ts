@@ -4,6 +4,7 @@ import type { EntityRegistry } from './entity';
 import { type Position, formatPosition } from './position';
 import type { ChangeEvent } from './schema';
 import type { Skips } from './skips';
+import { Slicer } from '../slicer';
 
 /** The pool or a transaction: anything that runs a tagged-template query. */
 type Queryable = postgres.Sql | postgres.TransactionSql;
@@ -88,7 +89,10 @@ export class EventLog {
        order by e.id limit ${limit}`;
     const events: ChangeEvent[] = [];
     let through = from;
+    // Decoding a page is validation of every row: in slices, so a busy instance is not stalled by it.
+    const slicer = new Slicer();
     for (const r of rows) {
+      if (slicer.due()) await slicer.turn();
       const event = this.decode(r.e);
       if (event) events.push(event);
       through = BigInt((r.e as { id: string }).id);

@@ -12,6 +12,7 @@ import type { Logger } from '../log';
 import type { ServiceMetrics } from '../metrics';
 import { type Session, Supervisor, exponentialBackoff } from '../db/supervise';
 import { LISTENER_APPLICATION_NAME, PROBE_CHANNEL_PREFIX } from '../names';
+import { Slicer } from '../slicer';
 
 /** connecting → catching_up → live, back to connecting when the connection is lost. */
 export type ListenerState = 'idle' | 'connecting' | 'catching_up' | 'live' | 'stopped';
@@ -105,6 +106,11 @@ export class Listener extends EventEmitter<ListenerEvents> {
   private signalStop!: () => void;
   /** What the consumer of `event` is still working through (see paceWith). */
   private pace: () => Promise<void> | undefined = () => undefined;
+  /**
+   * Bounds a run of queued work (a transaction's notifications) between two turns of the event loop:
+   * without it, every notification of a TCP chunk is decoded and published in one go.
+   */
+  private readonly slicer = new Slicer();
 
   constructor(private readonly options: ListenerOptions) {
     super();
@@ -342,7 +348,10 @@ export class Listener extends EventEmitter<ListenerEvents> {
       const ids = raw.map((e) => BigInt((e as { id: string }).id));
       if (ids[0] !== this.positionValue + 1n) return;
       // An event that does not decode is skipped (Skips); the position still moves past it.
+      // Decoded and published in slices: an append of thousands of events must not stall the instance.
+      const slicer = new Slicer();
       for (const e of raw) {
+        if (slicer.due()) await slicer.turn();
         const event = this.options.log.decode(e);
         if (event) {
           this.deliver(event);
@@ -359,9 +368,13 @@ export class Listener extends EventEmitter<ListenerEvents> {
   }
 
   private enqueue(work: () => Promise<void>): Promise<void> {
-    const next = this.chain.then(work).then(() => this.pace());
+    const next = this.chain.then(work).then(() => this.pace() ?? this.turnIfDue());
     this.chain = next.catch((err: unknown) => this.options.logger.error({ err }, 'listener: processing failed'));
     return next;
+  }
+
+  private turnIfDue(): Promise<void> | undefined {
+    return this.slicer.due() ? this.slicer.turn() : undefined;
   }
 
   private async catchUp(): Promise<void> {
@@ -370,7 +383,12 @@ export class Listener extends EventEmitter<ListenerEvents> {
       // Events that do not decode are skipped by the log (Skips): the position moves past them all the same,
       // so a bad event neither stops the catch-up nor is met again.
       const page = await this.options.log.readPage(this.positionValue, batch);
-      for (const e of page.events) this.deliver(e);
+      // Published in slices (each event is framed for the ring as it is published).
+      const slicer = new Slicer();
+      for (const e of page.events) {
+        if (slicer.due()) await slicer.turn();
+        this.deliver(e);
+      }
       this.passed(page.through);
       if (page.end) return;
       await this.pace();

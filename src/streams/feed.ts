@@ -8,7 +8,8 @@ import type { ChangeEvent, ResetData } from '../events/schema';
 import type { ServiceMetrics } from '../metrics';
 import { FeedEvent, type Format, type Presentation } from './feed-event';
 import { type Filter, type Scope, type Where, matches } from './filter';
-import { Registry } from './registry';
+import { type Fanout, Registry, audienceOf } from './registry';
+import { SLICE_MS } from '../slicer';
 import { SSE_PING, sseRetry } from './sse';
 import { Slots } from './slots';
 import { Subscriber, type SubscriberHost } from './subscriber';
@@ -80,10 +81,12 @@ export class Feed {
   private queue: (FeedEvent | undefined)[] = [];
   private queueHead = 0;
   private pumping: NodeJS.Immediate | undefined;
+  /** The run of events being handed out, when its fan-out spans slices. */
+  private fanout: Fanout | undefined;
+  /** Streams whose socket drained and whose held events are still to be written (from `drainingHead` on). */
+  private draining: Subscriber[] = [];
+  private drainingHead = 0;
   private idleWaiters: (() => void)[] = [];
-  /** Numbers the dispatch slices, so a socket is corked once per slice. */
-  private slice = 0;
-  private corked: Subscriber[] = [];
   private readonly host: SubscriberHost;
   private readonly retryFrame: Buffer;
 
@@ -102,6 +105,10 @@ export class Feed {
       },
       slow: () => metrics.slowDisconnects.inc(),
       closed: (s) => this.registry.remove(s),
+      drained: (s) => {
+        this.draining.push(s);
+        this.pumping ??= setImmediate(this.pump);
+      },
     };
   }
 
@@ -118,9 +125,11 @@ export class Feed {
 
   /**
    * Undefined while the feed keeps up with what it is given; otherwise (at
-   * least PACE_EVENTS waiting) a promise that it has dispatched them. The
-   * listener waits on it between batches, so a 100 000-row transaction is read
-   * no faster than it is handed out, and memory stays flat.
+   * least PACE_EVENTS waiting) a promise that resolves once it is down to
+   * PACE_RESUME. The listener waits on it between batches, so a 100 000-row
+   * transaction is read no faster than it is handed out and memory stays flat;
+   * resuming before the queue is empty lets the next page be read while the
+   * last ones are still being written, instead of the feed idling meanwhile.
    */
   idle(): Promise<void> | undefined {
     // Once shutting down nobody waits: stop() ends the pump, and the listener must be free to stop too.
@@ -131,42 +140,40 @@ export class Feed {
   /**
    * Hands queued events to the streams for at most SLICE_MS, then yields to
    * the event loop (sockets drain, new streams open, /metrics answers) and
-   * goes on. Within a slice of several events each socket is corked, so a
-   * stream gets one write of all its frames. Lag is observed per event when
-   * its last stream was written: what the slowest client of the event saw.
+   * goes on. Consecutive events for the same streams are handed out together
+   * (a run, at most RUN_EVENTS: one corked write per socket), and a run's
+   * fan-out may span slices (Fanout); the next run starts only once it is
+   * done, so streams get events in commit order. Lag is observed per event
+   * when its run was written to every stream: what the slowest client saw.
    */
   private readonly pump = (): void => {
     this.pumping = undefined;
     const { metrics } = this.options;
-    const started = performance.now();
-    const batch = this.queue.length - this.queueHead > 1;
-    const slice = ++this.slice;
-    const cork = batch
-      ? (s: Subscriber) => {
-          if (s.corkedIn === slice || !s.flowing) return;
-          s.corkedIn = slice;
-          s.res.cork();
-          this.corked.push(s);
-        }
-      : undefined;
+    const deadline = performance.now() + SLICE_MS;
+    this.flushDrained(deadline);
     let sent = 0;
     const delivered: FeedEvent[] = [];
-    while (this.queueHead < this.queue.length) {
-      const event = this.queue[this.queueHead]!;
-      this.queue[this.queueHead++] = undefined;
-      const n = this.registry.dispatch(event, cork);
-      if (n > 0) {
-        sent += n;
-        delivered.push(event);
+    for (;;) {
+      if (!this.fanout) {
+        if (this.queueHead >= this.queue.length) break;
+        this.fanout = this.registry.fanout(this.takeRun());
       }
-      if (performance.now() - started > SLICE_MS) break;
+      sent += this.fanout.run(deadline);
+      if (!this.fanout.done) break;
+      delivered.push(...this.fanout.delivered());
+      this.fanout = undefined;
+      if (performance.now() > deadline) break;
     }
-    for (const s of this.corked) s.res.uncork();
-    this.corked = [];
     if (sent > 0) metrics.eventsOut.inc(sent);
     const now = Date.now();
     for (const event of delivered) metrics.lag.observe(Math.max(0, now - Date.parse(event.event.committedAt)));
-    if (this.queueHead < this.queue.length) {
+    const queued = this.queue.length - this.queueHead;
+    if (queued <= PACE_RESUME) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+    if (this.fanout || queued > 0 || this.drainingHead < this.draining.length) {
       // Under sustained load the queue may never empty: drop the dispatched head now and then.
       if (this.queueHead > 4096) {
         this.queue = this.queue.slice(this.queueHead);
@@ -177,10 +184,37 @@ export class Feed {
     }
     this.queue = [];
     this.queueHead = 0;
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const resolve of waiters) resolve();
   };
+
+  /**
+   * Writes the held events of streams whose socket drained, until `deadline`
+   * (each stream's frames in one corked write, up to the socket's high-water
+   * mark). First in the slice: those streams are the furthest behind.
+   */
+  private flushDrained(deadline: number): void {
+    const streams = this.draining;
+    while (this.drainingHead < streams.length) {
+      streams[this.drainingHead++]!.flush();
+      if (this.drainingHead % 16 === 0 && performance.now() > deadline) return;
+    }
+    this.draining = [];
+    this.drainingHead = 0;
+  }
+
+  /** The queued events from the head on that reach the same streams, at most RUN_EVENTS. */
+  private takeRun(): FeedEvent[] {
+    const first = this.queue[this.queueHead]!;
+    const audience = audienceOf(first.event);
+    const run = [first];
+    this.queue[this.queueHead++] = undefined;
+    while (this.queueHead < this.queue.length && run.length < RUN_EVENTS) {
+      const next = this.queue[this.queueHead]!;
+      if (audienceOf(next.event) !== audience) break;
+      run.push(next);
+      this.queue[this.queueHead++] = undefined;
+    }
+    return run;
+  }
 
   start(): void {
     this.heartbeat = setInterval(() => this.registry.forEach((s) => s.write(SSE_PING)), this.options.heartbeatMs);
@@ -220,6 +254,9 @@ export class Feed {
     clearInterval(this.sweeper);
     if (this.pumping) clearImmediate(this.pumping);
     this.pumping = undefined;
+    this.fanout = undefined;
+    this.draining = [];
+    this.drainingHead = 0;
     this.endStreams();
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
@@ -403,10 +440,11 @@ export class Feed {
   }
 }
 
-/** Longest run of dispatch before yielding to the event loop. */
-const SLICE_MS = 10;
-/** Events waiting for dispatch past which the listener is asked to wait. */
+/** Events waiting for dispatch past which the listener is asked to wait, and down to which it waits. */
 const PACE_EVENTS = 256;
+const PACE_RESUME = 64;
+/** Events handed out together at most: a socket's corked write of them stays a few tens of KB. */
+const RUN_EVENTS = 64;
 /** How often token expiry and stalled clients are checked. */
 const SWEEP_MS = 1000;
 

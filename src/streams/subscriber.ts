@@ -29,6 +29,12 @@ export interface SubscriberHost {
   slow(s: Subscriber): void;
   /** The response closed (client gone, cut off or ended): forget the stream. */
   closed(s: Subscriber): void;
+  /**
+   * The socket of a stream holding events drained: call `s.flush()` soon. The
+   * feed does it in its slices: 2 000 sockets that drain in one turn of the
+   * loop would otherwise all be written in that turn.
+   */
+  drained(s: Subscriber): void;
 }
 
 /** What a subscriber needs to know about its stream. */
@@ -88,8 +94,6 @@ export class Subscriber {
   readonly clientIp: string | undefined;
   readonly expiresAt: number | undefined;
   position: Position = 0n;
-  /** The dispatch slice that last corked this stream's socket (see Feed). */
-  corkedIn = 0;
   /** While live and held: when the socket last drained (or filled); 0 when it is not full. */
   heldSince = 0;
   private mode: Mode = REPLAYING;
@@ -228,13 +232,23 @@ export class Subscriber {
     this.res.once('drain', onResponseDrain);
   }
 
-  /** The socket took what it had: write held events until it is full again, or all are out. */
+  /** The socket took what it had: the client reads (so it is not stalled); its held events are written by `flush`. */
   drainHeld(): void {
     if (this.closedValue) return;
+    this.heldSince = Date.now();
+    this.host.drained(this);
+  }
+
+  /** Writes held events until the socket is full again, or all are out (see SubscriberHost.drained). */
+  flush(): void {
+    if (this.closedValue || this.mode !== HELD) return;
     const held = this.pending;
     let i = 0;
     let written = 0;
     let full = false;
+    // Corked: the frames written up to the socket's high-water mark leave in one writev, not one
+    // syscall each (most frames of a burst to a busy client take this path).
+    this.res.cork();
     while (i < held.length && !full) {
       const event = held[i++]!;
       const frame = event.at(this.kind);
@@ -244,6 +258,7 @@ export class Subscriber {
       written++;
       full = !this.res.write(frame);
     }
+    this.res.uncork();
     this.host.sent(written);
     if (full) {
       this.heldSince = Date.now();
