@@ -108,6 +108,19 @@ test('frames are encoded once per view and format and shared', () => {
   expect(fe.frame('public', 'json')).not.toBe(a);
 });
 
+/** A feed's host for the streams of `registry`, with bounds no test here reaches. */
+function hostOf(registry: Registry): SubscriberHost {
+  return {
+    maxBufferedBytes: 1e9,
+    maxBehindBytes: 1e9,
+    stallMs: 60_000,
+    sent: () => {},
+    slow: () => {},
+    closed: (s) => registry.remove(s),
+    drained: (s) => s.flush(),
+  };
+}
+
 /** A response that records the ids of the frames written to it, and closes like a socket whose client left. */
 class RecordingResponse extends EventEmitter {
   destroyed = false;
@@ -133,15 +146,7 @@ class RecordingResponse extends EventEmitter {
 
 test('a fan-out that spans slices reaches each stream once, in order, while streams open and close in between', async () => {
   const registry = new Registry();
-  const host: SubscriberHost = {
-    maxBufferedBytes: 1e9,
-    maxBehindBytes: 1e9,
-    stallMs: 60_000,
-    sent: () => {},
-    slow: () => {},
-    closed: (s) => registry.remove(s),
-    drained: (s) => s.flush(),
-  };
+  const host = hostOf(registry);
   /** An acme stream, registered, covering `position` (as Feed.open leaves a stream before its replay). */
   const register = (position: bigint) => {
     const res = new RecordingResponse();
@@ -196,15 +201,7 @@ test('a fan-out slice hands its frames to the sockets before it returns, a run o
   // Uncorked, Node's http response corks the socket itself and writes in a process.nextTick: the writes of
   // every stream a slice visited would then all run after the slice, in one long turn of the loop.
   const registry = new Registry();
-  const host: SubscriberHost = {
-    maxBufferedBytes: 1e9,
-    maxBehindBytes: 1e9,
-    stallMs: 60_000,
-    sent: () => {},
-    slow: () => {},
-    closed: (s) => registry.remove(s),
-    drained: (s) => s.flush(),
-  };
+  const host = hostOf(registry);
   const responses: ServerResponse[] = [];
   const server = createServer((_req, res) => {
     res.writeHead(200, { 'Content-Type': 'text/event-stream' });
