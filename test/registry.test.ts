@@ -6,8 +6,10 @@ import { type Filter, matches } from '../src/streams/filter';
 import { RowRenderer } from '../src/streams/html';
 import { Registry } from '../src/streams/registry';
 import { EventEmitter } from 'node:events';
-import type { ServerResponse } from 'node:http';
+import { type IncomingMessage, type ServerResponse, createServer, get } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Subscriber, type SubscriberHost } from '../src/streams/subscriber';
+import { eventually } from './support/eventually';
 
 const event = (over: Partial<ChangeEvent>): ChangeEvent => ({
   id: '1',
@@ -106,6 +108,19 @@ test('frames are encoded once per view and format and shared', () => {
   expect(fe.frame('public', 'json')).not.toBe(a);
 });
 
+/** A feed's host for the streams of `registry`, with bounds no test here reaches. */
+function hostOf(registry: Registry): SubscriberHost {
+  return {
+    maxBufferedBytes: 1e9,
+    maxBehindBytes: 1e9,
+    stallMs: 60_000,
+    sent: () => {},
+    slow: () => {},
+    closed: (s) => registry.remove(s),
+    drained: (s) => s.flush(),
+  };
+}
+
 /** A response that records the ids of the frames written to it, and closes like a socket whose client left. */
 class RecordingResponse extends EventEmitter {
   destroyed = false;
@@ -131,15 +146,7 @@ class RecordingResponse extends EventEmitter {
 
 test('a fan-out that spans slices reaches each stream once, in order, while streams open and close in between', async () => {
   const registry = new Registry();
-  const host: SubscriberHost = {
-    maxBufferedBytes: 1e9,
-    maxBehindBytes: 1e9,
-    stallMs: 60_000,
-    sent: () => {},
-    slow: () => {},
-    closed: (s) => registry.remove(s),
-    drained: (s) => s.flush(),
-  };
+  const host = hostOf(registry);
   /** An acme stream, registered, covering `position` (as Feed.open leaves a stream before its replay). */
   const register = (position: bigint) => {
     const res = new RecordingResponse();
@@ -188,4 +195,53 @@ test('a fan-out that spans slices reaches each stream once, in order, while stre
   // skipped); the new stream dropped them by position, the resuming one held them until its replay.
   expect(fanout.sent).toBe(2 * 999);
   expect(fanout.delivered()).toEqual([e7, e8]);
+});
+
+test('a fan-out slice hands its frames to the sockets before it returns, a run of one event too', async () => {
+  // Uncorked, Node's http response corks the socket itself and writes in a process.nextTick: the writes of
+  // every stream a slice visited would then all run after the slice, in one long turn of the loop.
+  const registry = new Registry();
+  const host = hostOf(registry);
+  const responses: ServerResponse[] = [];
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+    res.flushHeaders();
+    responses.push(res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const received = Array.from({ length: 3 }, () => '');
+  const clients = await Promise.all(
+    received.map(
+      (_, i) =>
+        new Promise<IncomingMessage>((resolve) =>
+          get({ host: '127.0.0.1', port, path: '/' }, (r) => {
+            r.on('data', (chunk: Buffer) => (received[i] += chunk.toString()));
+            resolve(r);
+          }),
+        ),
+    ),
+  );
+  try {
+    const streams = responses.map((res) => {
+      const s = new Subscriber(res, host, { filter: { scope: { kind: 'company', companyId: 'acme' } }, format: 'json' });
+      registry.add(s);
+      return s;
+    });
+    await Promise.all(streams.map((s) => s.goLive()));
+    const [e1, e2, e3] = ['1', '2', '3'].map((id) => feedEvent(event({ id })));
+
+    for (const run of [[e1!], [e2!, e3!]]) {
+      expect(registry.fanout(run).run(Infinity)).toBe(run.length * streams.length);
+      // Nothing left queued in the process: the syscalls ran inside the slice, where its deadline counts them.
+      expect(responses.map((res) => res.socket?.writableLength)).toEqual([0, 0, 0]);
+    }
+    const ids = (text: string) => [...text.matchAll(/^id: (\d+)$/gm)].map((m) => m[1]);
+    await eventually(() => received.every((text) => ids(text).length === 3), { what: 'every client has the 3 frames' });
+    expect(received.map(ids)).toEqual([0, 1, 2].map(() => ['1', '2', '3']));
+  } finally {
+    for (const c of clients) c.destroy();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });

@@ -144,11 +144,14 @@ export class Fanout {
   /**
    * Offers the run to the streams not visited yet until none is left or
    * `deadline` (performance.now()) passed; returns the frames written now.
-   * The per-stream path: a filter check and a write per event.
+   * The per-stream path: a filter check and a write per event. Every
+   * flowing stream is corked around its writes, a run of one event too:
+   * uncorked, Node's http response corks the socket itself and writes it in
+   * a process.nextTick after this slice, so the syscalls of all the streams a
+   * slice visited (2 000: 40–50 ms) ran in one turn past the deadline.
    */
   run(deadline: number): number {
     const { events, reached } = this;
-    const several = events.length > 1;
     let written = 0;
     let visited = 0;
     while (this.cursors.length > 0) {
@@ -159,7 +162,7 @@ export class Fanout {
         for (let i = 0; i < events.length; i++) {
           const event = events[i]!;
           if (!matches(s.filter, event.event)) continue;
-          if (several && !corked && s.flowing) {
+          if (!corked && s.flowing) {
             s.res.cork();
             corked = true;
           }
