@@ -77,6 +77,11 @@ export class Registry {
     return new Fanout(events, [this.byCompany.get(companyId), user]);
   }
 
+  /** The open streams now, as an array a sliced loop can walk while streams open and close. */
+  snapshot(): Subscriber[] {
+    return [...this.all];
+  }
+
   forEach(fn: (s: Subscriber) => void): void {
     for (const s of this.all) fn(s);
   }
