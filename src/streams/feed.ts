@@ -8,6 +8,7 @@ import type { ChangeEvent, ResetData } from '../events/schema';
 import type { ServiceMetrics } from '../metrics';
 import { FeedEvent, type Format, type Presentation } from './feed-event';
 import { type Filter, type Scope, type Where, matches } from './filter';
+import { FairQueue } from './fair-queue';
 import { type Fanout, Registry, audienceOf } from './registry';
 import { SLICE_MS, Slicer } from '../slicer';
 import { SSE_PING, sseRetry } from './sse';
@@ -78,9 +79,11 @@ export class Feed {
   private sweeper: NodeJS.Timeout | undefined;
   /** Set once shutdown ended the streams: no new ones. */
   private ending = false;
-  /** Events published and not yet dispatched (from `queueHead` on), in commit order. */
-  private queue: (FeedEvent | undefined)[] = [];
-  private queueHead = 0;
+  /** Events published and not yet dispatched: in commit order within each company, the companies taking turns. */
+  private readonly queue = new FairQueue<FeedEvent>();
+  /** Queued events past which the listener is asked to wait (see `idle`). */
+  private readonly paceEvents: number;
+  private readonly paceBytes: number;
   private pumping: NodeJS.Immediate | undefined;
   /** The run of events being handed out, when its fan-out spans slices. */
   private fanout: Fanout | undefined;
@@ -93,6 +96,8 @@ export class Feed {
 
   constructor(private readonly options: FeedOptions) {
     this.ring = new RingBuffer<FeedEvent>(options.ringSize, options.from, options.ringBytes);
+    this.paceEvents = Math.min(READ_AHEAD_EVENTS, options.ringSize);
+    this.paceBytes = options.ringBytes / 4;
     this.replaySlots = new Slots(options.maxReplays);
     this.anonymousReplaySlots = new Slots(Math.max(1, Math.floor(options.maxReplays / 2)));
     this.retryFrame = sseRetry(options.retryMs);
@@ -125,16 +130,17 @@ export class Feed {
   };
 
   /**
-   * Undefined while the feed keeps up with what it is given; otherwise (at
-   * least PACE_EVENTS waiting) a promise that resolves once it is down to
-   * PACE_RESUME. The listener waits on it between batches, so a 100 000-row
-   * transaction is read no faster than it is handed out and memory stays flat;
-   * resuming before the queue is empty lets the next page be read while the
-   * last ones are still being written, instead of the feed idling meanwhile.
+   * Undefined while the feed keeps up with what it is given; otherwise (a
+   * read-ahead window of events waiting: READ_AHEAD_EVENTS, at most the
+   * ring's size, or a quarter of the ring's bytes) a promise that
+   * resolves once half of it is out. The listener waits on it between
+   * batches, so a 100 000-row transaction is read no faster than it is handed
+   * out and memory stays flat; the window is what lets another company's
+   * change committed behind a burst reach the queue, and its turn, early.
    */
   idle(): Promise<void> | undefined {
     // Once shutting down nobody waits: stop() ends the pump, and the listener must be free to stop too.
-    if (this.ending || this.queue.length - this.queueHead < PACE_EVENTS) return undefined;
+    if (this.ending || (this.queue.size < this.paceEvents && this.queue.bytes < this.paceBytes)) return undefined;
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -156,8 +162,9 @@ export class Feed {
     const delivered: FeedEvent[] = [];
     for (;;) {
       if (!this.fanout) {
-        if (this.queueHead >= this.queue.length) break;
-        this.fanout = this.registry.fanout(this.takeRun());
+        const run = this.queue.take(RUN_EVENTS, sameAudience);
+        if (!run) break;
+        this.fanout = this.registry.fanout(run);
       }
       sent += this.fanout.run(deadline);
       if (!this.fanout.done) break;
@@ -168,23 +175,13 @@ export class Feed {
     if (sent > 0) metrics.eventsOut.inc(sent);
     const now = Date.now();
     for (const event of delivered) metrics.lag.observe(Math.max(0, now - Date.parse(event.event.committedAt)));
-    const queued = this.queue.length - this.queueHead;
-    if (queued <= PACE_RESUME) {
+    const queued = this.queue.size;
+    if (queued <= this.paceEvents / 2 && this.queue.bytes <= this.paceBytes / 2) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const resolve of waiters) resolve();
     }
-    if (this.fanout || queued > 0 || this.drainingHead < this.draining.length) {
-      // Under sustained load the queue may never empty: drop the dispatched head now and then.
-      if (this.queueHead > 4096) {
-        this.queue = this.queue.slice(this.queueHead);
-        this.queueHead = 0;
-      }
-      this.pumping = setImmediate(this.pump);
-      return;
-    }
-    this.queue = [];
-    this.queueHead = 0;
+    if (this.fanout || queued > 0 || this.drainingHead < this.draining.length) this.pumping = setImmediate(this.pump);
   };
 
   /**
@@ -200,21 +197,6 @@ export class Feed {
     }
     this.draining = [];
     this.drainingHead = 0;
-  }
-
-  /** The queued events from the head on that reach the same streams, at most RUN_EVENTS. */
-  private takeRun(): FeedEvent[] {
-    const first = this.queue[this.queueHead]!;
-    const audience = audienceOf(first.event);
-    const run = [first];
-    this.queue[this.queueHead++] = undefined;
-    while (this.queueHead < this.queue.length && run.length < RUN_EVENTS) {
-      const next = this.queue[this.queueHead]!;
-      if (audienceOf(next.event) !== audience) break;
-      run.push(next);
-      this.queue[this.queueHead++] = undefined;
-    }
-    return run;
   }
 
   start(): void {
@@ -468,11 +450,11 @@ export class Feed {
   }
 }
 
-/** Events waiting for dispatch past which the listener is asked to wait, and down to which it waits. */
-const PACE_EVENTS = 256;
-const PACE_RESUME = 64;
+/** Events waiting for dispatch past which the listener is asked to wait (half of it: it goes on). */
+const READ_AHEAD_EVENTS = 4096;
 /** Events handed out together at most: a socket's corked write of them stays a few tens of KB. */
 const RUN_EVENTS = 64;
+const sameAudience = (a: FeedEvent, b: FeedEvent): boolean => audienceOf(a.event) === audienceOf(b.event);
 /** How often token expiry and stalled clients are checked. */
 const SWEEP_MS = 1000;
 
