@@ -7,7 +7,7 @@ import type { ChangeEvent } from '../events/schema';
 import type { SnapshotPage } from './collection';
 import type { ConnectionInput, ConnectionState } from './connection';
 import { type TabMessage, follow } from './share-tab';
-import { SubscribeError, type SubscribeOptions, backoffDelay } from './subscribe';
+import { SubscribeError, type SubscribeOptions, backoffDelay, sleep } from './subscribe';
 
 /** The most forwarded messages held while the snapshot is read. */
 export const MAX_HELD = 10_000;
@@ -81,7 +81,7 @@ export class Follower<R> {
         if (error.fatal) return;
         const delay = backoffDelay(attempt, host.backoff);
         host.transition({ type: 'retry', at: Date.now() + delay, online: host.online() });
-        await sleep(delay, host.signal);
+        await sleep(delay, host.signal).done;
         if (mine !== this.generation) return;
       }
     }
@@ -119,17 +119,4 @@ export class Follower<R> {
       if (message.kind === 'event') this.host.apply(message.event);
     }
   }
-}
-
-/** Waits `ms`, or less if `signal` aborts; leaves no listener behind. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -104,6 +104,24 @@ export function backoffDelay(attempt: number, backoff: SubscribeOptions['backoff
   return Math.min(maxMs, Math.max(serverRetry, minMs) * 2 ** attempt) * (0.5 + Math.random());
 }
 
+/**
+ * Waits `ms`, or less if `signal` aborts or `wake()` is called. The timer and its abort listener go together:
+ * whichever ends the wait removes the other, so 50 reconnects leave no listener behind on the signal.
+ */
+export function sleep(ms: number, signal: AbortSignal): { done: Promise<void>; wake: () => void } {
+  let wake!: () => void;
+  const done = new Promise<void>((resolve) => {
+    wake = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', wake);
+      resolve();
+    };
+    const timer = setTimeout(wake, ms);
+    signal.addEventListener('abort', wake, { once: true });
+  });
+  return { done, wake };
+}
+
 /** A frame's data could not be read: the connection is dropped and resumed from the last good position. */
 class FrameError extends Error {}
 
@@ -122,21 +140,14 @@ export function subscribe(options: SubscribeOptions): Subscription {
   let serverRetry = 0;
   const doFetch = options.fetch ?? fetch;
 
-  // The timer and its abort listener go together: whichever fires first removes the other, so 50
-  // reconnects leave no listener behind on the signal.
+  /** Ends the backoff wait in progress at once (reconnect()). */
   let wake: (() => void) | undefined;
-  const wait = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const stop = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', stop);
-        wake = undefined;
-        resolve();
-      };
-      wake = stop;
-      const timer = setTimeout(stop, ms);
-      signal.addEventListener('abort', stop, { once: true });
-    });
+  const wait = async (ms: number) => {
+    const sleeping = sleep(ms, signal);
+    wake = sleeping.wake;
+    await sleeping.done;
+    wake = undefined;
+  };
 
   /** Runs one of the application's callbacks: what it throws is its own failure, reported, and the stream goes on. */
   const call = <T>(what: string, fn: ((arg: T) => void) | undefined, arg: T) => {
