@@ -9,7 +9,7 @@ import type { ServiceMetrics } from '../metrics';
 import { FeedEvent, type Format, type Presentation } from './feed-event';
 import { type Filter, type Scope, type Where, matches } from './filter';
 import { FairQueue } from './fair-queue';
-import { type Fanout, Registry, audienceOf } from './registry';
+import { CHECK_EVERY, type Fanout, Registry, audienceOf } from './registry';
 import { SLICE_MS, Slicer } from '../slicer';
 import { SSE_PING, sseRetry } from './sse';
 import { Slots } from './slots';
@@ -193,7 +193,7 @@ export class Feed {
     const streams = this.draining;
     while (this.drainingHead < streams.length) {
       streams[this.drainingHead++]!.flush();
-      if (this.drainingHead % 16 === 0 && performance.now() > deadline) return;
+      if (this.drainingHead % CHECK_EVERY === 0 && performance.now() > deadline) return;
     }
     this.draining = [];
     this.drainingHead = 0;

@@ -60,11 +60,6 @@ export class Registry {
     if (s.clientIp !== undefined) this.anonymousPerIp.add(s.clientIp, by);
   }
 
-  /** Offers an event to every stream that may see it; returns how many wrote it now. */
-  dispatch(event: FeedEvent): number {
-    return this.fanout([event]).run(Number.POSITIVE_INFINITY);
-  }
-
   /**
    * The fan-out of consecutive events of one audience (see `audienceOf`), to
    * run in as many slices as it takes (see Fanout).
@@ -104,8 +99,8 @@ export function audienceOf(e: ChangeEvent): string {
   return e.userId === null ? `c:${e.companyId}` : `u:${userKey(e.companyId, e.userId)}`;
 }
 
-/** Streams visited between two looks at the clock: a fraction of a millisecond of offers. */
-const CHECK_EVERY = 16;
+/** Streams visited between two looks at the clock: a fraction of a millisecond of offers (or of flushes). */
+export const CHECK_EVERY = 16;
 
 /**
  * The fan-out of a run of consecutive events that reach the same streams:
@@ -122,8 +117,6 @@ const CHECK_EVERY = 16;
  * covered the ring head, which holds them, or replays them from there).
  */
 export class Fanout {
-  /** Frames written so far, over every slice. */
-  sent = 0;
   private readonly cursors: Iterator<Subscriber>[];
   /** Per event of the run: written to at least one stream. */
   private readonly reached: boolean[];
@@ -177,14 +170,10 @@ export class Fanout {
           }
         }
         if (corked) s.res.uncork();
-        if (++visited % CHECK_EVERY === 0 && performance.now() > deadline) {
-          this.sent += written;
-          return written;
-        }
+        if (++visited % CHECK_EVERY === 0 && performance.now() > deadline) return written;
       }
       this.cursors.shift();
     }
-    this.sent += written;
     return written;
   }
 }

@@ -69,6 +69,8 @@ export interface CapturerRunner extends EventEmitter<{ role: [CapturerRole] }> {
   lagSeconds(): number;
   start(): void;
   stop(): Promise<void>;
+  /** `ownDelivery()` may answer differently now; a capturer that reads it on each append need not hear it. */
+  ownChanged?(): void;
 }
 
 /** Seconds from `since` to now (0 for null). */

@@ -151,12 +151,12 @@ export class WalCapture implements Capture {
 
   deliverOwnTo(own: OwnDelivery): void {
     this.own = own;
-    if (this.capturer instanceof CaptureThread) this.capturer.ownChanged();
+    this.capturer?.ownChanged?.();
   }
 
   async stop(): Promise<void> {
     this.own = null;
-    if (this.capturer instanceof CaptureThread) this.capturer.ownChanged();
+    this.capturer?.ownChanged?.();
     await this.capturer?.stop();
   }
 
